@@ -1,0 +1,46 @@
+"""Dask arrays: lazy, chunked NumPy (or CuPy) arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._base import Array, Backend
+
+
+class DaskBackend(Backend):
+    """``dask.array`` through ``array_api_compat.dask.array``.
+
+    xconv's functional ops stay lazy on Dask arrays: nothing is computed until you ask.
+    `to_numpy` computes.
+    """
+
+    name = "dask"
+    module = "dask"
+    array_api_name = "dask"
+    extra = "dask"
+
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason is not None:
+            return reason
+        import importlib.util
+
+        if importlib.util.find_spec("dask.array") is None:  # pragma: no cover
+            return "dask is installed without dask.array (pip install 'dask[array]')"
+        return None
+
+    @property
+    def namespace(self) -> Any:
+        import array_api_compat.dask.array
+
+        return array_api_compat.dask.array
+
+    def to_numpy(self, x: Array, /) -> np.ndarray:
+        return np.asarray(x.compute())
+
+    def synchronize(self, *arrays: Array) -> None:
+        # Dask is lazy: there is no queue to wait for until something is computed.
+        return None
+

@@ -1,0 +1,36 @@
+"""JAX arrays: immutable, on the CPU or an accelerator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._base import Array, Backend
+
+
+class JaxBackend(Backend):
+    """``jax.Array`` through ``jax.numpy`` (array-API compliant since JAX 0.4.32).
+
+    JAX computes in float32 unless ``jax_enable_x64`` is on; xconv follows whatever
+    dtype it is given. Arrays are immutable, so xconv updates them functionally.
+    """
+
+    name = "jax"
+    module = "jax"
+    array_api_name = "jax"
+    extra = "jax"
+
+    @property
+    def namespace(self) -> Any:
+        import jax.numpy
+
+        return jax.numpy
+
+    def to_numpy(self, x: Array, /) -> np.ndarray:
+        return np.asarray(x)
+
+    def synchronize(self, *arrays: Array) -> None:
+        # JAX dispatches asynchronously: wait for the arrays we were given.
+        for x in arrays:
+            x.block_until_ready()

@@ -1,0 +1,29 @@
+"""NumPy: the default backend, on the CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._base import Array, Backend
+
+
+class NumpyBackend(Backend):
+    """NumPy arrays on the CPU, through ``array_api_compat.numpy``."""
+
+    name = "numpy"
+    module = "numpy"
+    array_api_name = "numpy"
+
+    def unavailable_reason(self) -> str | None:
+        return None  # a dependency of xconv
+
+    @property
+    def namespace(self) -> Any:
+        import array_api_compat.numpy
+
+        return array_api_compat.numpy
+
+    def to_numpy(self, x: Array, /) -> np.ndarray:
+        return np.asarray(x)

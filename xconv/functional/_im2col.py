@@ -1,0 +1,176 @@
+"""im2col and its adjoint col2im, with `torch.nn.functional.unfold`/`fold` semantics.
+
+im2col copies every kernel-sized window of the (padded) input into a column, so a
+convolution becomes one matrix product. It is written the Chainer way: one strided
+slice of the input per kernel tap (kh * kw slices, each as large as the output),
+stacked. col2im sums the columns back: one strided slice-add per tap. Both use only
+the array API standard and `array_api_extra`, so they run on every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import array_api_extra as xpx
+
+from ._checks import check_ndim, fast_kernel, namespace_of
+from ._geometry import ConvGeometry, IntOrPair, Padding, pair
+
+__all__ = ["col2im", "im2col"]
+
+
+def im2col(
+    x: Any,
+    /,
+    kernel_size: IntOrPair,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+) -> Any:
+    """Extract sliding windows of `x` as columns (`torch.nn.functional.unfold`).
+
+    Args:
+        x: input of shape (N, C, H, W), real floating dtype.
+        kernel_size: window size, int or (kh, kw).
+        stride: int or pair, >= 1.
+        padding: int, (pad_h, pad_w), ((top, bottom), (left, right)), ``"valid"`` or
+            ``"same"`` (TensorFlow's: ceil(H / stride) windows per column).
+        dilation: spacing between window elements, int or pair, >= 1.
+
+    Returns:
+        Columns of shape (N, C * kh * kw, L) in the namespace, device and dtype of
+        `x`; row ``c * kh * kw + i * kw + j`` holds tap (i, j) of channel c.
+
+    Shape:
+        L = OH * OW with ``OH = (H + top + bottom - dilation_h * (kh - 1) - 1) //
+        stride_h + 1``, and OW likewise.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+        >>> im2col(x, 2)[0]
+        array([[0., 1., 3., 4.],
+               [1., 2., 4., 5.],
+               [3., 4., 6., 7.],
+               [4., 5., 7., 8.]])
+    """
+    xp = namespace_of(x=x)
+    check_ndim(x, "x", "NCHW")
+    geometry = ConvGeometry.build(
+        (x.shape[2], x.shape[3]), kernel_size, stride=stride, padding=padding, dilation=dilation
+    )
+    return unfold(x, geometry, xp)
+
+
+def col2im(
+    cols: Any,
+    /,
+    output_size: IntOrPair,
+    kernel_size: IntOrPair,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+) -> Any:
+    """Sum columns back into an image (`torch.nn.functional.fold`), the adjoint of im2col.
+
+    Where windows overlap, their values add up, so ``col2im(im2col(x))`` is `x` times
+    the number of windows that cover each pixel.
+
+    Args:
+        cols: columns of shape (N, C * kh * kw, L).
+        output_size: (H, W) of the image, int or pair.
+        kernel_size, stride, padding, dilation: as for `im2col`.
+
+    Returns:
+        An image of shape (N, C, H, W) in the namespace, device and dtype of `cols`.
+
+    Example:
+        >>> import numpy as np
+        >>> col2im(np.ones((1, 4, 4)), 3, 2)[0, 0]
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+    """
+    xp = namespace_of(cols=cols)
+    check_ndim(cols, "cols", "NKL")
+    geometry = ConvGeometry.build(
+        pair(output_size, "output_size", minimum=0),
+        kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    if cols.shape[1] % (kh * kw) != 0:
+        raise ValueError(
+            f"`cols` must have C * kh * kw rows, a multiple of {kh * kw} for "
+            f"kernel_size={kernel_size!r}, got shape {tuple(cols.shape)}"
+        )
+    if cols.shape[2] != oh * ow:
+        raise ValueError(
+            f"`cols` must have {oh} * {ow} = {oh * ow} columns for output_size="
+            f"{output_size!r} and these kernel, stride, padding and dilation, "
+            f"got shape {tuple(cols.shape)}"
+        )
+    return fold(cols, geometry, xp)
+
+
+# -- implementations, arguments already checked --------------------------------------
+
+
+def unfold(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """im2col of a checked NCHW array: a backend's kernel, else the generic code."""
+    kernel = fast_kernel("im2col", xp)
+    if kernel is not None:
+        return kernel(x, geometry)
+    return im2col_generic(x, geometry, xp)
+
+
+def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """col2im of checked columns: a backend's kernel, else the generic code."""
+    kernel = fast_kernel("col2im", xp)
+    if kernel is not None:
+        return kernel(cols, geometry)
+    return col2im_generic(cols, geometry, xp)
+
+
+def im2col_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """im2col with standard functions only: pad, one strided slice per tap, stack."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    # pad (zeros) only where asked, to spare a copy
+    if geometry.is_padded:
+        x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), xp=xp)
+    # windows: tap (i, j) of every window is one strided slice, shaped like the output
+    taps = [x[(..., *geometry.window(i, j))] for i in range(kh) for j in range(kw)]
+    # stack the taps after the channel axis: rows come out as c * kh * kw + i * kw + j
+    cols = xp.stack(taps, axis=2)
+    return xp.reshape(cols, (n, c * kh * kw, oh * ow))
+
+
+def col2im_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """col2im with standard functions only: one strided slice-add per tap, then crop."""
+    n = cols.shape[0]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    c = cols.shape[1] // (kh * kw)
+    taps = xp.reshape(cols, (n, c, kh, kw, oh, ow))
+    # slice-add each tap into a zero image the size of the padded input
+    image = xp.zeros(
+        (n, c, *geometry.padded_size), dtype=cols.dtype, device=array_api_compat.device(cols)
+    )
+    for i in range(kh):
+        for j in range(kw):
+            where = (slice(None), slice(None), *geometry.window(i, j))
+            image = xpx.at(image, where).add(taps[:, :, i, j, :, :], xp=xp)
+    # crop the padding away
+    if geometry.is_padded:
+        (top, _), (left, _) = geometry.padding
+        height, width = geometry.in_size
+        image = image[:, :, top : top + height, left : left + width]
+    return image
