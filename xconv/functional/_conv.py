@@ -104,6 +104,7 @@ def conv2d_backward(
     expected = (x.shape[0], weight.shape[0], *geometry.out_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv2d's output")
     cols = unfold(x, geometry, xp)
+    cols = xp.reshape(cols, (x.shape[0], groups, cols.shape[1] // groups, cols.shape[2]))
     return backward(grad_output, cols, weight, geometry, groups, bias, xp)
 
 
@@ -159,9 +160,10 @@ def forward(
     oh, ow = geometry.out_size
     # im2col
     cols = unfold(x, geometry, xp)
-    cols = xp.reshape(cols, (n, groups, cols.shape[1] // groups, oh * ow))
+    k = cols.shape[1] // groups
+    cols = xp.reshape(cols, (n, groups, k, oh * ow))
     # matmul: (G, F/G, K) @ (N, G, K, L) -> (N, G, F/G, L)
-    w = xp.reshape(weight, (groups, filters // groups, -1))
+    w = xp.reshape(weight, (groups, filters // groups, k))
     out = xp.reshape(w @ cols, (n, filters, oh, ow))
     if bias is not None:
         out = out + xp.reshape(bias, (1, filters, 1, 1))
@@ -177,19 +179,19 @@ def backward(
     bias: bool,
     xp: Any,
 ) -> tuple[Any, Any, Any | None]:
-    """Gradients from the forward pass's columns (any shape (N, G*K, L) or (N, G, K, L))."""
+    """Gradients from the forward pass's columns, shaped (N, G, K, L) as `forward` makes them."""
     n = grad_output.shape[0]
     filters = weight.shape[0]
     oh, ow = geometry.out_size
+    k = cols.shape[2]
     grad = xp.reshape(grad_output, (n, groups, filters // groups, oh * ow))
-    cols = xp.reshape(cols, (n, groups, -1, oh * ow))
     # bias: sum over batch and pixels
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     # weight: (N, G, F/G, L) @ (N, G, L, K), summed over the batch
     grad_weight = xp.sum(grad @ xp.matrix_transpose(cols), axis=0)
     grad_weight = xp.reshape(grad_weight, weight.shape)
     # input: (G, K, F/G) @ (N, G, F/G, L) -> columns, then col2im sums them back
-    w_t = xp.matrix_transpose(xp.reshape(weight, (groups, filters // groups, -1)))
-    grad_cols = xp.reshape(w_t @ grad, (n, -1, oh * ow))
+    w_t = xp.matrix_transpose(xp.reshape(weight, (groups, filters // groups, k)))
+    grad_cols = xp.reshape(w_t @ grad, (n, groups * k, oh * ow))
     grad_input = fold(grad_cols, geometry, xp)
     return grad_input, grad_weight, grad_bias

@@ -143,6 +143,9 @@ def im2col_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
+    if n == 0 or c == 0:  # no windows to copy (and Dask cannot pad an empty array)
+        shape = (n, c * kh * kw, oh * ow)
+        return xp.zeros(shape, dtype=x.dtype, device=array_api_compat.device(x))
     # pad (zeros) only where asked, to spare a copy
     if geometry.is_padded:
         x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), xp=xp)
@@ -159,11 +162,12 @@ def col2im_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     c = cols.shape[1] // (kh * kw)
+    device = array_api_compat.device(cols)
+    if n == 0 or c == 0:  # nothing to add up (and Dask cannot assign empty slices)
+        return xp.zeros((n, c, *geometry.in_size), dtype=cols.dtype, device=device)
     taps = xp.reshape(cols, (n, c, kh, kw, oh, ow))
     # slice-add each tap into a zero image the size of the padded input
-    image = xp.zeros(
-        (n, c, *geometry.padded_size), dtype=cols.dtype, device=array_api_compat.device(cols)
-    )
+    image = xp.zeros((n, c, *geometry.padded_size), dtype=cols.dtype, device=device)
     for i in range(kh):
         for j in range(kw):
             where = (slice(None), slice(None), *geometry.window(i, j))

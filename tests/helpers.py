@@ -1,0 +1,131 @@
+"""Reference implementations and conversions shared by the tests.
+
+The references do not use xconv: PyTorch (CPU, float64), a direct-loop convolution
+in plain NumPy, and central finite differences.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+import xconv.backends as backends
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # pragma: no cover - the test extra installs torch
+    torch = None  # type: ignore[assignment]
+
+requires_torch_reason = "PyTorch (the reference) is not installed: pip install torch==2.13.0"
+
+
+def to_xp(a: Any, xp: Any, dtype: str | None = None) -> Any:
+    """A NumPy array as an array of namespace `xp`."""
+    backend = backends.backend_for(xp)
+    assert backend is not None, xp
+    return backend.asarray(np.asarray(a), dtype=dtype)
+
+
+def to_np(x: Any) -> np.ndarray:
+    """Any backend's array as a NumPy array."""
+    backend = backends.backend_for(array_api_compat.array_namespace(x))
+    assert backend is not None, type(x)
+    return np.asarray(backend.to_numpy(x))
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding, written independently of xconv for the tests."""
+    effective = (kernel - 1) * dilation + 1
+    out = (size + stride - 1) // stride
+    total = max(0, (out - 1) * stride + effective - size)
+    return total // 2, total - total // 2
+
+
+def explicit_pads(padding: Any, size: tuple[int, int], kernel: tuple[int, int],
+                  stride: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
+    """Any padding form as (left, right, top, bottom), torch.nn.functional.pad's order."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        top, bottom = same_pads(size[0], kernel[0], stride[0], dilation[0])
+        left, right = same_pads(size[1], kernel[1], stride[1], dilation[1])
+        return (left, right, top, bottom)
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if isinstance(padding[0], int):
+        return (padding[1], padding[1], padding[0], padding[0])
+    (top, bottom), (left, right) = padding
+    return (left, right, top, bottom)
+
+
+def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
+
+
+def torch_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                 grad_output: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """PyTorch float64 forward and (given `grad_output`) all three gradients."""
+    s, d = pair(stride), pair(dilation)
+    pads = explicit_pads(padding, x.shape[2:], w.shape[2:], s, d)
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    tw = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    out = F.conv2d(F.pad(tx, pads), tw, tb, stride=s, dilation=d, groups=groups)
+    result = {"out": out.detach().numpy()}
+    if grad_output is not None:
+        out.backward(torch.tensor(grad_output, dtype=torch.float64))
+        result["grad_input"] = tx.grad.numpy()
+        result["grad_weight"] = tw.grad.numpy()
+        if tb is not None:
+            result["grad_bias"] = tb.grad.numpy()
+    return result
+
+
+def loop_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, stride: Any = 1,
+                padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:
+    """The definition of a grouped 2-D cross-correlation, one output element at a time."""
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    left, right, top, bottom = explicit_pads(padding, (h, wd), (kh, kw), (sh, sw), (dh, dw))
+    xp_ = np.zeros((n, c, h + top + bottom, wd + left + right))
+    xp_[:, :, top:top + h, left:left + wd] = x
+    oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + left + right - dw * (kw - 1) - 1) // sw + 1
+    fg = f // groups
+    out = np.zeros((n, f, oh, ow))
+    for ni, fi, i, j in itertools.product(range(n), range(f), range(oh), range(ow)):
+        g = fi // fg
+        total = 0.0 if b is None else b[fi]
+        for ci, a, bb in itertools.product(range(cg), range(kh), range(kw)):
+            total += w[fi, ci, a, bb] * xp_[ni, g * cg + ci, i * sh + a * dh, j * sw + bb * dw]
+        out[ni, fi, i, j] = total
+    return out
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], a: np.ndarray,
+                       eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of scalar `f` at `a` (float64)."""
+    grad = np.zeros_like(a, dtype=np.float64)
+    for index in np.ndindex(a.shape):
+        plus, minus = a.copy(), a.copy()
+        plus[index] += eps
+        minus[index] -= eps
+        grad[index] = (f(plus) - f(minus)) / (2 * eps)
+    return grad
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """max |actual - expected| / max(max |expected|, tiny): one scale for the whole array."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    if expected.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(expected))), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(actual - expected))) / scale
