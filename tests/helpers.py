@@ -46,8 +46,13 @@ def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, 
     return total // 2, total - total // 2
 
 
-def explicit_pads(padding: Any, size: tuple[int, int], kernel: tuple[int, int],
-                  stride: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
+def explicit_pads(
+    padding: Any,
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, ...]:
     """Any padding form as (left, right, top, bottom), torch.nn.functional.pad's order."""
     if padding == "valid":
         return (0, 0, 0, 0)
@@ -67,9 +72,17 @@ def pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
 
 
-def torch_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, groups: int = 1,
-                 grad_output: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def torch_conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    grad_output: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """PyTorch float64 forward and (given `grad_output`) all three gradients."""
     s, d = pair(stride), pair(dilation)
     pads = explicit_pads(padding, x.shape[2:], w.shape[2:], s, d)
@@ -87,15 +100,23 @@ def torch_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, stride: 
     return result
 
 
-def loop_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, stride: Any = 1,
-                padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:
+def loop_conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
     """The definition of a grouped 2-D cross-correlation, one output element at a time."""
     (sh, sw), (dh, dw) = pair(stride), pair(dilation)
     n, c, h, wd = x.shape
     f, cg, kh, kw = w.shape
     left, right, top, bottom = explicit_pads(padding, (h, wd), (kh, kw), (sh, sw), (dh, dw))
     xp_ = np.zeros((n, c, h + top + bottom, wd + left + right))
-    xp_[:, :, top:top + h, left:left + wd] = x
+    xp_[:, :, top : top + h, left : left + wd] = x
     oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + left + right - dw * (kw - 1) - 1) // sw + 1
     fg = f // groups
@@ -109,8 +130,9 @@ def loop_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, stride: A
     return out
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], a: np.ndarray,
-                       eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], a: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
     """Central finite differences of scalar `f` at `a` (float64)."""
     grad = np.zeros_like(a, dtype=np.float64)
     for index in np.ndindex(a.shape):

@@ -87,12 +87,14 @@ def test_conv2d_by_hand(xp):
     # 3x3 image, 2x2 kernel, padding 1 on the left/top only, stride 2: worked on paper
     x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])[None, None]
     w = np.array([[1.0, 0.0], [-1.0, 2.0]])[None, None]
-    out = conv2d(to_xp(x, xp), to_xp(w, xp), to_xp(np.array([0.5]), xp),
-                 stride=2, padding=((1, 0), (1, 0)))
+    out = conv2d(
+        to_xp(x, xp), to_xp(w, xp), to_xp(np.array([0.5]), xp), stride=2, padding=((1, 0), (1, 0))
+    )
     # windows of the padded image [[0,0,0,0],[0,1,2,3],[0,4,5,6],[0,7,8,9]] at (0,0),
     # (0,2), (2,0), (2,2): 1*a - 1*c + 2*d + 0.5
-    expected = np.array([[0 - 0 + 2 * 1 + 0.5, 0 - 2 + 2 * 3 + 0.5],
-                         [0 - 0 + 2 * 7 + 0.5, 5 - 8 + 2 * 9 + 0.5]])
+    expected = np.array(
+        [[0 - 0 + 2 * 1 + 0.5, 0 - 2 + 2 * 3 + 0.5], [0 - 0 + 2 * 7 + 0.5, 5 - 8 + 2 * 9 + 0.5]]
+    )
     np.testing.assert_array_equal(to_np(out)[0, 0], expected)
 
 

@@ -28,8 +28,9 @@ def test_same_padding_by_hand(size, kernel, stride, dilation, expected_out, expe
 
 
 def test_output_size_formula():
-    g = ConvGeometry.build((10, 11), (3, 2), stride=(3, 2), padding=((2, 0), (1, 1)),
-                           dilation=(1, 2))
+    g = ConvGeometry.build(
+        (10, 11), (3, 2), stride=(3, 2), padding=((2, 0), (1, 1)), dilation=(1, 2)
+    )
     # (10 + 2 - 2 - 1) // 3 + 1 = 4 ; (11 + 2 - 2 - 1) // 2 + 1 = 6
     assert g.out_size == (4, 6)
     assert g.padded_size == (12, 13)

@@ -21,16 +21,6 @@ class DaskBackend(Backend):
     array_api_name = "dask"
     extra = "dask"
 
-    def unavailable_reason(self) -> str | None:
-        reason = super().unavailable_reason()
-        if reason is not None:
-            return reason
-        import importlib.util
-
-        if importlib.util.find_spec("dask.array") is None:  # pragma: no cover
-            return "dask is installed without dask.array (pip install 'dask[array]')"
-        return None
-
     @property
     def namespace(self) -> Any:
         import array_api_compat.dask.array
@@ -43,4 +33,3 @@ class DaskBackend(Backend):
     def synchronize(self, *arrays: Array) -> None:
         # Dask is lazy: there is no queue to wait for until something is computed.
         return None
-

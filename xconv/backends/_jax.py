@@ -27,6 +27,12 @@ class JaxBackend(Backend):
 
         return jax.numpy
 
+    @property
+    def default_device(self) -> Any:
+        # jax.numpy's inspection API answers None ("let JAX decide"): name the device
+        jax = self.library
+        return jax.config.jax_default_device or jax.devices()[0]
+
     def to_numpy(self, x: Array, /) -> np.ndarray:
         return np.asarray(x)
 

@@ -11,6 +11,7 @@ import contextvars
 import importlib.metadata
 import os
 import threading
+import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -78,7 +79,9 @@ def register(backend: Backend, /, *, replace: bool = False) -> Backend:
     if not isinstance(backend.name, str) or not backend.name.isidentifier():
         raise ValueError(f"`backend.name` must be an identifier, got {backend.name!r}")
     if not backend.module:
-        raise ValueError(f"`backend.module` must name the library to import, got {backend.module!r}")
+        raise ValueError(
+            f"`backend.module` must name the library to import, got {backend.module!r}"
+        )
     with _lock:
         if backend.name in _backends and not replace:
             raise ValueError(
@@ -160,6 +163,8 @@ _namespace_cache: dict[int, Backend | None] = {}
 
 
 def _backend_for_namespace(xp: Any) -> Backend | None:
+    if not isinstance(xp, types.ModuleType):
+        return None  # array namespaces are modules
     key = id(xp)
     try:
         return _namespace_cache[key]

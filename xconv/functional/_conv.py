@@ -93,8 +93,8 @@ def conv2d_backward(
         >>> w = np.ones((1, 1, 2, 2))
         >>> gx, gw, gb = conv2d_backward(np.ones((1, 1, 2, 2)), x, w, stride=2)
         >>> gw[0, 0], gb
-        (array([[24., 28.],
-               [40., 44.]]), array([4.]))
+        (array([[20., 24.],
+               [36., 40.]]), array([4.]))
     """
     if not isinstance(bias, bool):
         raise TypeError(f"`bias` must be True or False, got {bias!r}")
@@ -126,9 +126,7 @@ def _check_conv(
     if channels % groups:
         raise ValueError(f"`x` has {channels} channels, not divisible by `groups` (={groups})")
     if filters % groups:
-        raise ValueError(
-            f"`weight` has {filters} filters, not divisible by `groups` (={groups})"
-        )
+        raise ValueError(f"`weight` has {filters} filters, not divisible by `groups` (={groups})")
     if weight.shape[1] * groups != channels:
         raise ValueError(
             f"`weight` of shape {tuple(weight.shape)} expects {weight.shape[1] * groups} "

@@ -23,7 +23,7 @@ def as_int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     try:
-        return operator.index(value)  # type: ignore[call-overload,no-any-return]
+        return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         return None
 
@@ -63,16 +63,17 @@ _PADDING_FORMS = (
 
 def _explicit_padding(padding: object) -> tuple[tuple[int, int], tuple[int, int]]:
     """Padding given as numbers, as ((top, bottom), (left, right))."""
-    if isinstance(padding, tuple | list) and len(padding) == 2:
-        if all(isinstance(p, tuple | list) for p in padding):
-            try:
-                top, bottom = pair(padding[0], "padding", minimum=0)
-                left, right = pair(padding[1], "padding", minimum=0)
-            except (TypeError, ValueError):
-                pass
-            else:
-                return (top, bottom), (left, right)
-            raise _padding_error(padding)
+    if (
+        isinstance(padding, tuple | list)
+        and len(padding) == 2
+        and all(isinstance(p, tuple | list) for p in padding)
+    ):
+        try:
+            top, bottom = pair(padding[0], "padding", minimum=0)
+            left, right = pair(padding[1], "padding", minimum=0)
+        except (TypeError, ValueError):
+            raise _padding_error(padding) from None
+        return (top, bottom), (left, right)
     try:
         pad_h, pad_w = pair(padding, "padding", minimum=0)
     except TypeError:

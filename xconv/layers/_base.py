@@ -19,7 +19,9 @@ def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise TypeError(f"`seed` must be a non-negative integer or a numpy Generator, got {seed!r}")
+        raise TypeError(
+            f"`seed` must be a non-negative integer or a numpy Generator, got {seed!r}"
+        )
     return np.random.default_rng(seed)
 
 

@@ -10,7 +10,14 @@ import numpy as np
 from xconv.backends import Backend, backend_for
 from xconv.functional._checks import check_shape, namespace_of
 from xconv.functional._conv import _check_conv, backward, forward
-from xconv.functional._geometry import ConvGeometry, IntOrPair, Padding, as_int, check_padding, pair
+from xconv.functional._geometry import (
+    ConvGeometry,
+    IntOrPair,
+    Padding,
+    as_int,
+    check_padding,
+    pair,
+)
 
 from ._base import Array, Layer, make_rng
 

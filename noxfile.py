@@ -1,0 +1,60 @@
+"""Development sessions: `nox -s tests` (one per backend), `lint`, `typecheck`.
+
+`nox -l` lists them. Each session builds its own virtual environment and installs
+xconv with the extra that its backend needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "dask", "cupy"]
+# extra installed for each backend's session; the test extra always brings torch 2.13.0,
+# the reference implementation (its CPU wheel lies on the development machines' disk)
+EXTRAS = {
+    "numpy": "test",
+    "array_api_strict": "test,array-api-strict",
+    "torch": "test,torch",
+    "jax": "test,jax",
+    "dask": "test,dask",
+    "cupy": "test,cupy",
+}
+
+
+def _has_nvidia_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None and os.path.exists("/dev/nvidia0")
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """Run the test suite on one backend (the CuPy session needs an NVIDIA GPU)."""
+    if backend == "cupy" and not _has_nvidia_gpu():
+        session.skip("no NVIDIA GPU here: the CuPy backend needs one")
+    session.install("-e", f".[{EXTRAS[backend]}]")
+    env = {"XCONV_TEST_BACKENDS": backend}
+    if backend == "jax":
+        env["JAX_ENABLE_X64"] = "1"  # float64 references need float64 JAX arrays
+    session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy (strict)."""
+    session.install("-e", ".", "mypy>=1.11")
+    session.run("mypy")

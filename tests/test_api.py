@@ -1,0 +1,55 @@
+"""The public API is what `__all__` says, and importing xconv stays light."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+MODULES = ["xconv", "xconv.backends", "xconv.functional", "xconv.layers"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_and_complete(name):
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported, key=_isort_key), "keep __all__ sorted (ruff RUF022)"
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.{attr} is in __all__ but missing"
+    public = {
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_")
+        and not isinstance(value, type(sys))
+        and getattr(value, "__module__", name).startswith("xconv")
+    }
+    assert public <= set(exported), f"public but not exported: {public - set(exported)}"
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """CONSTANTS, then Classes, then functions: the order ruff keeps `__all__` in."""
+    if name.isupper():
+        return 0, name
+    return (1 if name[:1].isupper() else 2), name
+
+
+def test_import_is_light():
+    code = (
+        "import sys, xconv, xconv.functional, xconv.layers, xconv.backends\n"
+        "xconv.backends.available()\n"
+        "heavy = sorted(m for m in ('cupy', 'torch', 'jax', 'dask', 'array_api_strict')"
+        " if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_version():
+    import xconv
+
+    assert xconv.__version__.count(".") >= 2
