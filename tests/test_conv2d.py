@@ -174,3 +174,37 @@ def test_nan_propagates_only_where_it_is_seen(xp):
     out = to_np(conv2d(to_xp(x, xp), to_xp(np.ones((1, 1, 2, 2)), xp)))
     assert np.isnan(out[0, 0, 0, 0])
     assert np.isfinite(out[0, 0].ravel()[1:]).all()
+
+
+def test_compiles_under_jax_jit():
+    jax = pytest.importorskip("jax", reason="JAX is not installed (jit is a JAX feature)")
+    x, w, b = _data((2, 3, 8, 8), (4, 3, 3, 3))
+    options = {"stride": 2, "padding": "same"}
+    forward = jax.jit(lambda x, w, b: conv2d(x, w, b, **options))
+    backward = jax.jit(lambda g, x, w: conv2d_backward(g, x, w, **options))
+    X, W, B = (jax.numpy.asarray(a, dtype=jax.numpy.float32) for a in (x, w, b))
+    out = forward(X, W, B)
+    grads = backward(out, X, W)
+    expected = torch_conv2d(x, w, b, grad_output=np.asarray(out, np.float64), **options)
+    assert relative_error(np.asarray(out), expected["out"]) < 1e-5
+    for name, actual in zip(("grad_input", "grad_weight", "grad_bias"), grads, strict=True):
+        assert relative_error(np.asarray(actual), expected[name]) < 1e-5, name
+
+
+def test_stays_lazy_on_dask():
+    dask = pytest.importorskip("dask", reason="Dask is not installed (laziness is a Dask feature)")
+    import dask.array as da
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("xconv computed a Dask graph")
+
+    x, w, b = _data((4, 3, 6, 6), (2, 3, 3, 3))
+    X = da.from_array(x, chunks=(2, 3, 6, 6))
+    W, B = da.from_array(w), da.from_array(b)
+    with dask.config.set(scheduler=refuse):
+        out = conv2d(X, W, B, padding=1)
+        grads = conv2d_backward(out, X, W, padding=1)
+    assert isinstance(out, da.Array)
+    assert all(isinstance(g, da.Array) for g in grads)
+    expected = torch_conv2d(x, w, b, padding=1)["out"]
+    assert relative_error(out.compute(), expected) <= 1e-12
