@@ -178,18 +178,34 @@ def backward(
     xp: Any,
 ) -> tuple[Any, Any, Any | None]:
     """Gradients from the forward pass's columns, shaped (N, G, K, L) as `forward` makes them."""
-    n = grad_output.shape[0]
-    filters = weight.shape[0]
-    oh, ow = geometry.out_size
-    k = cols.shape[2]
-    grad = xp.reshape(grad_output, (n, groups, filters // groups, oh * ow))
     # bias: sum over batch and pixels
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
-    # weight: (N, G, F/G, L) @ (N, G, L, K), summed over the batch
+    grad_weight = weight_gradient(grad_output, cols, tuple(weight.shape), groups, xp)
+    grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
+    return grad_input, grad_weight, grad_bias
+
+
+def weight_gradient(
+    grad_output: Any, cols: Any, weight_shape: tuple[int, ...], groups: int, xp: Any
+) -> Any:
+    """Weight gradient: (N, G, F/G, L) @ (N, G, L, K), summed over the batch."""
+    n, filters = grad_output.shape[0], grad_output.shape[1]
+    grad = xp.reshape(grad_output, (n, groups, filters // groups, cols.shape[3]))
     grad_weight = xp.sum(grad @ xp.matrix_transpose(cols), axis=0)
-    grad_weight = xp.reshape(grad_weight, weight.shape)
-    # input: (G, K, F/G) @ (N, G, F/G, L) -> columns, then col2im sums them back
+    return xp.reshape(grad_weight, weight_shape)
+
+
+def input_gradient(
+    grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int, xp: Any
+) -> Any:
+    """Input gradient: (G, K, F/G) @ (N, G, F/G, L) gives columns; col2im sums them back.
+
+    This is also the transposed convolution of `grad_output` with `weight`.
+    """
+    n, filters = grad_output.shape[0], grad_output.shape[1]
+    oh, ow = geometry.out_size
+    k = weight.shape[1] * weight.shape[2] * weight.shape[3]
+    grad = xp.reshape(grad_output, (n, groups, filters // groups, oh * ow))
     w_t = xp.matrix_transpose(xp.reshape(weight, (groups, filters // groups, k)))
     grad_cols = xp.reshape(w_t @ grad, (n, groups * k, oh * ow))
-    grad_input = fold(grad_cols, geometry, xp)
-    return grad_input, grad_weight, grad_bias
+    return fold(grad_cols, geometry, xp)

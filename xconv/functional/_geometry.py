@@ -10,7 +10,15 @@ import operator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-__all__ = ["ConvGeometry", "IntOrPair", "Padding", "as_int", "check_padding", "pair"]
+__all__ = [
+    "ConvGeometry",
+    "IntOrPair",
+    "Padding",
+    "as_int",
+    "check_padding",
+    "explicit_padding",
+    "pair",
+]
 
 IntOrPair: TypeAlias = int | tuple[int, int]
 Padding: TypeAlias = (
@@ -61,7 +69,7 @@ _PADDING_FORMS = (
 )
 
 
-def _explicit_padding(padding: object) -> tuple[tuple[int, int], tuple[int, int]]:
+def explicit_padding(padding: object) -> tuple[tuple[int, int], tuple[int, int]]:
     """Padding given as numbers, as ((top, bottom), (left, right))."""
     if (
         isinstance(padding, tuple | list)
@@ -93,7 +101,7 @@ def check_padding(padding: object) -> None:
         if padding not in ("valid", "same"):
             raise _padding_error(padding)
     else:
-        _explicit_padding(padding)
+        explicit_padding(padding)
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -153,7 +161,7 @@ class ConvGeometry:
                 _same_padding(size[1], kernel[1], strides[1], dilations[1]),
             )
         else:
-            pads = _explicit_padding(padding)
+            pads = explicit_padding(padding)
         out = []
         for axis, name in enumerate(("height", "width")):
             padded = size[axis] + pads[axis][0] + pads[axis][1]

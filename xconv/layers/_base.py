@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from xconv.backends import Backend, get, get_backend
+from xconv.backends import Backend, backend_for, get, get_backend
+from xconv.functional._checks import namespace_of
 
 __all__ = ["Layer", "make_rng"]
 
@@ -44,6 +45,8 @@ class Layer:
         self.params: dict[str, Array] = {}
         #: gradients of the loss with respect to `params`, set by `backward_pass`
         self.grads: dict[str, Array] = {}
+        #: state that is saved with the layer but not learned (running statistics)
+        self.buffers: dict[str, Array] = {}
         self.backend: Backend | None = None
         if input_shape is not None:
             self.set_input_shape(input_shape)
@@ -74,13 +77,39 @@ class Layer:
         """Whether `initialize` has run."""
         return self.backend is not None
 
+    def ensure_initialized(self, X: Array) -> None:
+        """Build on first use: input shape, dtype and backend from the batch `X`."""
+        if self.initialized:
+            return
+        xp = self.check_input(X)
+        backend = backend_for(xp)
+        if backend is None:
+            raise TypeError(f"`X` is an array of no registered backend: {type(X)!r}")
+        self.initialize(dtype=X.dtype, backend=backend)
+
     def parameters(self) -> int:
         """How many numbers the layer learns (the ancestor's meaning of the name)."""
         return sum(math.prod(p.shape) for p in self.params.values())
 
     def output_shape(self) -> tuple[int, ...]:
-        """Shape of one output sample (no batch axis)."""
-        raise NotImplementedError
+        """Shape of one output sample (no batch axis); by default the input's."""
+        if self.input_shape is None:
+            raise ValueError(
+                f"{self.layer_name()}'s output shape is unknown until its input shape is set"
+            )
+        return self.input_shape
+
+    def check_input(self, X: Array) -> Any:
+        """Validate a batch against `input_shape` (learnt from it if unset); return xp."""
+        xp = namespace_of(X=X)
+        if self.input_shape is None:
+            self.set_input_shape(tuple(X.shape[1:]))
+        elif tuple(X.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"`X` must have shape (N, {', '.join(map(str, self.input_shape))}) for "
+                f"this {self.layer_name()}'s input_shape, got {tuple(X.shape)}"
+            )
+        return xp
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         """The layer's output for the batch `X`; `training` keeps what backward needs."""

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from xconv.backends import Backend, backend_for
+from xconv.backends import Backend
 from xconv.functional._checks import check_shape, namespace_of
-from xconv.functional._conv import _check_conv, backward, forward
+from xconv.functional._conv import backward, forward
 from xconv.functional._geometry import (
     ConvGeometry,
     IntOrPair,
@@ -106,14 +106,17 @@ class Conv2D(Layer):
                 f"`input_shape` {tuple(shape)} has {channels} channels, not divisible by "
                 f"`groups` (={self.groups})"
             )
-        self._geometry = ConvGeometry.build(
+        self._geometry = self._build_geometry(height, width)
+        super().set_input_shape((channels, height, width))
+
+    def _build_geometry(self, height: int, width: int) -> ConvGeometry:
+        return ConvGeometry.build(
             (height, width),
             self.filter_shape,
             stride=self.stride,
             padding=self.padding,
             dilation=self.dilation,
         )
-        super().set_input_shape((channels, height, width))
 
     def initialize(
         self,
@@ -160,26 +163,12 @@ class Conv2D(Layer):
         return (self.n_filters, *self._geometry.out_size)
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
-        if not self.initialized:
-            # built on first use: input shape, dtype and backend from the batch
-            if self.input_shape is None:
-                self.set_input_shape(tuple(X.shape[1:]))
-            xp = namespace_of(X=X)
-            backend = backend_for(xp)
-            if backend is None:
-                raise TypeError(f"`X` is an array of no registered backend: {type(X)!r}")
-            self.initialize(dtype=X.dtype, backend=backend)
+        self.ensure_initialized(X)
+        self.check_input(X)
         weight, bias = self.params["weight"], self.params.get("bias")
         xp = namespace_of(X=X, weight=weight, bias=bias)
-        geometry = _check_conv(
-            X, weight, bias, self.stride, self.padding, self.dilation, self.groups
-        )
-        if tuple(X.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"`X` must have shape (N, {', '.join(map(str, self.input_shape or ()))}) for "
-                f"this layer's input_shape, got {tuple(X.shape)}"
-            )
-        out, cols = forward(X, weight, bias, geometry, self.groups, xp)
+        assert self._geometry is not None
+        out, cols = forward(X, weight, bias, self._geometry, self.groups, xp)
         # keep the columns for backward_pass (and drop them in inference)
         self._cols, self._input = (cols, X) if training else (None, None)
         return out

@@ -1,0 +1,117 @@
+"""Dense: a fully connected layer, ``X @ W + b``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from xconv.backends import Backend
+from xconv.functional._checks import check_shape, namespace_of
+
+from ._base import Array, Layer, make_rng
+
+__all__ = ["Dense"]
+
+
+class Dense(Layer):
+    """A fully connected layer: ``X @ weight + bias``.
+
+    Args:
+        n_units: number of outputs per sample.
+        input_shape: ``(n_inputs,)``; needed before `initialize`, or taken from the
+            first batch.
+
+    Parameters: ``"weight"`` of shape (n_inputs, n_units), uniform in
+    +-1/sqrt(n_inputs); ``"bias"`` of shape (n_units,), zeros.
+
+    Shape:
+        (N, n_inputs) -> (N, n_units).
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Dense(3, input_shape=(4,))
+        >>> layer.initialize(seed=0)
+        >>> layer.forward_pass(np.ones((2, 4), dtype=np.float32)).shape
+        (2, 3)
+    """
+
+    def __init__(self, n_units: int, input_shape: tuple[int] | None = None) -> None:
+        if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
+            raise ValueError(f"`n_units` must be a positive integer, got {n_units!r}")
+        self.n_units = n_units
+        self._input: Array | None = None
+        super().__init__(input_shape)
+
+    def set_input_shape(self, shape: tuple[int, ...]) -> None:
+        if (
+            not isinstance(shape, tuple | list)
+            or len(shape) != 1
+            or isinstance(shape[0], bool)
+            or not isinstance(shape[0], int | np.integer)
+            or shape[0] < 1
+        ):
+            raise ValueError(
+                f"`input_shape` of Dense must be (n_inputs,), got {shape!r}; "
+                "add a Flatten layer before it for images"
+            )
+        super().set_input_shape((int(shape[0]),))
+
+    def initialize(
+        self,
+        *,
+        seed: int | np.random.Generator = 0,
+        dtype: Any = "float32",
+        backend: str | Backend | None = None,
+    ) -> None:
+        if self.input_shape is None:
+            raise ValueError("Dense needs its input shape before initialize(): pass input_shape")
+        rng = make_rng(seed)
+        super().initialize(seed=rng, dtype=dtype, backend=backend)
+        assert self.backend is not None
+        n_in = self.input_shape[0]
+        limit = 1.0 / math.sqrt(n_in)
+        self.params = {
+            "weight": self.backend.random_uniform(
+                (n_in, self.n_units), rng=rng, low=-limit, high=limit, dtype=dtype
+            ),
+            "bias": self.backend.asarray(np.zeros(self.n_units), dtype=dtype),
+        }
+        self.grads = {}
+
+    # the ancestor's names for the parameters
+    @property
+    def W(self) -> Array:
+        """The weights, ``params["weight"]``."""
+        return self.params["weight"]
+
+    @property
+    def w0(self) -> Array:
+        """The biases, ``params["bias"]``."""
+        return self.params["bias"]
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.n_units,)
+
+    def forward_pass(self, X: Array, training: bool = True) -> Array:
+        self.ensure_initialized(X)
+        weight, bias = self.params["weight"], self.params["bias"]
+        namespace_of(X=X, weight=weight, bias=bias)
+        self.check_input(X)
+        self._input = X if training else None
+        return X @ weight + bias
+
+    def backward_pass(self, accum_grad: Array) -> Array:
+        if self._input is None:
+            raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
+        xp = namespace_of(accum_grad=accum_grad, X=self._input)
+        expected = (self._input.shape[0], self.n_units)
+        check_shape(accum_grad, "accum_grad", expected, "the shape of the layer's output")
+        weight = self.params["weight"]
+        self.grads = {
+            "weight": xp.matrix_transpose(self._input) @ accum_grad,
+            "bias": xp.sum(accum_grad, axis=0),
+        }
+        self._input = None
+        return accum_grad @ xp.matrix_transpose(weight)

@@ -1,0 +1,185 @@
+"""Dropout and BatchNormalization: layers that behave differently in training."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xconv.backends import Backend
+from xconv.functional._checks import check_shape, namespace_of
+
+from ._base import Array, Layer, make_rng
+
+__all__ = ["BatchNormalization", "Dropout"]
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each value with probability `p` and scale the
+    rest by 1 / (1 - p), so inference needs no rescaling (the ancestor did not scale).
+
+    Masks are drawn from a host generator seeded by `initialize`, so a seed gives the
+    same masks on every backend.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Dropout(0.5)
+        >>> layer.initialize(seed=0)
+        >>> out = layer.forward_pass(np.ones((2, 4)))
+        >>> sorted(set(out.ravel().tolist()))
+        [0.0, 2.0]
+        >>> layer.forward_pass(np.ones((2, 4)), training=False).sum()
+        np.float64(8.0)
+    """
+
+    def __init__(self, p: float = 0.2, input_shape: tuple[int, ...] | None = None) -> None:
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+            raise ValueError(f"`p` must be a probability in [0, 1), got {p!r}")
+        self.p = float(p)
+        self._rng: np.random.Generator | None = None
+        self._mask: Array | None = None
+        super().__init__(input_shape)
+
+    def initialize(
+        self,
+        *,
+        seed: int | np.random.Generator = 0,
+        dtype: Any = "float32",
+        backend: str | Backend | None = None,
+    ) -> None:
+        self._rng = make_rng(seed)
+        super().initialize(seed=self._rng, dtype=dtype, backend=backend)
+
+    def forward_pass(self, X: Array, training: bool = True) -> Array:
+        self.ensure_initialized(X)
+        xp = self.check_input(X)
+        if not training or self.p == 0:
+            self._mask = None
+            return X
+        assert self.backend is not None
+        assert self._rng is not None
+        device = array_api_compat.device(X)
+        keep = self.backend.random_uniform(tuple(X.shape), rng=self._rng, device=device)
+        self._mask = xp.astype(keep >= self.p, X.dtype) / (1 - self.p)
+        return X * self._mask
+
+    def backward_pass(self, accum_grad: Array) -> Array:
+        if self.p == 0:
+            return accum_grad
+        if self._mask is None:
+            raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
+        return accum_grad * self._mask
+
+
+class BatchNormalization(Layer):
+    """Normalise each channel (after a convolution) or feature (after a dense layer)
+    over the batch, then scale by ``gamma`` and shift by ``beta``.
+
+    In training it uses the batch's mean and (biased) variance and updates running
+    estimates: ``running = momentum * running + (1 - momentum) * batch``. In inference
+    it uses the running estimates. For (N, C, H, W) input the statistics are per
+    channel C, over N, H and W (the ancestor wrongly kept one per position).
+
+    Args:
+        momentum: weight of the old running statistics, in [0, 1).
+        eps: added to the variance before the square root, > 0.
+
+    Parameters: ``"gamma"`` (ones) and ``"beta"`` (zeros), one per channel. Buffers:
+    ``"running_mean"`` (zeros) and ``"running_var"`` (ones).
+    """
+
+    def __init__(
+        self, momentum: float = 0.99, eps: float = 0.01, input_shape: tuple[int, ...] | None = None
+    ) -> None:
+        if isinstance(momentum, bool) or not isinstance(momentum, int | float):
+            raise TypeError(f"`momentum` must be a number in [0, 1), got {momentum!r}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"`momentum` must be in [0, 1), got {momentum!r}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
+            raise ValueError(f"`eps` must be a positive number, got {eps!r}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self._cache: tuple[Array, Array] | None = None
+        super().__init__(input_shape)
+
+    def set_input_shape(self, shape: tuple[int, ...]) -> None:
+        if not isinstance(shape, tuple | list) or len(shape) not in (1, 3):
+            raise ValueError(
+                "`input_shape` of BatchNormalization must be (features,) or "
+                f"(channels, height, width), got {shape!r}"
+            )
+        super().set_input_shape(tuple(shape))
+
+    def initialize(
+        self,
+        *,
+        seed: int | np.random.Generator = 0,
+        dtype: Any = "float32",
+        backend: str | Backend | None = None,
+    ) -> None:
+        if self.input_shape is None:
+            raise ValueError("BatchNormalization needs its input shape before initialize()")
+        super().initialize(seed=seed, dtype=dtype, backend=backend)
+        assert self.backend is not None
+        ones, zeros = np.ones(self.input_shape[0]), np.zeros(self.input_shape[0])
+        self.params = {
+            "gamma": self.backend.asarray(ones, dtype=dtype),
+            "beta": self.backend.asarray(zeros, dtype=dtype),
+        }
+        self.buffers = {
+            "running_mean": self.backend.asarray(zeros, dtype=dtype),
+            "running_var": self.backend.asarray(ones, dtype=dtype),
+        }
+        self.grads = {}
+
+    def _axes_and_shape(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Axes the statistics run over, and the shape that broadcasts them back."""
+        assert self.input_shape is not None
+        if len(self.input_shape) == 3:
+            return (0, 2, 3), (1, self.input_shape[0], 1, 1)
+        return (0,), (1, self.input_shape[0])
+
+    def forward_pass(self, X: Array, training: bool = True) -> Array:
+        self.ensure_initialized(X)
+        xp = self.check_input(X)
+        namespace_of(X=X, gamma=self.params["gamma"])
+        axes, shape = self._axes_and_shape()
+        if training:
+            mean = xp.mean(X, axis=axes)
+            var = xp.var(X, axis=axes)
+            m = self.momentum
+            self.buffers = {
+                "running_mean": m * self.buffers["running_mean"] + (1 - m) * mean,
+                "running_var": m * self.buffers["running_var"] + (1 - m) * var,
+            }
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        # normalise, then scale and shift
+        inv_std = 1 / xp.sqrt(xp.reshape(var, shape) + self.eps)
+        x_hat = (X - xp.reshape(mean, shape)) * inv_std
+        self._cache = (x_hat, inv_std) if training else None
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        return x_hat * xp.reshape(gamma, shape) + xp.reshape(beta, shape)
+
+    def backward_pass(self, accum_grad: Array) -> Array:
+        if self._cache is None:
+            raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
+        x_hat, inv_std = self._cache
+        xp = namespace_of(accum_grad=accum_grad, x_hat=x_hat)
+        check_shape(accum_grad, "accum_grad", tuple(x_hat.shape), "the layer's output shape")
+        axes, shape = self._axes_and_shape()
+        count = math.prod(x_hat.shape[a] for a in axes)
+        gamma = xp.reshape(self.params["gamma"], shape)
+        # parameters: the shift sees the gradient, the scale sees it times x_hat
+        self.grads = {
+            "gamma": xp.sum(accum_grad * x_hat, axis=axes),
+            "beta": xp.sum(accum_grad, axis=axes),
+        }
+        # input: through x_hat, whose mean and variance also depend on every input
+        g = accum_grad * gamma
+        mean_g = xp.sum(g, axis=axes, keepdims=True) / count
+        mean_gx = xp.sum(g * x_hat, axis=axes, keepdims=True) / count
+        self._cache = None
+        return (g - mean_g - x_hat * mean_gx) * inv_std
