@@ -1,0 +1,313 @@
+"""2-D max and average pooling and their gradients, side by side, via im2col.
+
+Pooling reuses the convolution's window machinery: `unfold` copies every window into
+a column, a reduction over the window axis pools it, and `fold` (col2im) sums the
+gradient columns back into an image. Semantics are those of
+`torch.nn.functional.max_pool2d` / `avg_pool2d` (NCHW, ``ceil_mode=False``), with
+two differences: `stride` defaults to `kernel_size`, and `padding` also takes
+``"valid"`` and ``"same"`` (TensorFlow's) and asymmetric pairs, as `conv2d` does.
+
+Padding never takes part in a pool: max pooling pads with -inf, and average pooling
+divides each window's sum by the number of real (non-padding) pixels in it, like
+PyTorch with ``count_include_pad=False`` and TensorFlow with ``padding="SAME"``.
+A padding so wide that some window would hold no real pixel is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+import array_api_extra as xpx
+
+from ._checks import check_ndim, check_shape, namespace_of
+from ._geometry import ConvGeometry, IntOrPair, Padding
+from ._im2col import fold, unfold
+
+__all__ = ["avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward"]
+
+
+def max_pool2d(
+    x: Any,
+    /,
+    kernel_size: IntOrPair,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+) -> Any:
+    """The largest value of every window of `x`.
+
+    Args:
+        x: input of shape (N, C, H, W), real floating dtype.
+        kernel_size: window size, int or (kh, kw).
+        stride: int or (sh, sw), >= 1; None (default) means `kernel_size`, so windows
+            tile the input without overlap.
+        padding: int, (pad_h, pad_w), ((top, bottom), (left, right)), ``"valid"`` or
+            ``"same"`` (TensorFlow's: OH = ceil(H / sh)). Padding is -inf, so it never
+            wins; every window must keep at least one real pixel.
+
+    Returns:
+        Output of shape (N, C, OH, OW) in the namespace, device and dtype of `x`.
+        NaN in a window gives NaN.
+
+    Shape:
+        ``OH = (H + top + bottom - kh) // sh + 1``; OW likewise.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> max_pool2d(x, 2)[0, 0]
+        array([[ 5.,  7.],
+               [13., 15.]])
+        >>> y = np.arange(9.0).reshape(1, 1, 3, 3) - 10
+        >>> max_pool2d(y, 2, padding="same")[0, 0]
+        array([[-6., -5.],
+               [-3., -2.]])
+    """
+    xp = namespace_of(x=x)
+    geometry = pool_geometry(x, kernel_size, stride, padding)
+    out, _ = max_forward(x, geometry, xp)
+    return out
+
+
+def max_pool2d_backward(
+    grad_output: Any,
+    x: Any,
+    /,
+    kernel_size: IntOrPair,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+) -> Any:
+    """Gradient of `max_pool2d` with respect to its input.
+
+    Each window's gradient goes to the FIRST maximum of the window (in row-major
+    order), as in PyTorch; where windows overlap, their gradients add up.
+
+    Args:
+        grad_output: gradient of the loss with respect to the output of
+            ``max_pool2d(x, ...)``, shape (N, C, OH, OW).
+        x: the forward pass's input.
+        kernel_size, stride, padding: the forward pass's options.
+
+    Returns:
+        The gradient with respect to `x`, shaped like `x`.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[[[1.0, 3.0], [3.0, 2.0]]]])
+        >>> max_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2)[0, 0]
+        array([[0., 1.],
+               [0., 0.]])
+    """
+    xp = namespace_of(grad_output=grad_output, x=x)
+    geometry = pool_geometry(x, kernel_size, stride, padding)
+    _check_grad_output(grad_output, x, geometry)
+    # the position of each window's first maximum, as the forward pass found it
+    index = xp.argmax(_windows(x, geometry, xp), axis=2, keepdims=True)
+    return max_backward(grad_output, index, geometry, xp)
+
+
+def avg_pool2d(
+    x: Any,
+    /,
+    kernel_size: IntOrPair,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+) -> Any:
+    """The mean of the real pixels of every window of `x`.
+
+    Padding is left out of the mean: a window's sum is divided by the number of
+    real (non-padding) pixels in it, as in PyTorch with ``count_include_pad=False``
+    and TensorFlow with ``padding="SAME"``.
+
+    Args:
+        x: input of shape (N, C, H, W), real floating dtype.
+        kernel_size, stride, padding: as for `max_pool2d`.
+
+    Returns:
+        Output of shape (N, C, OH, OW) in the namespace, device and dtype of `x`.
+
+    Shape:
+        ``OH = (H + top + bottom - kh) // sh + 1``; OW likewise.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> avg_pool2d(x, 2)[0, 0]
+        array([[ 2.5,  4.5],
+               [10.5, 12.5]])
+        >>> y = np.arange(9.0).reshape(1, 1, 3, 3)
+        >>> avg_pool2d(y, 2, padding="same")[0, 0]
+        array([[2. , 3.5],
+               [6.5, 8. ]])
+    """
+    xp = namespace_of(x=x)
+    geometry = pool_geometry(x, kernel_size, stride, padding)
+    return avg_forward(x, geometry, xp)
+
+
+def avg_pool2d_backward(
+    grad_output: Any,
+    x: Any,
+    /,
+    kernel_size: IntOrPair,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+) -> Any:
+    """Gradient of `avg_pool2d` with respect to its input.
+
+    Every real pixel of a window gets the window's gradient divided by the number
+    of real pixels in it; where windows overlap, their gradients add up. Only the
+    shape of `x` matters; it is checked like the forward pass's input.
+
+    Args:
+        grad_output: gradient of the loss with respect to the output of
+            ``avg_pool2d(x, ...)``, shape (N, C, OH, OW).
+        x: the forward pass's input.
+        kernel_size, stride, padding: the forward pass's options.
+
+    Returns:
+        The gradient with respect to `x`, shaped like `x`.
+
+    Example:
+        >>> import numpy as np
+        >>> avg_pool2d_backward(np.ones((1, 1, 1, 2)), np.zeros((1, 1, 2, 3)), 2,
+        ...                     padding=((0, 0), (0, 1)))[0, 0]
+        array([[0.25, 0.25, 0.5 ],
+               [0.25, 0.25, 0.5 ]])
+    """
+    xp = namespace_of(grad_output=grad_output, x=x)
+    geometry = pool_geometry(x, kernel_size, stride, padding)
+    _check_grad_output(grad_output, x, geometry)
+    return avg_backward(grad_output, geometry, xp)
+
+
+def pool_geometry(
+    x: Any, kernel_size: IntOrPair, stride: IntOrPair | None, padding: Padding
+) -> ConvGeometry:
+    """Validate a pooling's input and options; return its geometry."""
+    check_ndim(x, "x", "NCHW")
+    return build_pool_geometry((x.shape[2], x.shape[3]), kernel_size, stride, padding)
+
+
+def build_pool_geometry(
+    in_size: tuple[int, int],
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None,
+    padding: Padding,
+) -> ConvGeometry:
+    """The geometry of a pooling over (H, W) = `in_size`; every window must see the input."""
+    geometry = ConvGeometry.build(
+        in_size,
+        kernel_size,
+        stride=kernel_size if stride is None else stride,
+        padding=padding,
+    )
+    for axis, name in enumerate(("height", "width")):
+        if min(real_pixels(geometry, axis)) < 1:
+            raise ValueError(
+                f"`padding` (={padding!r}) leaves pooling windows with no input pixel along "
+                f"the {name} (input {geometry.in_size[axis]}, kernel "
+                f"{geometry.kernel_size[axis]}, padding {geometry.padding[axis][0]} + "
+                f"{geometry.padding[axis][1]}); pad each side by less than the kernel size"
+            )
+    return geometry
+
+
+def _check_grad_output(grad_output: Any, x: Any, geometry: ConvGeometry) -> None:
+    check_ndim(grad_output, "grad_output", "NCHW")
+    expected = (x.shape[0], x.shape[1], *geometry.out_size)
+    check_shape(grad_output, "grad_output", expected, "the shape of the pooling's output")
+
+
+# -- implementations, arguments already checked ---------------------------------------
+# Windows come out of `unfold` as (N, C * kh * kw, L); they are viewed as
+# (N, C, kh * kw, L) so that axis 2 runs over the pixels of one window.
+
+
+def _windows(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """The windows of `x` as (N, C, kh * kw, L), padding filled with -inf."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    if geometry.is_padded and n * c:
+        # pad with -inf ourselves, then take the windows of the padded image unpadded
+        x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), constant_values=-math.inf, xp=xp)
+        geometry = ConvGeometry.build(
+            geometry.padded_size, geometry.kernel_size, stride=geometry.stride
+        )
+    cols = unfold(x, geometry, xp)
+    return xp.reshape(cols, (n, c, kh * kw, oh * ow))
+
+
+def max_forward(
+    x: Any, geometry: ConvGeometry, xp: Any, *, keep_index: bool = False
+) -> tuple[Any, Any | None]:
+    """Max pooling, and (if asked) where each window's first maximum is, (N, C, 1, L)."""
+    n, c = x.shape[0], x.shape[1]
+    windows = _windows(x, geometry, xp)
+    # max over the pixels of each window; argmax picks the first maximum
+    out = xp.reshape(xp.max(windows, axis=2), (n, c, *geometry.out_size))
+    index = xp.argmax(windows, axis=2, keepdims=True) if keep_index else None
+    return out, index
+
+
+def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """Route each window's gradient to its first maximum, then sum the windows back."""
+    n, c = grad_output.shape[0], grad_output.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    # one-hot mask of the first maximum: window pixel k == argmax
+    pixels = xp.arange(kh * kw, dtype=index.dtype, device=array_api_compat.device(index))
+    first_max = xp.reshape(pixels, (1, 1, kh * kw, 1)) == index
+    # gradient columns: the output gradient at the maximum, zero elsewhere
+    grad = xp.reshape(grad_output, (n, c, 1, oh * ow))
+    grad_cols = xp.where(first_max, grad, 0.0)
+    # col2im sums overlapping windows and crops the padding away
+    return fold(xp.reshape(grad_cols, (n, c * kh * kw, oh * ow)), geometry, xp)
+
+
+def real_pixels(geometry: ConvGeometry, axis: int) -> list[int]:
+    """How many real (non-padding) pixels each window holds along `axis` (0 or 1)."""
+    before = geometry.padding[axis][0]
+    size, kernel = geometry.in_size[axis], geometry.kernel_size[axis]
+    step = geometry.stride[axis]
+    starts = range(0, geometry.out_size[axis] * step, step)
+    # overlap of the padded window [start, start + kernel) with the input [before, before + size)
+    return [max(min(s + kernel, before + size) - max(s, before), 0) for s in starts]
+
+
+def _real_pixel_counts(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
+    """How many real pixels each window holds, as an (OH, OW) array like `like`."""
+    rows, cols = real_pixels(geometry, 0), real_pixels(geometry, 1)
+    table = [[float(r * c) for c in cols] for r in rows]
+    return xp.asarray(table, dtype=like.dtype, device=array_api_compat.device(like))
+
+
+def avg_forward(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """Average pooling over the real pixels of each window."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    # im2col (zero padding, so padding adds nothing to the sums)
+    windows = xp.reshape(unfold(x, geometry, xp), (n, c, kh * kw, oh * ow))
+    sums = xp.reshape(xp.sum(windows, axis=2), (n, c, oh, ow))
+    # divide by the real pixels of each window
+    return sums / _real_pixel_counts(geometry, xp, x)
+
+
+def avg_backward(grad_output: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """Spread each window's gradient evenly over its real pixels, then sum the windows back."""
+    n, c = grad_output.shape[0], grad_output.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    # each pixel of a window gets the window's gradient over its real pixel count
+    share = grad_output / _real_pixel_counts(geometry, xp, grad_output)
+    share = xp.reshape(share, (n, c, 1, oh * ow))
+    grad_cols = xp.broadcast_to(share, (n, c, kh * kw, oh * ow))
+    # col2im sums overlapping windows; the padding's share is cropped away
+    return fold(xp.reshape(grad_cols, (n, c * kh * kw, oh * ow)), geometry, xp)
