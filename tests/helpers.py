@@ -151,3 +151,20 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
         return 0.0
     scale = max(float(np.max(np.abs(expected))), np.finfo(np.float64).tiny)
     return float(np.max(np.abs(actual - expected))) / scale
+
+
+def layer_gradient_check(layer: Any, x: np.ndarray, xp: Any, *, seed: int = 0) -> float:
+    """Relative error between `layer.backward_pass` and finite differences at `x`.
+
+    The loss is ``sum(forward_pass(X) * probe)`` for a fixed random `probe`, so its
+    gradient with respect to the output is `probe`. The layer's forward pass must be
+    deterministic; the finite differences run with ``training=False``.
+    """
+    out = to_np(layer.forward_pass(to_xp(x, xp)))
+    probe = np.random.default_rng(seed).standard_normal(out.shape)
+    grad_input = to_np(layer.backward_pass(to_xp(probe, xp)))
+
+    def loss(a: np.ndarray) -> float:
+        return float(np.sum(to_np(layer.forward_pass(to_xp(a, xp), training=False)) * probe))
+
+    return relative_error(grad_input, numerical_gradient(loss, x))

@@ -2,10 +2,24 @@
 
 Each layer has ``forward_pass(X, training=True)``, ``backward_pass(accum_grad)``
 (returns the input gradient, stores parameter gradients in ``grads``),
-``output_shape()`` and ``parameters()``.
+``output_shape()`` and ``parameters()``. Layers without parameters (pooling,
+activations, reshaping) work without ``initialize()``: they follow their input.
 """
 
+from ._activation import Activation
 from ._base import Layer
 from ._conv import Conv2D
+from ._pooling import AveragePooling2D, MaxPooling2D
+from ._reshape import Flatten, Reshape, UpSampling2D, ZeroPadding2D
 
-__all__ = ["Conv2D", "Layer"]
+__all__ = [
+    "Activation",
+    "AveragePooling2D",
+    "Conv2D",
+    "Flatten",
+    "Layer",
+    "MaxPooling2D",
+    "Reshape",
+    "UpSampling2D",
+    "ZeroPadding2D",
+]
