@@ -31,6 +31,7 @@ from ._activations import (
 )
 from ._checks import KERNEL_OPS
 from ._conv import conv2d, conv2d_backward
+from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from ._geometry import ConvGeometry
 from ._im2col import col2im, col2im_generic, im2col, im2col_generic
 from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
@@ -46,6 +47,8 @@ __all__ = [
     "col2im_generic",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "elu",
     "elu_backward",
     "get_activation",

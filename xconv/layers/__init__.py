@@ -9,13 +9,20 @@ activations, reshaping) work without ``initialize()``: they follow their input.
 from ._activation import Activation
 from ._base import Layer
 from ._conv import Conv2D
+from ._conv_transpose import Conv2DTranspose
+from ._dense import Dense
 from ._pooling import AveragePooling2D, MaxPooling2D
+from ._regularization import BatchNormalization, Dropout
 from ._reshape import Flatten, Reshape, UpSampling2D, ZeroPadding2D
 
 __all__ = [
     "Activation",
     "AveragePooling2D",
+    "BatchNormalization",
     "Conv2D",
+    "Conv2DTranspose",
+    "Dense",
+    "Dropout",
     "Flatten",
     "Layer",
     "MaxPooling2D",
