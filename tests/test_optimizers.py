@@ -367,3 +367,16 @@ def test_get_by_class_or_instance():
         optimizers.get(3)
     with pytest.raises(ValueError, match="`b1` must be in"):
         optimizers.get("adam", b1=2)
+
+
+def test_state_arrays_round_trip(xp):
+    optimizer = Adam()
+    param = to_xp(np.ones((2, 3)), xp)
+    optimizer.update("a", param, to_xp(np.full((2, 3), 0.5), xp))
+    optimizer.update("b", param[0, ...], to_xp(np.ones(3), xp))
+    arrays = optimizer.state_arrays()
+    assert len(arrays) == 4  # exp_avg and exp_avg_sq for two keys
+    optimizer.set_state_arrays([a * 2 for a in arrays])
+    np.testing.assert_allclose(to_np(optimizer.state_arrays()[0]), 2 * to_np(arrays[0]))
+    with pytest.raises(ValueError, match="`arrays` must hold 4 arrays, got 3"):
+        optimizer.set_state_arrays(arrays[:3])

@@ -114,6 +114,17 @@ class Backend:
         """`x` as a NumPy array on the host (it may share memory with `x`)."""
         return np.from_dlpack(x)
 
+    #: whether arrays are lazy graphs (Dask) that `persist` should cut now and then
+    lazy: bool = False
+
+    def persist(self, *arrays: Array) -> tuple[Array, ...]:
+        """Compute lazy arrays and keep the results, so later work starts from them.
+
+        Eager libraries return the arrays as they are. Training calls this after every
+        step; without it a lazy backend would recompute every earlier step each time.
+        """
+        return arrays
+
     def synchronize(self, *arrays: Array) -> None:
         """Wait until queued work is done, for honest timing.
 

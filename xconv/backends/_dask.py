@@ -27,6 +27,14 @@ class DaskBackend(Backend):
 
         return array_api_compat.dask.array
 
+    lazy = True
+
+    def persist(self, *arrays: Array) -> tuple[Array, ...]:
+        from dask.base import persist
+
+        persisted: tuple[Array, ...] = persist(*arrays)
+        return persisted
+
     def to_numpy(self, x: Array, /) -> np.ndarray:
         return np.asarray(x.compute())
 

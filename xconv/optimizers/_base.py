@@ -143,6 +143,33 @@ class Optimizer:
 
     # -- state --------------------------------------------------------------------------
 
+    def state_arrays(self) -> list[Array]:
+        """Every state array, in a stable order (for `set_state_arrays`)."""
+        return [
+            state[name]
+            for key in sorted(self._state)
+            for state in [self._state[key]]
+            for name in sorted(state)
+        ]
+
+    def set_state_arrays(self, arrays: list[Array], /) -> None:
+        """Replace the state arrays by `arrays`, given in the order of `state_arrays`.
+
+        For handing the state through a transformation, such as persisting Dask graphs.
+        """
+        holders = [(key, name) for key in sorted(self._state) for name in sorted(self._state[key])]
+        if len(arrays) != len(holders):
+            raise ValueError(f"`arrays` must hold {len(holders)} arrays, got {len(arrays)}")
+        for (key, name), array in zip(holders, arrays, strict=True):
+            old = self._state[key][name]
+            if tuple(array.shape) != tuple(old.shape):
+                raise ValueError(
+                    f"`arrays` entry for {key!r}/{name!r} has shape {tuple(array.shape)}, "
+                    f"expected {tuple(old.shape)}"
+                )
+        for (key, name), array in zip(holders, arrays, strict=True):
+            self._state[key][name] = array
+
     def reset(self) -> None:
         """Forget all state: the next update of every key is a first step."""
         self._steps = {}
