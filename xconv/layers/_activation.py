@@ -50,6 +50,10 @@ class Activation(ParameterFreeLayer):
     def layer_name(self) -> str:
         return f"Activation ({self.activation_name})"
 
+    def get_config(self) -> dict[str, Any]:
+        shape = None if self.input_shape is None else list(self.input_shape)
+        return {"name": self.activation_name, "input_shape": shape}
+
     def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
         out = self._functions.forward(X)
         return out, ({"output": out} if self._functions.saved == "output" else {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -87,6 +88,27 @@ class Layer:
             raise TypeError(f"`X` is an array of no registered backend: {type(X)!r}")
         self.initialize(dtype=X.dtype, backend=backend)
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, JSON-able, read back from attributes of the same name.
+
+        ``type(layer)(**layer.get_config())`` builds an equal, uninitialised layer; models
+        save this. A layer that stores an argument under another name overrides this.
+        """
+        config: dict[str, Any] = {}
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or parameter.kind in (
+                parameter.VAR_POSITIONAL,
+                parameter.VAR_KEYWORD,
+            ):
+                continue
+            if not hasattr(self, name):
+                raise TypeError(
+                    f"{type(self).__name__} keeps no attribute for its argument {name!r}: "
+                    "override get_config()"
+                )
+            config[name] = _jsonable(getattr(self, name))
+        return config
+
     def parameters(self) -> int:
         """How many numbers the layer learns (the ancestor's meaning of the name)."""
         return sum(math.prod(p.shape) for p in self.params.values())
@@ -118,3 +140,14 @@ class Layer:
     def backward_pass(self, accum_grad: Array) -> Array:
         """Gradient for the layer below, from the gradient of this layer's output."""
         raise NotImplementedError
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples as lists and NumPy scalars as Python numbers, for JSON."""
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

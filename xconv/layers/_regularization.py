@@ -78,8 +78,12 @@ class BatchNormalization(Layer):
     over the batch, then scale by ``gamma`` and shift by ``beta``.
 
     In training it uses the batch's mean and (biased) variance and updates running
-    estimates: ``running = momentum * running + (1 - momentum) * batch``. In inference
-    it uses the running estimates. For (N, C, H, W) input the statistics are per
+    estimates, an exponential moving average with bias correction: after t batches,
+    ``running = (1 - w) * running + w * batch`` with ``w = (1 - momentum) /
+    (1 - momentum**t)``. So the first batch sets them (as the ancestor did) and later
+    batches weigh in like ``momentum`` says, and a short training (the digits demo
+    has 5 batches an epoch) does not leave them stuck near their initial values. In
+    inference it uses the running estimates. For (N, C, H, W) input the statistics are per
     channel C, over N, H and W (the ancestor wrongly kept one per position).
 
     Args:
@@ -87,7 +91,7 @@ class BatchNormalization(Layer):
         eps: added to the variance before the square root, > 0.
 
     Parameters: ``"gamma"`` (ones) and ``"beta"`` (zeros), one per channel. Buffers:
-    ``"running_mean"`` (zeros) and ``"running_var"`` (ones).
+    ``"running_mean"`` (zeros), ``"running_var"`` (ones) and ``"batches_seen"`` (0).
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class BatchNormalization(Layer):
         self.buffers = {
             "running_mean": self.backend.asarray(zeros, dtype=dtype),
             "running_var": self.backend.asarray(ones, dtype=dtype),
+            "batches_seen": self.backend.asarray(np.zeros(()), dtype=dtype),
         }
         self.grads = {}
 
@@ -149,10 +154,13 @@ class BatchNormalization(Layer):
         if training:
             mean = xp.mean(X, axis=axes)
             var = xp.var(X, axis=axes)
-            m = self.momentum
+            # bias-corrected moving averages, computed on the device (no sync)
+            seen = self.buffers["batches_seen"] + 1
+            w = (1 - self.momentum) / (1 - self.momentum**seen)
             self.buffers = {
-                "running_mean": m * self.buffers["running_mean"] + (1 - m) * mean,
-                "running_var": m * self.buffers["running_var"] + (1 - m) * var,
+                "running_mean": (1 - w) * self.buffers["running_mean"] + w * mean,
+                "running_var": (1 - w) * self.buffers["running_var"] + w * var,
+                "batches_seen": seen,
             }
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
