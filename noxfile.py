@@ -46,6 +46,13 @@ def tests(session: nox.Session, backend: str) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """Train the ancestor's CNN on the bundled digits and print its test accuracy."""
+    session.install("-e", ".[cli]")
+    session.run("python", "-m", "xconv", "demo", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
     session.install("ruff>=0.6")

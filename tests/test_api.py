@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-MODULES = ["xconv", "xconv.backends", "xconv.functional", "xconv.layers"]
+MODULES = [
+    "xconv",
+    "xconv.backends",
+    "xconv.data",
+    "xconv.functional",
+    "xconv.layers",
+    "xconv.losses",
+    "xconv.model",
+    "xconv.optimizers",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

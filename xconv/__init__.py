@@ -5,17 +5,22 @@ standard, so the same code runs on NumPy, CuPy (GPU), PyTorch, JAX, Dask and
 array-api-strict. Importing xconv imports none of the optional libraries.
 """
 
-from . import backends, functional, layers
+from . import backends, data, functional, layers, losses, optimizers
 from .backends import get_backend, set_backend, use_backend
+from .model import NeuralNetwork
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "NeuralNetwork",
     "__version__",
     "backends",
+    "data",
     "functional",
     "get_backend",
     "layers",
+    "losses",
+    "optimizers",
     "set_backend",
     "use_backend",
 ]

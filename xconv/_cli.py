@@ -1,0 +1,175 @@
+"""The command line: ``python -m xconv demo | train | info`` (also the ``xconv`` script)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import xconv
+from xconv import backends
+from xconv.data import load_digits, train_test_split
+from xconv.layers import (
+    Activation,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+)
+from xconv.model import NeuralNetwork
+from xconv.optimizers import Adam
+
+__all__ = ["build_digits_cnn", "main"]
+
+
+def build_digits_cnn(
+    *, seed: int = 0, backend: str | None = None, dtype: str = "float32", validation: Any = None
+) -> NeuralNetwork:
+    """The ancestor's CNN for 8x8 digits: two conv blocks, a dense block, softmax."""
+    model = NeuralNetwork(
+        Adam(), "cross_entropy", validation, dtype=dtype, seed=seed, backend=backend
+    )
+    model.add(Conv2D(16, (3, 3), input_shape=(1, 8, 8), padding="same"))
+    model.add(Activation("relu"))
+    model.add(Dropout(0.25))
+    model.add(BatchNormalization())
+    model.add(Conv2D(32, (3, 3), padding="same"))
+    model.add(Activation("relu"))
+    model.add(Dropout(0.25))
+    model.add(BatchNormalization())
+    model.add(Flatten())
+    model.add(Dense(256))
+    model.add(Activation("relu"))
+    model.add(Dropout(0.4))
+    model.add(BatchNormalization())
+    model.add(Dense(10))
+    model.add(Activation("softmax"))
+    return model
+
+
+def _progress(n_epochs: int, quiet: bool) -> tuple[Callable[[int, dict[str, float]], None], Any]:
+    """A per-epoch callback drawing a progress bar (tqdm when installed)."""
+    if quiet:
+        return (lambda epoch, logs: None), None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        bar = None
+    else:
+        bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr)
+
+    def update(epoch: int, logs: dict[str, float]) -> None:
+        text = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        if bar is not None:
+            bar.set_postfix_str(text, refresh=False)
+            bar.update(1)
+        else:
+            done = int(30 * (epoch + 1) / n_epochs)
+            line = f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch + 1}/{n_epochs} {text}"
+            print(line, end="\n" if epoch + 1 == n_epochs else "", file=sys.stderr, flush=True)
+
+    return update, bar
+
+
+def _train(args: argparse.Namespace) -> int:
+    backend = backends.get(args.backend) if args.backend else backends.get_backend()
+    X, y = load_digits(dtype=args.dtype)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, seed=args.seed)
+    model = build_digits_cnn(
+        seed=args.seed, backend=backend.name, dtype=args.dtype, validation=(X_test, y_test)
+    )
+    if not args.quiet:
+        model.summary()
+    callback, bar = _progress(args.epochs, args.quiet)
+    start = time.perf_counter()
+    history = model.fit(X_train, y_train, args.epochs, args.batch_size, callback=callback)
+    backend.synchronize()
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    _, accuracy = model.evaluate(X_test, y_test)
+    if args.save:
+        model.save(args.save)
+        print(f"saved the model to {args.save}")
+    if args.plot:
+        _plot(history, Path(args.plot))
+    print(
+        f"test accuracy {accuracy:.4f} after {args.epochs} epochs in {seconds:.1f} s "
+        f"on backend {backend.name} ({args.dtype})"
+    )
+    return 0
+
+
+def _plot(history: dict[str, list[float]], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--plot needs matplotlib (pip install matplotlib); no plot written", file=sys.stderr)
+        return
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key in ((left, "loss"), (right, "accuracy")):
+        axis.plot(history[key], label="train")
+        if f"val_{key}" in history:
+            axis.plot(history[f"val_{key}"], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(key)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    print(f"wrote {path}")
+
+
+def _info(args: argparse.Namespace) -> int:
+    print(f"xconv {xconv.__version__}; current backend: {backends.get_backend().name}")
+    for name in backends.registered():
+        backend = backends._registry._backends[name]
+        reason = backend.unavailable_reason()
+        if reason is not None:
+            print(f"  {name:18} unavailable: {reason}")
+            continue
+        try:
+            version = importlib.metadata.version(_distribution(backend.module))
+        except importlib.metadata.PackageNotFoundError:
+            version = "?"
+        print(f"  {name:18} {version:12} default device: {backend.default_device}")
+    return 0
+
+
+def _distribution(module: str) -> str:
+    return {"array_api_strict": "array-api-strict"}.get(module, module)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="xconv", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text, epochs in (
+        ("demo", "train the ancestor's CNN on digits (50 epochs)", 50),
+        ("train", "train the digits CNN with your settings", 50),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--backend", help="backend name (default: the current backend)")
+        command.add_argument("--epochs", type=int, default=epochs)
+        command.add_argument("--batch-size", type=int, default=256)
+        command.add_argument("--seed", type=int, default=0)
+        command.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+        command.add_argument("--save", help="write the trained model to this .npz file")
+        command.add_argument("--plot", help="draw loss and accuracy curves to this image")
+        command.add_argument("--quiet", action="store_true", help="no summary or progress bar")
+        command.set_defaults(run=_train)
+    commands.add_parser("info", help="backends usable here, versions and devices").set_defaults(
+        run=_info
+    )
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (TypeError, ValueError) as exc:
+        parser.exit(2, f"xconv {args.command}: error: {exc}\n")
