@@ -19,9 +19,10 @@ from xconv import optimizers as _optimizers
 from xconv.backends import Backend, get, get_backend
 from xconv.data import to_categorical
 
-__all__ = ["NeuralNetwork"]
+__all__ = ["FORMAT_VERSION", "NeuralNetwork"]
 
 Array = Any
+#: version of the file layout written by `NeuralNetwork.save`
 FORMAT_VERSION = 1
 
 
