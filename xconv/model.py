@@ -187,8 +187,10 @@ class NeuralNetwork:
 
     def _batches(self, n: int, batch_size: int, shuffle: bool) -> Iterator[Array]:
         order = self._batch_rng.permutation(n) if shuffle else np.arange(n)
+        # the library's own index dtype (JAX without x64 has no int64)
+        index_dtype = self.xp.__array_namespace_info__().default_dtypes()["indexing"]
         for start in range(0, n, batch_size):
-            yield self.backend.asarray(order[start : start + batch_size], dtype="int64")
+            yield self.backend.asarray(order[start : start + batch_size], dtype=index_dtype)
 
     # -- computing -----------------------------------------------------------------
 
