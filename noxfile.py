@@ -53,6 +53,13 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Time xconv against PyTorch on the CPU (python -m benchmarks; never in CI)."""
+    session.install("-e", ".[torch]", "threadpoolctl")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
     session.install("ruff>=0.6")

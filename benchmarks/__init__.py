@@ -1,0 +1,1 @@
+"""xconv's benchmarks: run with ``python -m benchmarks``; never part of the test suite."""
