@@ -115,10 +115,12 @@ def _plot(history: dict[str, list[float]], path: Path) -> None:
         print("--plot needs matplotlib (pip install matplotlib); no plot written", file=sys.stderr)
         return
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = range(1, len(history["loss"]) + 1)
     for axis, key in ((left, "loss"), (right, "accuracy")):
-        axis.plot(history[key], label="train")
+        axis.plot(epochs, history[key], label="train")
         if f"val_{key}" in history:
-            axis.plot(history[f"val_{key}"], label="validation")
+            axis.plot(epochs, history[f"val_{key}"], label="validation")
+        axis.xaxis.get_major_locator().set_params(integer=True)
         axis.set_xlabel("epoch")
         axis.set_ylabel(key)
         axis.legend()
