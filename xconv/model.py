@@ -167,7 +167,7 @@ class NeuralNetwork:
 
     def _labels(self, y: Any, n_samples: int, name: str = "y") -> Array:
         """Labels (indices or one-hot) as one-hot rows on the model's backend."""
-        host = y if isinstance(y, np.ndarray) else self._to_host(y)
+        host = self._to_host(y)
         n_classes = math.prod(self.layers[-1].output_shape())
         if host.shape[0] != n_samples:
             raise ValueError(f"`{name}` has {host.shape[0]} labels but X has {n_samples} samples")
