@@ -11,7 +11,7 @@ backend matters where xconv creates arrays itself (layer parameters, random numb
 and where a library offers a faster kernel for an op.
 """
 
-from ._base import Backend, BackendUnavailableError
+from ._base import KERNEL_OPS, Backend, BackendUnavailableError
 from ._registry import (
     DEFAULT_BACKEND,
     ENTRY_POINT_GROUP,
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_BACKEND",
     "ENTRY_POINT_GROUP",
     "ENV_VAR",
+    "KERNEL_OPS",
     "Backend",
     "BackendUnavailableError",
     "XconvPluginWarning",

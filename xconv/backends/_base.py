@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "BackendUnavailableError"]
+__all__ = ["KERNEL_OPS", "Backend", "BackendUnavailableError"]
 
 Array = Any  # an array of the backend's library
+
+#: ops a backend may replace with a faster kernel; each takes (array, ConvGeometry)
+KERNEL_OPS = frozenset({"im2col", "col2im"})
 
 
 class BackendUnavailableError(ValueError):
@@ -170,11 +173,10 @@ class Backend:
         """Use `fn` instead of xconv's generic code for `op` on this backend's arrays.
 
         `fn` takes the same arguments as the generic implementation of `op` (see
-        `xconv.functional.KERNEL_OPS`) and must return the same result; a test should
-        prove it. Registering ``None`` is not allowed: use `unregister_kernel`.
+        `KERNEL_OPS`: the array and its `xconv.functional.ConvGeometry`) and must
+        return the same result; a test should prove it. To go back to the generic code,
+        use `unregister_kernel`.
         """
-        from xconv.functional import KERNEL_OPS
-
         if op not in KERNEL_OPS:
             raise ValueError(f"`op` must be one of {sorted(KERNEL_OPS)}, got {op!r}")
         if not callable(fn):

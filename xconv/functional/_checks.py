@@ -7,11 +7,9 @@ from typing import Any
 
 import array_api_compat
 
-from xconv.backends import backend_for
+from xconv.backends import KERNEL_OPS, backend_for
 
-__all__ = ["check_ndim", "check_shape", "fast_kernel", "namespace_of"]
-
-KERNEL_OPS = frozenset({"im2col", "col2im"})
+__all__ = ["KERNEL_OPS", "check_ndim", "check_shape", "fast_kernel", "namespace_of"]
 
 
 def _type_name(x: object) -> str:
