@@ -134,17 +134,20 @@ class Conv2D(Layer):
         rng = make_rng(seed)
         super().initialize(seed=rng, dtype=dtype, backend=backend)
         assert self.backend is not None
-        channels = self.input_shape[0] // self.groups
         kh, kw = self.filter_shape
-        limit = 1.0 / math.sqrt(channels * kh * kw)
+        limit = 1.0 / math.sqrt(self.input_shape[0] // self.groups * kh * kw)
         self.params = {
             "weight": self.backend.random_uniform(
-                (self.n_filters, channels, kh, kw), rng=rng, low=-limit, high=limit, dtype=dtype
+                self._weight_shape(), rng=rng, low=-limit, high=limit, dtype=dtype
             )
         }
         if self.use_bias:
             self.params["bias"] = self.backend.asarray(np.zeros(self.n_filters), dtype=dtype)
         self.grads = {}
+
+    def _weight_shape(self) -> tuple[int, int, int, int]:
+        assert self.input_shape is not None
+        return (self.n_filters, self.input_shape[0] // self.groups, *self.filter_shape)
 
     # the ancestor's names for the parameters
     @property

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
-
-from xconv.backends import Backend
 from xconv.functional._checks import check_shape, namespace_of
 from xconv.functional._conv_transpose import (
     conv_transpose2d,
@@ -16,7 +12,7 @@ from xconv.functional._conv_transpose import (
 )
 from xconv.functional._geometry import ConvGeometry, IntOrPair, Padding, pair
 
-from ._base import Array, make_rng
+from ._base import Array
 from ._conv import Conv2D
 
 __all__ = ["Conv2DTranspose"]
@@ -65,25 +61,9 @@ class Conv2DTranspose(Conv2D):
             dilation=self.dilation,
         )
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
-    ) -> None:
-        """Create `weight` (C, F // groups, kh, kw) and `bias` on `backend`."""
-        rng = make_rng(seed)
-        super().initialize(seed=rng, dtype=dtype, backend=backend)
-        assert self.backend is not None
+    def _weight_shape(self) -> tuple[int, int, int, int]:
         assert self.input_shape is not None
-        channels = self.input_shape[0]
-        kh, kw = self.filter_shape
-        limit = 1.0 / math.sqrt(channels // self.groups * kh * kw)
-        shape = (channels, self.n_filters // self.groups, kh, kw)
-        self.params["weight"] = self.backend.random_uniform(
-            shape, rng=rng, low=-limit, high=limit, dtype=dtype
-        )
+        return (self.input_shape[0], self.n_filters // self.groups, *self.filter_shape)
 
     def output_shape(self) -> tuple[int, int, int]:
         if self._geometry is None:
