@@ -6,6 +6,8 @@ import math
 import numbers
 from typing import Any
 
+from xconv._resolve import resolve
+
 from ._base import Array, Loss
 
 __all__ = ["CrossEntropy", "SquareLoss", "get"]
@@ -126,18 +128,4 @@ def get(loss: str | type[Loss] | Loss, /, **kwargs: Any) -> Loss:
         ...
         ValueError: unknown loss 'hinge'; valid names: cross_entropy, square_loss
     """
-    if isinstance(loss, Loss):
-        if kwargs:
-            raise TypeError(
-                f"options {sorted(kwargs)} given with a loss instance; "
-                "pass a name or a class to construct one"
-            )
-        return loss
-    if isinstance(loss, type) and issubclass(loss, Loss):
-        return loss(**kwargs)
-    if isinstance(loss, str):
-        cls = _BY_NAME.get(loss.lower().replace("_", "").replace("-", ""))
-        if cls is None:
-            raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(_NAMES)}")
-        return cls(**kwargs)
-    raise TypeError(f"`loss` must be a name, a Loss subclass or instance, got {loss!r}")
+    return resolve(loss, kwargs, base=Loss, by_name=_BY_NAME, names=_NAMES, what="loss")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xconv._resolve import resolve
+
 from ._adam import Adam, AdamW
 from ._adaptive import Adadelta, Adagrad, RMSprop
 from ._base import Optimizer
@@ -43,20 +45,6 @@ def get(optimizer: str | type[Optimizer] | Optimizer, /, **kwargs: Any) -> Optim
         ...
         ValueError: unknown optimizer 'nadam'; valid names: sgd, adam, adamw, rmsprop, ...
     """
-    if isinstance(optimizer, Optimizer):
-        if kwargs:
-            raise TypeError(
-                f"options {sorted(kwargs)} given with an optimizer instance; "
-                "pass a name or a class to construct one"
-            )
-        return optimizer
-    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
-        return optimizer(**kwargs)
-    if isinstance(optimizer, str):
-        cls = _BY_NAME.get(optimizer.lower().replace("_", "").replace("-", ""))
-        if cls is None:
-            raise ValueError(f"unknown optimizer {optimizer!r}; valid names: {', '.join(_NAMES)}")
-        return cls(**kwargs)
-    raise TypeError(
-        f"`optimizer` must be a name, an Optimizer subclass or instance, got {optimizer!r}"
+    return resolve(
+        optimizer, kwargs, base=Optimizer, by_name=_BY_NAME, names=_NAMES, what="optimizer"
     )
