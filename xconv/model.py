@@ -19,11 +19,27 @@ from xconv import optimizers as _optimizers
 from xconv.backends import Backend, get, get_backend
 from xconv.data import to_categorical
 
-__all__ = ["FORMAT_VERSION", "NeuralNetwork"]
+__all__ = ["FORMAT_VERSION", "NeuralNetwork", "NonFiniteLossError"]
 
 Array = Any
 #: version of the file layout written by `NeuralNetwork.save`
 FORMAT_VERSION = 1
+
+
+class NonFiniteLossError(FloatingPointError):
+    """`NeuralNetwork.fit` met a NaN or infinite loss at batch `batch` of epoch `epoch`.
+
+    Both count from 0, like `fit`'s callback. The model keeps its state from before
+    that batch. A `FloatingPointError`, like NumPy's ``errstate(all="raise")`` errors.
+    """
+
+    def __init__(self, loss: float, epoch: int, batch: int) -> None:
+        super().__init__(
+            f"non-finite loss {loss} at epoch {epoch}, batch {batch} (counting from 0); "
+            "lower the learning rate, check the data for NaN or inf, or pass "
+            "on_nonfinite='skip'"
+        )
+        self.loss, self.epoch, self.batch = loss, epoch, batch
 
 
 class NeuralNetwork:
@@ -220,21 +236,38 @@ class NeuralNetwork:
             store[key] = array
         self.optimizer.set_state_arrays(list(settled[len(holders) :]))
 
-    def _step(self, X: Array, y: Array) -> tuple[float, float]:
+    def _step(
+        self, X: Array, y: Array, *, where: tuple[int, int] | None = None, skip: bool = False
+    ) -> tuple[float, float] | None:
+        """Forward, loss, backward, update; returns (loss, accuracy) before the step.
+
+        Inside `fit` (`where` = (epoch, batch)) a non-finite loss undoes the forward
+        pass's buffer updates, then raises `NonFiniteLossError`, or returns None if `skip`.
+        """
+        buffers = [dict(layer.buffers) for layer in self.layers]
         y_pred = self._forward(X, training=True)
-        loss = self.loss_function.loss(y, y_pred)
+        loss = float(self.loss_function.loss(y, y_pred))
+        if where is not None and not math.isfinite(loss):
+            # leave the model as it was before this batch
+            for layer, kept in zip(self.layers, buffers, strict=True):
+                layer.buffers = kept
+            if skip:
+                return None
+            raise NonFiniteLossError(loss, *where)
         accuracy = self.loss_function.acc(y, y_pred)
         self._backward(self.loss_function.gradient(y, y_pred))
         self._update()
         if self.backend.lazy:
             self._settle()
-        return float(loss), float(accuracy)
+        return loss, float(accuracy)
 
     def train_on_batch(self, X: Any, y: Any) -> tuple[float, float]:
         """One optimisation step on a batch; returns its (loss, accuracy) before the step."""
         self._require_layers()
         X = self._inputs(X)
-        return self._step(X, self._labels(y, X.shape[0]))
+        result = self._step(X, self._labels(y, X.shape[0]))
+        assert result is not None  # only fit's steps check the loss
+        return result
 
     def test_on_batch(self, X: Any, y: Any) -> tuple[float, float]:
         """(loss, accuracy) on a batch, in inference mode."""
@@ -253,20 +286,63 @@ class NeuralNetwork:
         shuffle: bool = True,
         *,
         callback: Callable[[int, dict[str, float]], None] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
+        resume: str | os.PathLike[str] | None = None,
+        on_nonfinite: str = "raise",
     ) -> dict[str, list[float]]:
         """Train for `n_epochs` passes over (X, y) in batches of `batch_size`.
 
         Batches are reshuffled every epoch (the ancestor never did) from the model's
         seed. Returns the history: per epoch, the mean training ``loss`` and
         ``accuracy`` over the batches, and ``val_loss``/``val_accuracy`` with
-        validation data. `callback(epoch, logs)` runs after each epoch.
+        validation data. `callback(epoch, logs)` runs after each epoch (epochs count
+        from 0).
+
+        Args:
+            checkpoint: a file to save the training state to, atomically, after every
+                `checkpoint_every` epochs and after the last one (each time once the
+                callback has returned): parameters, buffers
+                (BatchNormalization statistics), optimizer state, the random generators
+                (batch order, dropout masks), the epoch and the history.
+            checkpoint_every: epochs between checkpoints, >= 1.
+            resume: a checkpoint written by an earlier ``fit(..., checkpoint=...)`` of
+                this architecture on the same data and batch size: training continues
+                after its epoch (up to `n_epochs`), and ends exactly as if it had never
+                been interrupted. The history returned covers every epoch.
+            on_nonfinite: what a NaN or infinite batch loss does: ``"raise"`` a
+                `NonFiniteLossError` naming the epoch and batch, or ``"skip"`` the
+                batch (no update; the history gets ``skipped``, the count per epoch).
+                Either way the model keeps its state from before that batch.
+
+        Raises:
+            ValueError: bad arguments or data, or an unusable `resume` file; nothing
+                is trained then.
+            NonFiniteLossError: a non-finite loss with ``on_nonfinite="raise"``.
         """
         self._require_layers()
-        for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size)):
+        for name, value in (
+            ("n_epochs", n_epochs),
+            ("batch_size", batch_size),
+            ("checkpoint_every", checkpoint_every),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"`callback` must be callable, got {callback!r}")
+        for name, file in (("checkpoint", checkpoint), ("resume", resume)):
+            if file is not None and not isinstance(file, str | os.PathLike):
+                raise TypeError(f"`{name}` must be a file path, got {file!r}")
+        if on_nonfinite not in ("raise", "skip"):
+            raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
         X = self._inputs(X)
         n = X.shape[0]
+        if n == 0:
+            raise ValueError(
+                f"`X` must hold at least one sample to train on, got {tuple(X.shape)}"
+            )
         y = self._labels(y, n)
         validation = None
         if self.validation_data is not None:
@@ -275,30 +351,60 @@ class NeuralNetwork:
                 X_val,
                 self._labels(self.validation_data[1], X_val.shape[0], "validation y"),
             )
+        run = {"n_samples": int(n), "batch_size": batch_size, "shuffle": shuffle}
+        keys = ["loss", "accuracy"]
+        keys += ["val_loss", "val_accuracy"] if validation is not None else []
+        keys += ["skipped"] if on_nonfinite == "skip" else []
+        history: dict[str, list[float]] = {key: [] for key in keys}
+        start = 0
+        if resume is not None:
+            start, history = self._resume(Path(resume), run, keys)
         xp = self.xp
-        history: dict[str, list[float]] = {"loss": [], "accuracy": []}
-        if validation is not None:
-            history |= {"val_loss": [], "val_accuracy": []}
-        for epoch in range(n_epochs):
+        for epoch in range(start, n_epochs):
             total_loss = total_accuracy = 0.0
-            for index in self._batches(n, batch_size, shuffle):
+            counted = skipped = 0
+            for batch, index in enumerate(self._batches(n, batch_size, shuffle)):
+                result = self._step(
+                    xp.take(X, index, axis=0),
+                    xp.take(y, index, axis=0),
+                    where=(epoch, batch),
+                    skip=on_nonfinite == "skip",
+                )
+                if result is None:
+                    skipped += 1
+                    continue
                 count = index.shape[0]
-                loss, accuracy = self._step(xp.take(X, index, axis=0), xp.take(y, index, axis=0))
-                total_loss += loss * count
-                total_accuracy += accuracy * count
-            logs = {"loss": total_loss / n, "accuracy": total_accuracy / n}
+                total_loss += result[0] * count
+                total_accuracy += result[1] * count
+                counted += count
+            logs = {
+                "loss": total_loss / counted if counted else math.nan,
+                "accuracy": total_accuracy / counted if counted else math.nan,
+            }
             if validation is not None:
                 logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation, batch_size)
-            for key, value in logs.items():
-                history[key].append(value)
+            if on_nonfinite == "skip":
+                logs["skipped"] = float(skipped)
+            for key, logged in logs.items():
+                history[key].append(logged)
             if callback is not None:
                 callback(epoch, logs)
+            # after the callback, which may change the model (a learning-rate schedule)
+            done = epoch + 1
+            if checkpoint is not None and (done % checkpoint_every == 0 or done == n_epochs):
+                self._save(Path(checkpoint), training=(done, run, history))
         return history
 
     def evaluate(self, X: Any, y: Any, batch_size: int = 256) -> tuple[float, float]:
         """(loss, accuracy) over all of (X, y), in inference mode."""
         self._require_layers()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
         X = self._inputs(X)
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"`X` must hold at least one sample to evaluate, got {tuple(X.shape)}"
+            )
         return self._evaluate(X, self._labels(y, X.shape[0]), batch_size)
 
     def _evaluate(self, X: Array, y: Array, batch_size: int) -> tuple[float, float]:
@@ -356,84 +462,215 @@ class NeuralNetwork:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write architecture and parameters to a ``.npz`` file, atomically, without pickle.
 
-        The file is written under a temporary name beside `path` and renamed over it,
-        so an interrupted save never leaves a half-written model.
+        The file holds the architecture as JSON (``__config__``, with `FORMAT_VERSION`)
+        and one array per parameter and buffer. It is written under a temporary name
+        beside `path`, flushed to disk and renamed over `path`, so an interrupted save
+        leaves the old file (or none), never a half-written one.
         """
-        path = Path(path)
-        arrays: dict[str, np.ndarray] = {
-            "__config__": np.frombuffer(json.dumps(self.get_config()).encode(), dtype=np.uint8)
-        }
+        self._require_layers()
+        self._save(Path(path))
+
+    def _save(
+        self,
+        path: Path,
+        training: tuple[int, dict[str, Any], dict[str, list[float]]] | None = None,
+    ) -> None:
+        """`save`, plus with `training` = (epochs done, run, history) a checkpoint's state."""
+        arrays: dict[str, np.ndarray] = {"__config__": _json_array(self.get_config())}
         for i, layer in enumerate(self.layers):
             for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
                 for key, value in store.items():
                     arrays[f"{i}/{kind}/{key}"] = np.asarray(self.backend.to_numpy(value))
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, allow_pickle=False, **cast("dict[str, Any]", arrays))
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        if training is not None:
+            epoch, run, history = training
+            state = self.optimizer.state_dict(backend=self.backend)
+            for slot in self.optimizer.slots:
+                for key, value in state[slot].items():
+                    arrays[f"optimizer/{slot}/{key}"] = value
+            arrays["__training__"] = _json_array(
+                {
+                    "epoch": epoch,
+                    "run": run,
+                    "history": history,
+                    "optimizer_steps": state["step"],
+                    "batch_rng": self._batch_rng.bit_generator.state,
+                    "layer_rngs": [layer.random_state() for layer in self.layers],
+                }
+            )
+        _write_atomically(path, arrays)
 
     @classmethod
     def load(
         cls, path: str | os.PathLike[str], backend: str | Backend | None = None
     ) -> NeuralNetwork:
-        """A new model from a file written by `save`, on `backend` (default: current)."""
+        """A new model from a file written by `save` (or a checkpoint), on `backend`.
+
+        Raises:
+            ValueError: the file is not a complete, uncorrupted xconv model file of this
+                format version (truncated, corrupted, holding pickled objects, missing or
+                extra arrays, wrong shapes or dtypes), naming the file and the problem.
+            FileNotFoundError: no file at `path`.
+        """
+        target = get(backend) if backend is not None else get_backend()
         path = Path(path)
+        arrays = _read_npz(path)
+        config = _json_entry(arrays, "__config__", path)
+        _check_format(config, path)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise ValueError(
-                f"{path}: not a readable xconv model file ({type(exc).__name__}: {exc})"
-            ) from None
-        try:
-            config = json.loads(arrays.pop("__config__").tobytes().decode())
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: no valid xconv model configuration ({exc})") from None
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: format version {config.get('format_version')!r}, "
-                f"expected {FORMAT_VERSION}"
+            model = cls(
+                _optimizers.Optimizer.from_config(config["optimizer"]),
+                config["loss"],
+                dtype=config["dtype"],
+                seed=config["seed"],
+                backend=target,
             )
-        model = cls(
-            _optimizers.Optimizer.from_config(config["optimizer"]),
-            config["loss"],
-            dtype=config["dtype"],
-            seed=config["seed"],
-            backend=backend,
-        )
-        for i, spec in enumerate(config["layers"]):
-            layer_class = getattr(_layers, spec["class"], None)
-            if not (isinstance(layer_class, type) and issubclass(layer_class, _layers.Layer)):
-                raise ValueError(f"{path}: unknown layer class {spec['class']!r}")
-            arguments = {
-                key: _as_tuple(value) if isinstance(value, list) else value
-                for key, value in spec["config"].items()
-            }
-            layer = layer_class(**arguments)
-            model.add(layer)
-            for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
-                for key, current in list(store.items()):
-                    saved = arrays.pop(f"{i}/{kind}/{key}", None)
-                    if saved is None or saved.shape != tuple(current.shape):
-                        raise ValueError(
-                            f"{path}: layer {i} ({spec['class']}) {kind[:-1]} {key!r} is "
-                            f"{'missing' if saved is None else f'of shape {saved.shape}'}, "
-                            f"expected shape {tuple(current.shape)}"
-                        )
-                    store[key] = model.backend.asarray(saved, dtype=model.dtype)
+            for spec in config["layers"]:
+                model.add(_build_layer(spec))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: invalid architecture in the file: {exc}") from None
+        stores = model._checked_stores(arrays, path)
+        if "__training__" in arrays:  # a checkpoint: its training state is for fit(resume=)
+            arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer/")}
+            del arrays["__training__"]
         if arrays:
             raise ValueError(f"{path}: unexpected arrays {sorted(arrays)}")
+        for layer, (params, buffers) in zip(model.layers, stores, strict=True):
+            layer.params, layer.buffers = params, buffers
         return model
+
+    def _checked_stores(
+        self, arrays: dict[str, np.ndarray], path: Path
+    ) -> list[tuple[dict[str, Array], dict[str, Array]]]:
+        """New params and buffers for each layer from `arrays` (consumed), all checked first."""
+        dtype = np.dtype(self.dtype)
+        found: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
+        for i, layer in enumerate(self.layers):
+            pair: list[dict[str, np.ndarray]] = []
+            for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
+                new: dict[str, np.ndarray] = {}
+                for key, current in store.items():
+                    what = f"layer {i} ({layer.layer_name()}) {kind[:-1]} {key!r}"
+                    saved = arrays.pop(f"{i}/{kind}/{key}", None)
+                    _check_array(saved, what, tuple(current.shape), dtype, path)
+                    assert saved is not None
+                    new[key] = saved
+                pair.append(new)
+            found.append((pair[0], pair[1]))
+        # everything checked: move the arrays to the backend
+        move = self.backend.asarray
+        return [
+            ({k: move(v) for k, v in params.items()}, {k: move(v) for k, v in buffers.items()})
+            for params, buffers in found
+        ]
+
+    def _resume(
+        self, path: Path, run: dict[str, Any], keys: list[str]
+    ) -> tuple[int, dict[str, list[float]]]:
+        """Restore a checkpoint into this model; returns (epochs done, history so far).
+
+        Everything is checked before anything changes, so a bad file leaves the model as
+        it was.
+        """
+        arrays = _read_npz(path)
+        config = _json_entry(arrays, "__config__", path)
+        _check_format(config, path)
+        if "__training__" not in arrays:
+            raise ValueError(
+                f"{path}: not a checkpoint (a model file from save()); write one with "
+                "fit(..., checkpoint=path)"
+            )
+        training = _json_entry(arrays, "__training__", path)
+        # the same architecture, loss and optimizer (the learning rate may have changed)
+        mine = self.get_config()
+        for key in ("dtype", "loss", "layers"):
+            if config.get(key) != mine[key]:
+                raise ValueError(
+                    f"{path}: the checkpoint's {key} {config.get(key)!r} differs from this "
+                    f"model's {mine[key]!r}"
+                )
+        saved_optimizer = dict(config.get("optimizer") or {})
+        learning_rate = saved_optimizer.pop("learning_rate", None)
+        current_optimizer = {k: v for k, v in mine["optimizer"].items() if k != "learning_rate"}
+        if saved_optimizer != current_optimizer or not isinstance(learning_rate, int | float):
+            raise ValueError(
+                f"{path}: the checkpoint's optimizer {config.get('optimizer')!r} differs from "
+                f"this model's {mine['optimizer']!r}"
+            )
+        # the same run: data size, batch size, shuffling, history kept
+        try:
+            epoch, history = training["epoch"], training["history"]
+            saved_run, steps = training["run"], training["optimizer_steps"]
+            batch_state, layer_states = training["batch_rng"], training["layer_rngs"]
+        except (KeyError, TypeError):
+            raise ValueError(f"{path}: incomplete training state in the checkpoint") from None
+        if saved_run != run:
+            raise ValueError(
+                f"{path}: the checkpoint is of a run with {saved_run!r}, this one has {run!r}; "
+                "resume with the same data, batch_size and shuffle"
+            )
+        if (
+            isinstance(epoch, bool)
+            or not isinstance(epoch, int)
+            or epoch < 1
+            or not isinstance(history, dict)
+            or sorted(history) != sorted(keys)
+            or any(not isinstance(v, list) or len(v) != epoch for v in history.values())
+        ):
+            raise ValueError(
+                f"{path}: the checkpoint's epoch {epoch!r} and history (keys "
+                f"{sorted(history) if isinstance(history, dict) else history!r}) do not fit "
+                f"this fit(), which records {keys}"
+            )
+        if not isinstance(layer_states, list) or len(layer_states) != len(self.layers):
+            raise ValueError(f"{path}: the checkpoint has no generator state for each layer")
+        stores = self._checked_stores(arrays, path)
+        optimizer_state = self._checked_optimizer_state(arrays, steps, path)
+        if arrays:
+            raise ValueError(f"{path}: unexpected arrays {sorted(arrays)}")
+        batch_rng = _generator_from_state(batch_state, path)
+        # now change the model: the optimizer first, as it checks its state itself
+        try:
+            self.optimizer.load_state_dict(optimizer_state, backend=self.backend)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: invalid optimizer state: {exc}") from None
+        old_states = [layer.random_state() for layer in self.layers]
+        try:
+            for layer, state in zip(self.layers, layer_states, strict=True):
+                layer.set_random_state(state)
+        except (TypeError, ValueError) as exc:
+            for layer, state in zip(self.layers, old_states, strict=True):
+                layer.set_random_state(state)
+            raise ValueError(f"{path}: invalid generator state: {exc}") from None
+        for layer, (params, buffers) in zip(self.layers, stores, strict=True):
+            layer.params, layer.buffers, layer.grads = params, buffers, {}
+        self.optimizer.learning_rate = float(learning_rate)
+        self._batch_rng = batch_rng
+        return epoch, {key: [float(v) for v in values] for key, values in history.items()}
+
+    def _checked_optimizer_state(
+        self, arrays: dict[str, np.ndarray], steps: Any, path: Path
+    ) -> dict[str, dict[str, Any]]:
+        """The optimizer's `state_dict` from a checkpoint's arrays (consumed), checked."""
+        shapes = {
+            f"{i}.{key}": tuple(param.shape)
+            for i, layer in enumerate(self.layers)
+            if layer.trainable
+            for key, param in layer.params.items()
+        }
+        if not isinstance(steps, dict) or not set(steps) <= set(shapes):
+            raise ValueError(
+                f"{path}: the optimizer state names parameters {steps!r}; this model has "
+                f"{sorted(shapes)}"
+            )
+        state: dict[str, dict[str, Any]] = {"step": dict(steps)}
+        for slot in self.optimizer.slots:
+            state[slot] = {}
+            for key in steps:
+                saved = arrays.pop(f"optimizer/{slot}/{key}", None)
+                what = f"optimizer state {slot!r} of {key!r}"
+                _check_array(saved, what, shapes[key], np.dtype(self.dtype), path)
+                state[slot][key] = saved
+        return state
 
 
 def _move(x: Array, source: Backend, target: Backend) -> Array:
@@ -442,3 +679,119 @@ def _move(x: Array, source: Backend, target: Backend) -> Array:
 
 def _as_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(_as_tuple(v) if isinstance(v, list) else v for v in value)
+
+
+# -- files -----------------------------------------------------------------------------
+
+
+def _json_array(data: Any) -> np.ndarray:
+    """JSON text as a uint8 array, so an .npz file holds it without pickle."""
+    return np.frombuffer(json.dumps(data).encode(), dtype=np.uint8)
+
+
+def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`np.savez` to a temporary file beside `path`, flushed to disk, renamed over `path`."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, allow_pickle=False, **cast("dict[str, Any]", arrays))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    # make the rename itself durable (POSIX; Windows cannot open a directory)
+    if hasattr(os, "O_DIRECTORY"):
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read without pickle; a ValueError for a damaged file."""
+    try:
+        # our own handle, closed also when NumPy fails to open the archive
+        with open(path, "rb") as file:
+            data = np.load(file, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with data:
+                return {key: data[key] for key in data.files}
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        problem = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # zipfile, EOF, pickle and format errors of a damaged file
+        problem = f"{type(exc).__name__}: {exc}"
+    raise ValueError(
+        f"{path}: not a readable xconv model file (truncated, corrupted, or holding "
+        f"pickled objects?): {problem}"
+    )
+
+
+def _json_entry(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict[str, Any]:
+    """The JSON object stored under `key` (removed from `arrays`)."""
+    what = "model configuration" if key == "__config__" else "training state"
+    array = arrays.pop(key, None)
+    if array is None or array.dtype != np.uint8 or array.ndim != 1:
+        raise ValueError(f"{path}: no valid xconv {what} ({key!r} missing or not JSON text)")
+    try:
+        data = json.loads(array.tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: no valid xconv {what} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: no valid xconv {what} (not a JSON object)")
+    return data
+
+
+def _check_format(config: dict[str, Any], path: Path) -> None:
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format version {version!r}, but this xconv reads version {FORMAT_VERSION}"
+        )
+    if not isinstance(config.get("layers"), list) or not config["layers"]:
+        raise ValueError(f"{path}: the configuration lists no layers")
+
+
+def _build_layer(spec: Any) -> _layers.Layer:
+    """A layer from its saved ``{"class": ..., "config": ...}``."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise ValueError(f"a layer must be saved as {{'class', 'config'}}, got {spec!r}")
+    layer_class = getattr(_layers, str(spec.get("class")), None)
+    if not (isinstance(layer_class, type) and issubclass(layer_class, _layers.Layer)):
+        raise ValueError(f"unknown layer class {spec.get('class')!r}")
+    arguments = {
+        key: _as_tuple(value) if isinstance(value, list) else value
+        for key, value in spec["config"].items()
+    }
+    layer: _layers.Layer = layer_class(**arguments)
+    return layer
+
+
+def _check_array(
+    saved: np.ndarray | None, what: str, shape: tuple[int, ...], dtype: np.dtype[Any], path: Path
+) -> None:
+    if saved is None:
+        raise ValueError(f"{path}: {what} is missing")
+    if saved.shape != shape:
+        raise ValueError(f"{path}: {what} has shape {saved.shape}, expected {shape}")
+    if saved.dtype != dtype:
+        raise ValueError(f"{path}: {what} has dtype {saved.dtype}, expected {dtype}")
+
+
+def _generator_from_state(state: Any, path: Path) -> np.random.Generator:
+    """A NumPy generator in the saved `state` (a `bit_generator.state` dict)."""
+    kinds = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM}
+    kind = kinds.get(str(state.get("bit_generator"))) if isinstance(state, dict) else None
+    if kind is None:
+        raise ValueError(f"{path}: invalid batch-order generator state {state!r}")
+    generator = np.random.Generator(kind())
+    try:
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: invalid batch-order generator state: {exc}") from None
+    return generator

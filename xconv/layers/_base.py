@@ -109,6 +109,19 @@ class Layer:
             config[name] = _jsonable(getattr(self, name))
         return config
 
+    def random_state(self) -> dict[str, Any] | None:
+        """The state of the host generator the layer draws from in training, or None.
+
+        Checkpoints save it (JSON-able), so a resumed training draws the same dropout
+        masks as an uninterrupted one. Layers without training-time randomness have none.
+        """
+        return None
+
+    def set_random_state(self, state: dict[str, Any] | None, /) -> None:
+        """Restore what `random_state` returned."""
+        if state is not None:
+            raise ValueError(f"{self.layer_name()} draws no random numbers, got a state {state!r}")
+
     def parameters(self) -> int:
         """How many numbers the layer learns (the ancestor's meaning of the name)."""
         return sum(math.prod(p.shape) for p in self.params.values())

@@ -52,6 +52,24 @@ class Dropout(Layer):
         self._rng = make_rng(seed)
         super().initialize(seed=self._rng, dtype=dtype, backend=backend)
 
+    def random_state(self) -> dict[str, Any] | None:
+        return None if self._rng is None else dict(self._rng.bit_generator.state)
+
+    def set_random_state(self, state: dict[str, Any] | None, /) -> None:
+        if state is None:
+            raise ValueError("Dropout needs a generator state, got None")
+        if self._rng is None:
+            raise ValueError("Dropout has no generator before initialize()")
+        try:
+            # a fresh generator of the same kind takes the state, then replaces ours
+            rng = np.random.Generator(type(self._rng.bit_generator)())
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"not a {type(self._rng.bit_generator).__name__} state: {exc}"
+            ) from None
+        self._rng = rng
+
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
         xp = self.check_input(X)
