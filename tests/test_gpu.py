@@ -1,0 +1,394 @@
+"""CuPy and CUDA torch: what a CPU can check, then what needs a GPU.
+
+On a CPU: the CuPy kernels' index formulas (evaluated on NumPy) against the generic
+im2col/col2im, the kernel source, the backends' device arguments and their errors
+without a GPU, the torch backend's device path on the CPU, and the GPU benchmark's
+soft failure and dry run. On a GPU: the CuPy kernels and conv2d against the generic
+code and NumPy, devices, DLPack exchange with torch, training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import relative_error, requires_torch_reason, torch
+
+import xconv.backends as backends
+from xconv.backends import _cupy_kernels
+from xconv.backends._cupy import CupyBackend
+from xconv.backends._torch import TorchBackend
+from xconv.functional import ConvGeometry, col2im, conv2d, conv2d_backward, im2col
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS_GPU = "needs CuPy and a CUDA device"
+HAS_CUPY = CupyBackend().unavailable_reason() is None
+HAS_TORCH_CUDA = torch is not None and torch.cuda.is_available()
+requires_gpu = pytest.mark.skipif(not HAS_CUPY, reason=NEEDS_GPU)
+
+
+def _geometries(count: int, seed: int = 0) -> list[tuple[tuple[int, int, int, int], dict]]:
+    """Random valid (x shape, im2col options): strides, dilations, every padding form."""
+    rng = np.random.default_rng(seed)
+    found: list[tuple[tuple[int, int, int, int], dict]] = []
+    while len(found) < count:
+        shape = (int(rng.integers(0, 3)), int(rng.integers(0, 4)), *rng.integers(1, 10, 2))
+        forms = [
+            int(rng.integers(0, 3)),
+            (int(rng.integers(0, 3)), int(rng.integers(0, 2))),
+            ((int(rng.integers(0, 3)), int(rng.integers(0, 3))), (0, int(rng.integers(0, 4)))),
+            "same",
+            "valid",
+        ]
+        options = {
+            "kernel_size": (int(rng.integers(1, 5)), int(rng.integers(1, 5))),
+            "stride": (int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+            "dilation": (int(rng.integers(1, 3)), int(rng.integers(1, 3))),
+            "padding": forms[int(rng.integers(0, len(forms)))],
+        }
+        try:
+            ConvGeometry.build(shape[2:], **options)
+        except ValueError:
+            continue  # the kernel does not fit: generic code refuses it too
+        found.append(((shape[0], shape[1], int(shape[2]), int(shape[3])), options))
+    return found
+
+
+GEOMETRIES = _geometries(60)
+IDS = [
+    f"{s}-{o['kernel_size']}-{o['stride']}-{o['dilation']}-{o['padding']}" for s, o in GEOMETRIES
+]
+
+
+def _build(shape: tuple[int, ...], options: dict) -> ConvGeometry:
+    return ConvGeometry.build(shape[2:], **options)
+
+
+# -- the kernels' index math, on NumPy -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("shape", "options"), GEOMETRIES, ids=IDS)
+def test_im2col_index_math_matches_generic_im2col(shape, options):
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    cols = _cupy_kernels.im2col_reference(x, _build(shape, options))
+    expected = im2col(x, options["kernel_size"], **_without_kernel(options))
+    assert cols.dtype == np.float32
+    np.testing.assert_array_equal(cols, expected)
+
+
+@pytest.mark.parametrize(("shape", "options"), GEOMETRIES, ids=IDS)
+def test_gather_col2im_index_math_matches_generic_col2im(shape, options):
+    geometry = _build(shape, options)
+    kh, kw = geometry.kernel_size
+    n_cols = (shape[0], shape[1] * kh * kw, geometry.out_size[0] * geometry.out_size[1])
+    cols = np.random.default_rng(2).standard_normal(n_cols).astype(np.float32)
+    image = _cupy_kernels.col2im_reference(cols, geometry)
+    expected = col2im(cols, shape[2:], options["kernel_size"], **_without_kernel(options))
+    # the same additions in the same order: equal to the last bit, not just close
+    np.testing.assert_array_equal(image, expected)
+
+
+def _without_kernel(options: dict) -> dict:
+    return {k: v for k, v in options.items() if k != "kernel_size"}
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_kernel_source_is_built_from_the_tested_formulas(wide):
+    index = "long long" if wide else "int"
+    for op, steps in (
+        ("im2col", _cupy_kernels.IM2COL_STEPS),
+        ("col2im", _cupy_kernels.COL2IM_PIXEL_STEPS + _cupy_kernels.COL2IM_ROW_STEPS),
+        ("col2im", _cupy_kernels.COL2IM_COL_STEPS),
+    ):
+        source = _cupy_kernels.kernel_source(op, wide=wide)
+        assert source.startswith(f"typedef {index} IDX;\n")
+        for name, expr in steps:
+            assert f"const IDX {name} = {expr};" in source
+    assert "cols = inside ? image[source] : (T)0;" in _cupy_kernels.kernel_source("im2col")
+    assert "total += cols[source]" in _cupy_kernels.kernel_source("col2im")
+    with pytest.raises(ValueError, match="`op` must be 'im2col' or 'col2im', got 'pool'"):
+        _cupy_kernels.kernel_source("pool")
+
+
+# -- the backends' devices and errors, on a CPU ------------------------------------------
+
+
+def test_cupy_backend_registers_its_kernels_and_keeps_them_per_device():
+    backend = CupyBackend()
+    assert backend.kernels == {"im2col": _cupy_kernels.im2col, "col2im": _cupy_kernels.col2im}
+    backend.unregister_kernel("col2im")
+    other = backend.with_device(1)
+    assert (other.device, other.kernels) == (1, {"im2col": _cupy_kernels.im2col})
+    assert repr(other) == "<xconv backend 'cupy' on cuda:1>"
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "message"),
+    [("cuda", TypeError, "a CUDA device number or None, got 'cuda'"),
+     (True, TypeError, "got True"), (-1, ValueError, "number >= 0, got -1")],
+)  # fmt: skip
+def test_cupy_device_argument_is_checked(device, error, message):
+    with pytest.raises(error, match=message):
+        CupyBackend(device=device)
+
+
+def _fake_cupy(monkeypatch, count=None, error=None) -> None:
+    """Install a stand-in ``cupy`` whose CUDA runtime reports `count` or raises `error`."""
+
+    def get_device_count() -> int:
+        if error is not None:
+            raise error
+        return count
+
+    fake = types.ModuleType("cupy")
+    fake.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
+    fake.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=get_device_count)
+    )
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+@pytest.mark.parametrize(
+    ("count", "error", "device", "reason"),
+    [(None, RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected"), None,
+      "cupy cannot reach a CUDA device (RuntimeError: cudaErrorNoDevice: no CUDA-capable"),
+     (0, None, None, "cupy is installed but no CUDA device is present"),
+     (1, None, 2, "CUDA device 2 was asked for but cupy sees 1 device(s)")],
+)  # fmt: skip
+def test_cupy_without_a_usable_gpu_says_why(monkeypatch, count, error, device, reason):
+    _fake_cupy(monkeypatch, count, error)
+    backend = CupyBackend(device=device)
+    assert backend.unavailable_reason().startswith(reason)
+    with pytest.raises(backends.BackendUnavailableError, match="backend 'cupy' is not available"):
+        backends.get(backend)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="cupy is installed here")
+def test_cupy_not_installed_is_a_clear_error():
+    with pytest.raises(backends.BackendUnavailableError) as info:
+        backends.get("cupy")
+    assert "cupy is not installed (pip install 'xconv[cupy]')" in str(info.value)
+
+
+@pytest.mark.skipif(torch is None, reason=requires_torch_reason)
+def test_torch_device_argument_is_checked():
+    with pytest.raises(TypeError, match="`device` must be None, a device string"):
+        TorchBackend(device=1.5)
+    assert (
+        TorchBackend(device="gpu:x")
+        .unavailable_reason()
+        .startswith("torch does not know the device 'gpu:x'")
+    )
+    assert TorchBackend(device=torch.device("cpu")).unavailable_reason() is None
+
+
+@pytest.mark.skipif(torch is None, reason=requires_torch_reason)
+@pytest.mark.skipif(HAS_TORCH_CUDA, reason="torch has a CUDA device here")
+def test_torch_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(backends.BackendUnavailableError, match="torch sees no CUDA device"):
+        backends.get(TorchBackend(device="cuda"))
+
+
+class _HostDLPack:
+    """A host array seen only through the DLPack protocol, like another library's."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+@pytest.mark.skipif(torch is None, reason=requires_torch_reason)
+def test_torch_backend_with_a_device_copies_tensors_and_dlpack_arrays():
+    backend = TorchBackend(device="cpu")
+    assert backend.default_device == torch.device("cpu")
+    tensor = torch.zeros(3)
+    copy = backend.asarray(tensor, dtype="float64")
+    same_dtype = backend.asarray(tensor)
+    assert copy.dtype == torch.float64
+    assert same_dtype.data_ptr() != tensor.data_ptr()
+    host = np.arange(4.0)
+    from_dlpack = backend.asarray(_HostDLPack(host))
+    host[0] = 9.0
+    assert from_dlpack.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.skipif(torch is None, reason=requires_torch_reason)
+def test_torch_backend_on_an_explicit_device_trains_like_the_default_one():
+    from xconv._cli import build_digits_cnn
+    from xconv.data import load_digits
+
+    X, y = load_digits()
+    losses = []
+    for backend in (backends.get("torch"), TorchBackend(device="cpu")):
+        model = build_digits_cnn(seed=3, backend=backend, dtype="float64")
+        losses.append([model.train_on_batch(X[:32], y[:32])[0] for _ in range(2)])
+        assert model.layers[0].params["weight"].device == torch.device("cpu")
+    assert losses[0] == losses[1]
+
+
+# -- the GPU benchmark, on a CPU -------------------------------------------------------------
+
+
+@pytest.fixture
+def gpu_bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module("benchmarks._gpu")
+
+
+@pytest.mark.skipif(HAS_CUPY, reason="CuPy has a GPU here: the benchmark would run")
+def test_gpu_benchmark_without_a_gpu_fails_soft(gpu_bench, capsys):
+    args = argparse.Namespace(suite="all", gpu=True, quick=True, repeats=None, out=None)
+    result = gpu_bench.run(args)
+    assert result["benchmark"] == "gpu"
+    assert result["status"] == "skipped"
+    assert result["reason"] == CupyBackend().unavailable_reason()
+    assert "python" in result["environment"]
+    assert "GPU benchmark skipped: xconv's CuPy backend cannot run here" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch is None, reason=requires_torch_reason)
+def test_gpu_benchmark_dry_run_on_the_cpu(gpu_bench):
+    shape = gpu_bench.cases(dry=True)[0]
+    rows = gpu_bench.conv_table(device="cpu", repeats=1, shapes=[shape])
+    assert [r["pass"] for r in rows] == ["fwd", "fwd+bwd"]
+    assert all(r["xconv_ms"] > 0 and r["torch_ms"] > 0 for r in rows)
+    train = gpu_bench.train_table(device="cpu", epochs={"cifar": 1}, n_images=8)
+    assert train[0]["xconv"]["images_per_s"] > 0
+    assert train[0]["torch"]["images_per_s"] > 0
+    rows = [dict(r, shape=[256, *r["shape"][1:]], ratio=2.0) for r in rows]
+    result = {"date": "today", "conv": {"rows": rows}, "train": {"rows": train}}
+    result["summary"] = summary = gpu_bench.summary(result)
+    assert summary["geomean_fwd_bwd_batch256"] == pytest.approx(2.0)
+    assert summary["goal_fwd_bwd_batch256_at_most_1_5"] is False
+    big = ", ".join(map(str, rows[1]["shape"]))
+    assert f"| {big} | fwd+bwd | {rows[1]['xconv_ms']:.3f} |" in gpu_bench.report(result)
+    assert len(gpu_bench.cases()) == 14
+
+
+# -- on a GPU ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cupy_backend():
+    if not HAS_CUPY:
+        pytest.skip(NEEDS_GPU)
+    return backends.get("cupy")
+
+
+@requires_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("shape", "options"), GEOMETRIES[:30], ids=IDS[:30])
+def test_cupy_kernels_match_the_generic_code(cupy_backend, dtype, shape, options):
+    from xconv.functional import col2im_generic, im2col_generic
+
+    xp = cupy_backend.namespace
+    geometry = _build(shape, options)
+    x = cupy_backend.random_normal(shape, rng=np.random.default_rng(4), dtype=dtype)
+    cols = _cupy_kernels.im2col(x, geometry)
+    assert cols.dtype == x.dtype
+    assert cols.device == x.device
+    np.testing.assert_array_equal(cols.get(), im2col_generic(x, geometry, xp).get())
+    image = _cupy_kernels.col2im(cols, geometry)
+    assert image.shape == x.shape
+    np.testing.assert_array_equal(image.get(), col2im_generic(cols, geometry, xp).get())
+
+
+CONV_CASES = [
+    ((2, 4, 9, 9), (6, 4, 3, 3), {"stride": 1, "padding": 1}),
+    ((3, 4, 10, 8), (4, 2, 3, 2), {"stride": (2, 1), "padding": "same", "groups": 2}),
+    ((2, 3, 11, 11), (5, 3, 3, 3), {"stride": 2, "padding": ((1, 2), (0, 1)), "dilation": 2}),
+]
+
+
+@requires_gpu
+@pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("float64", 1e-12)])
+@pytest.mark.parametrize(("x_shape", "w_shape", "options"), CONV_CASES)
+def test_cupy_conv2d_and_backward_match_numpy(
+    cupy_backend, dtype, tolerance, x_shape, w_shape, options
+):
+    numpy_backend = backends.get("numpy")
+    rng = np.random.default_rng(5)
+    host = [rng.standard_normal(s).astype(dtype) for s in (x_shape, w_shape, (w_shape[0],))]
+    results = []
+    for backend in (cupy_backend, numpy_backend):
+        x, w, b = (backend.asarray(a) for a in host)
+        out = conv2d(x, w, b, **options)
+        grad = backend.asarray(np.ones(out.shape, dtype=dtype))
+        grads = conv2d_backward(grad, x, w, **options)
+        results.append([backend.to_numpy(a) for a in (out, *grads)])
+        if backend is cupy_backend:
+            assert all(a.device == x.device for a in (out, *grads))
+    for ours, reference in zip(*results, strict=True):
+        assert relative_error(ours, reference) < tolerance
+
+
+@requires_gpu
+def test_cupy_random_numbers_device_and_synchronize(cupy_backend):
+    import cupy
+
+    numbers = cupy_backend.random_normal((3, 4), rng=np.random.default_rng(6), dtype="float64")
+    expected = backends.get("numpy").random_normal(
+        (3, 4), rng=np.random.default_rng(6), dtype="float64"
+    )
+    np.testing.assert_array_equal(cupy_backend.to_numpy(numbers), expected)
+    assert numbers.device == cupy.cuda.Device()
+    cupy_backend.synchronize()
+    cupy_backend.synchronize(numbers)
+    # the last device (the only one on a one-GPU machine); CuPy computes on the
+    # current device, so work on another one runs inside its `with` block
+    last = cupy_backend.with_device(cupy.cuda.runtime.getDeviceCount() - 1)
+    x, w = last.asarray(np.ones((1, 1, 1, 2))), last.asarray(np.ones((1, 1, 1, 1)))
+    with last.default_device:
+        out = conv2d(x, w)
+    assert x.device == w.device == out.device == last.default_device
+
+
+@requires_gpu
+@pytest.mark.skipif(not HAS_TORCH_CUDA, reason="needs PyTorch with CUDA")
+def test_torch_cuda_and_cupy_agree_on_one_card_and_share_by_dlpack(cupy_backend):
+    torch_cuda = backends.get(TorchBackend(device="cuda"))
+    rng = np.random.default_rng(7)
+    host = [rng.standard_normal(s) for s in ((2, 3, 8, 8), (4, 3, 3, 3), (4,))]
+    results = []
+    for backend in (cupy_backend, torch_cuda):
+        x, w, b = (backend.asarray(a) for a in host)
+        out = conv2d(x, w, b, padding=1)
+        grads = conv2d_backward(backend.asarray(np.ones((2, 4, 8, 8))), x, w, padding=1)
+        results.append([backend.to_numpy(a) for a in (out, *grads)])
+        if backend is torch_cuda:
+            assert all(a.device.type == "cuda" for a in (out, *grads))
+            # a CUDA tensor read by the CuPy backend, and back, without the host
+            assert (
+                relative_error(cupy_backend.to_numpy(cupy_backend.asarray(out)), results[-1][0])
+                == 0.0
+            )
+            back = torch_cuda.asarray(cupy_backend.asarray(out))
+            assert back.device.type == "cuda"
+            assert torch.equal(back, out)
+    for ours, theirs in zip(*results, strict=True):
+        assert relative_error(ours, theirs) < 1e-12
+
+
+@requires_gpu
+def test_cupy_model_trains_like_numpy(cupy_backend):
+    from xconv._cli import build_digits_cnn
+    from xconv.data import load_digits
+
+    X, y = load_digits()
+    losses = []
+    for backend in ("cupy", "numpy"):
+        model = build_digits_cnn(seed=1, backend=backend, dtype="float64")
+        losses.append([model.train_on_batch(X[:64], y[:64])[0] for _ in range(3)])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-9)
