@@ -87,7 +87,16 @@ def _train(args: argparse.Namespace) -> int:
         model.summary()
     callback, bar = _progress(args.epochs, args.quiet)
     start = time.perf_counter()
-    history = model.fit(X_train, y_train, args.epochs, args.batch_size, callback=callback)
+    history = model.fit(
+        X_train,
+        y_train,
+        args.epochs,
+        args.batch_size,
+        callback=callback,
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+    )
     backend.synchronize()
     seconds = time.perf_counter() - start
     if bar is not None:
@@ -149,6 +158,57 @@ def _distribution(module: str) -> str:
     return {"array_api_strict": "array-api-strict"}.get(module, module)
 
 
+def _positive_int(name: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= 1, errors naming the argument as `fit` does."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"`{name}` must be a positive integer, got {text}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"`seed` must be a non-negative integer, got {text}")
+    return value
+
+
+def _backend_name(text: str) -> str:
+    """An argparse type: the name of a backend usable here."""
+    try:
+        return backends.get(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _output_file(text: str) -> str:
+    """An argparse type: a file path whose folder exists (checked before training)."""
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a file path, got the folder {text!r}")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {str(path.parent)!r} does not exist")
+    return text
+
+
+def _input_file(text: str) -> str:
+    """An argparse type: an existing file."""
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such file {text!r}")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="xconv", description=__doc__)
@@ -158,13 +218,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("train", "train the digits CNN with your settings", 50),
     ):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("--backend", help="backend name (default: the current backend)")
-        command.add_argument("--epochs", type=int, default=epochs)
-        command.add_argument("--batch-size", type=int, default=256)
-        command.add_argument("--seed", type=int, default=0)
+        command.add_argument(
+            "--backend", type=_backend_name, help="backend name (default: the current backend)"
+        )
+        command.add_argument("--epochs", type=_positive_int("n_epochs"), default=epochs)
+        command.add_argument("--batch-size", type=_positive_int("batch_size"), default=256)
+        command.add_argument("--seed", type=_seed, default=0)
         command.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-        command.add_argument("--save", help="write the trained model to this .npz file")
-        command.add_argument("--plot", help="draw loss and accuracy curves to this image")
+        command.add_argument(
+            "--save", type=_output_file, help="write the trained model to this .npz file"
+        )
+        command.add_argument(
+            "--plot", type=_output_file, help="draw loss and accuracy curves to this image"
+        )
+        command.add_argument(
+            "--checkpoint",
+            type=_output_file,
+            help="save the training state to this file every --checkpoint-every epochs",
+        )
+        command.add_argument(
+            "--checkpoint-every", type=_positive_int("checkpoint_every"), default=1
+        )
+        command.add_argument(
+            "--resume", type=_input_file, help="continue the training saved in this checkpoint"
+        )
         command.add_argument("--quiet", action="store_true", help="no summary or progress bar")
         command.set_defaults(run=_train)
     commands.add_parser("info", help="backends usable here, versions and devices").set_defaults(

@@ -109,8 +109,17 @@ class NeuralNetwork:
         """Append `layer`, give it its input shape and create its parameters now."""
         if not isinstance(layer, _layers.Layer):
             raise TypeError(f"`layer` must be an xconv layer, got {type(layer).__name__}")
+        if any(layer is added for added in self.layers):
+            raise ValueError(f"this {layer.layer_name()} is in the model already; add a new one")
         if self.layers:
-            layer.set_input_shape(self.layers[-1].output_shape())
+            previous = self.layers[-1].output_shape()
+            if layer.input_shape is not None and tuple(layer.input_shape) != tuple(previous):
+                raise ValueError(
+                    f"{layer.layer_name()} was given input_shape {tuple(layer.input_shape)}, "
+                    f"but the layer before it ({self.layers[-1].layer_name()}) puts out "
+                    f"{tuple(previous)}"
+                )
+            layer.set_input_shape(previous)
         elif layer.input_shape is None:
             raise ValueError(
                 f"the first layer ({layer.layer_name()}) needs an input_shape, e.g. "
@@ -160,11 +169,16 @@ class NeuralNetwork:
         """`X` as an array of the model's backend and dtype, checked against the input shape."""
         xp = self.xp
         if isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X):
-            host = np.asarray(X)
-            if not np.issubdtype(host.dtype, np.number):
-                raise TypeError(f"`{name}` must hold numbers, got dtype {host.dtype}")
+            try:
+                host = np.asarray(X)
+            except ValueError as exc:  # ragged nested lists
+                raise ValueError(f"`{name}` must be a rectangular array: {exc}") from None
+            if not np.issubdtype(host.dtype, np.number) or host.dtype.kind == "c":
+                raise TypeError(f"`{name}` must hold real numbers, got dtype {host.dtype}")
             array = self.backend.asarray(host, dtype=self.dtype)
-        elif self.backend.owns_namespace(array_api_compat.array_namespace(X)):
+        elif self.backend.owns_namespace(xp_of := array_api_compat.array_namespace(X)):
+            if not xp_of.isdtype(X.dtype, ("integral", "real floating")):
+                raise TypeError(f"`{name}` must hold real numbers, got dtype {X.dtype}")
             array = (
                 X if X.dtype == getattr(xp, self.dtype) else xp.astype(X, getattr(xp, self.dtype))
             )
@@ -185,6 +199,8 @@ class NeuralNetwork:
         """Labels (indices or one-hot) as one-hot rows on the model's backend."""
         host = self._to_host(y)
         n_classes = math.prod(self.layers[-1].output_shape())
+        if host.ndim == 0:
+            raise ValueError(f"`{name}` must hold one label per sample, got {y!r}")
         if host.shape[0] != n_samples:
             raise ValueError(f"`{name}` has {host.shape[0]} labels but X has {n_samples} samples")
         if host.ndim == 1:
@@ -321,13 +337,9 @@ class NeuralNetwork:
             NonFiniteLossError: a non-finite loss with ``on_nonfinite="raise"``.
         """
         self._require_layers()
-        for name, value in (
-            ("n_epochs", n_epochs),
-            ("batch_size", batch_size),
-            ("checkpoint_every", checkpoint_every),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        n_epochs = _positive_int(n_epochs, "n_epochs")
+        batch_size = _positive_int(batch_size, "batch_size")
+        checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
         if not isinstance(shuffle, bool):
             raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
         if callback is not None and not callable(callback):
@@ -398,8 +410,7 @@ class NeuralNetwork:
     def evaluate(self, X: Any, y: Any, batch_size: int = 256) -> tuple[float, float]:
         """(loss, accuracy) over all of (X, y), in inference mode."""
         self._require_layers()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        batch_size = _positive_int(batch_size, "batch_size")
         X = self._inputs(X)
         if X.shape[0] == 0:
             raise ValueError(
@@ -671,6 +682,13 @@ class NeuralNetwork:
                 _check_array(saved, what, shapes[key], np.dtype(self.dtype), path)
                 state[slot][key] = saved
         return state
+
+
+def _positive_int(value: object, name: str) -> int:
+    """`value` as an int >= 1 (NumPy integers too), else a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _move(x: Array, source: Backend, target: Backend) -> Array:
