@@ -25,13 +25,15 @@ import xconv.backends as backends
 from xconv.backends import _cupy_kernels
 from xconv.backends._cupy import CupyBackend
 from xconv.backends._torch import TorchBackend
-from xconv.functional import ConvGeometry, col2im, conv2d, conv2d_backward, im2col
+from xconv.functional import ConvGeometry, _im2col, col2im, conv2d, conv2d_backward, im2col
 
 ROOT = Path(__file__).resolve().parents[1]
 NEEDS_GPU = "needs CuPy and a CUDA device"
 HAS_CUPY = CupyBackend().unavailable_reason() is None
 HAS_TORCH_CUDA = torch is not None and torch.cuda.is_available()
 requires_gpu = pytest.mark.skipif(not HAS_CUPY, reason=NEEDS_GPU)
+OPS = sorted(_cupy_kernels.KERNELS)
+np_xp = backends.get("numpy").namespace
 
 
 def _geometries(count: int, seed: int = 0) -> list[tuple[tuple[int, int, int, int], dict]]:
@@ -74,46 +76,60 @@ def _build(shape: tuple[int, ...], options: dict) -> ConvGeometry:
 # -- the kernels' index math, on NumPy -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("shape", "options"), GEOMETRIES, ids=IDS)
-def test_im2col_index_math_matches_generic_im2col(shape, options):
-    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
-    cols = _cupy_kernels.im2col_reference(x, _build(shape, options))
-    expected = im2col(x, options["kernel_size"], **_without_kernel(options))
-    assert cols.dtype == np.float32
-    np.testing.assert_array_equal(cols, expected)
+def _generic(op: str):
+    """The generic array-API implementation of kernel op `op` (a skip if this tree lacks it)."""
+    found = getattr(_im2col, f"{op}_generic", None)
+    if found is None or op not in backends.KERNEL_OPS:
+        pytest.skip(f"xconv.functional has no generic {op} here")
+    return found
 
 
+def _input(op: str, shape: tuple[int, ...], geometry: ConvGeometry, dtype: str, seed: int):
+    """A random input of kernel op `op` for images of `shape`."""
+    (kh, kw), (oh, ow) = geometry.kernel_size, geometry.out_size
+    n, c = shape[0], shape[1]
+    sizes = {
+        "im2col": shape,
+        "im2col_t": shape,
+        "col2im": (n, c * kh * kw, oh * ow),
+        "col2im_t": (c * kh * kw, n * oh * ow),
+    }
+    return np.random.default_rng(seed).standard_normal(sizes[op]).astype(dtype)
+
+
+@pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize(("shape", "options"), GEOMETRIES, ids=IDS)
-def test_gather_col2im_index_math_matches_generic_col2im(shape, options):
+def test_kernel_index_math_matches_the_generic_code(op, shape, options):
+    generic = _generic(op)
     geometry = _build(shape, options)
-    kh, kw = geometry.kernel_size
-    n_cols = (shape[0], shape[1] * kh * kw, geometry.out_size[0] * geometry.out_size[1])
-    cols = np.random.default_rng(2).standard_normal(n_cols).astype(np.float32)
-    image = _cupy_kernels.col2im_reference(cols, geometry)
-    expected = col2im(cols, shape[2:], options["kernel_size"], **_without_kernel(options))
-    # the same additions in the same order: equal to the last bit, not just close
-    np.testing.assert_array_equal(image, expected)
+    a = _input(op, shape, geometry, "float32", seed=1)
+    result = _cupy_kernels.reference(op, a, geometry)
+    assert result.dtype == np.float32
+    # col2im: the same additions in the same order, so equal to the last bit
+    np.testing.assert_array_equal(result, generic(a, geometry, np_xp))
 
 
-def _without_kernel(options: dict) -> dict:
-    return {k: v for k, v in options.items() if k != "kernel_size"}
+def test_kernel_index_math_matches_the_public_ops():
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 6))
+    options = {"stride": (2, 1), "padding": ((1, 0), (2, 1)), "dilation": (1, 2)}
+    geometry = ConvGeometry.build((7, 6), (3, 2), **options)
+    cols = _cupy_kernels.reference("im2col", x, geometry)
+    np.testing.assert_array_equal(cols, im2col(x, (3, 2), **options))
+    image = _cupy_kernels.reference("col2im", cols, geometry)
+    np.testing.assert_array_equal(image, col2im(cols, (7, 6), (3, 2), **options))
 
 
 @pytest.mark.parametrize("wide", [False, True])
 def test_kernel_source_is_built_from_the_tested_formulas(wide):
     index = "long long" if wide else "int"
-    for op, steps in (
-        ("im2col", _cupy_kernels.IM2COL_STEPS),
-        ("col2im", _cupy_kernels.COL2IM_PIXEL_STEPS + _cupy_kernels.COL2IM_ROW_STEPS),
-        ("col2im", _cupy_kernels.COL2IM_COL_STEPS),
-    ):
+    for op, steps in _cupy_kernels.STEPS.items():
         source = _cupy_kernels.kernel_source(op, wide=wide)
         assert source.startswith(f"typedef {index} IDX;\n")
-        for name, expr in steps:
+        for name, expr in (step for part in steps for step in part):
             assert f"const IDX {name} = {expr};" in source
     assert "cols = inside ? image[source] : (T)0;" in _cupy_kernels.kernel_source("im2col")
     assert "total += cols[source]" in _cupy_kernels.kernel_source("col2im")
-    with pytest.raises(ValueError, match="`op` must be 'im2col' or 'col2im', got 'pool'"):
+    with pytest.raises(ValueError, match=r"`op` must be one of .*, got 'pool'"):
         _cupy_kernels.kernel_source("pool")
 
 
@@ -122,10 +138,13 @@ def test_kernel_source_is_built_from_the_tested_formulas(wide):
 
 def test_cupy_backend_registers_its_kernels_and_keeps_them_per_device():
     backend = CupyBackend()
-    assert backend.kernels == {"im2col": _cupy_kernels.im2col, "col2im": _cupy_kernels.col2im}
+    expected = {op: k for op, k in _cupy_kernels.KERNELS.items() if op in backends.KERNEL_OPS}
+    assert backend.kernels == expected
+    assert {"im2col", "col2im"} <= set(expected)
     backend.unregister_kernel("col2im")
     other = backend.with_device(1)
-    assert (other.device, other.kernels) == (1, {"im2col": _cupy_kernels.im2col})
+    assert other.device == 1
+    assert other.kernels == {op: k for op, k in expected.items() if op != "col2im"}
     assert repr(other) == "<xconv backend 'cupy' on cuda:1>"
 
 
@@ -289,20 +308,26 @@ def cupy_backend():
 
 @requires_gpu
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize(("shape", "options"), GEOMETRIES[:30], ids=IDS[:30])
-def test_cupy_kernels_match_the_generic_code(cupy_backend, dtype, shape, options):
-    from xconv.functional import col2im_generic, im2col_generic
-
-    xp = cupy_backend.namespace
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize(("shape", "options"), GEOMETRIES[:25], ids=IDS[:25])
+def test_cupy_kernels_match_the_generic_code(cupy_backend, dtype, op, shape, options):
+    generic = _generic(op)
     geometry = _build(shape, options)
-    x = cupy_backend.random_normal(shape, rng=np.random.default_rng(4), dtype=dtype)
-    cols = _cupy_kernels.im2col(x, geometry)
+    a = cupy_backend.asarray(_input(op, shape, geometry, dtype, seed=4))
+    result = _cupy_kernels.KERNELS[op](a, geometry)
+    assert result.dtype == a.dtype
+    assert result.device == a.device
+    # col2im: the same additions in the same order, so equal to the last bit
+    expected = generic(a, geometry, cupy_backend.namespace)
+    np.testing.assert_array_equal(result.get(), expected.get())
+
+
+@requires_gpu
+def test_cupy_kernels_leave_other_dtypes_to_the_generic_code(cupy_backend):
+    x = cupy_backend.asarray(np.arange(32.0).reshape(1, 2, 4, 4), dtype="float16")
+    cols = _cupy_kernels.im2col(x, ConvGeometry.build((4, 4), 3, padding=1))
     assert cols.dtype == x.dtype
-    assert cols.device == x.device
-    np.testing.assert_array_equal(cols.get(), im2col_generic(x, geometry, xp).get())
-    image = _cupy_kernels.col2im(cols, geometry)
-    assert image.shape == x.shape
-    np.testing.assert_array_equal(image.get(), col2im_generic(cols, geometry, xp).get())
+    np.testing.assert_array_equal(cols.get(), im2col(x.get(), 3, padding=1))
 
 
 CONV_CASES = [

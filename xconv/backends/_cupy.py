@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _cupy_kernels
-from ._base import Array, Backend
+from ._base import KERNEL_OPS, Array, Backend
 
 # DLPack device types (dlpack.h): where an exported array's memory lives
 _DLPACK_CPU = 1
@@ -20,7 +20,7 @@ class CupyBackend(Backend):
     Available only where CuPy imports and sees a CUDA device (the one asked for, with
     `device`). New arrays go to `default_device`: device number `device` if given,
     else the current device (``cupy.cuda.Device()``). Outputs of xconv's ops stay on
-    their inputs' device. im2col and col2im run as single CUDA kernels
+    their inputs' device. The im2col and col2im ops run as single CUDA kernels
     (`xconv.backends._cupy_kernels`); ``unregister_kernel`` goes back to the generic
     code.
 
@@ -47,8 +47,9 @@ class CupyBackend(Backend):
         if device is not None and device < 0:
             raise ValueError(f"`device` must be a CUDA device number >= 0, got {device!r}")
         self.device = device
-        self.register_kernel("im2col", _cupy_kernels.im2col)
-        self.register_kernel("col2im", _cupy_kernels.col2im)
+        for op, kernel in _cupy_kernels.KERNELS.items():
+            if op in KERNEL_OPS:
+                self.register_kernel(op, kernel)
 
     def __repr__(self) -> str:
         where = "the current device" if self.device is None else f"cuda:{self.device}"
