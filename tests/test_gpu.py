@@ -323,6 +323,17 @@ def test_cupy_kernels_match_the_generic_code(cupy_backend, dtype, op, shape, opt
 
 
 @requires_gpu
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize(("shape", "options"), GEOMETRIES[:5], ids=IDS[:5])
+def test_cupy_kernels_with_64_bit_indices(cupy_backend, monkeypatch, op, shape, options):
+    monkeypatch.setattr(_cupy_kernels, "_INT32_LIMIT", -1)  # the path for huge arrays
+    geometry = _build(shape, options)
+    a = cupy_backend.asarray(_input(op, shape, geometry, "float32", seed=5))
+    expected = _generic(op)(a, geometry, cupy_backend.namespace)
+    np.testing.assert_array_equal(_cupy_kernels.KERNELS[op](a, geometry).get(), expected.get())
+
+
+@requires_gpu
 def test_cupy_kernels_leave_other_dtypes_to_the_generic_code(cupy_backend):
     x = cupy_backend.asarray(np.arange(32.0).reshape(1, 2, 4, 4), dtype="float16")
     cols = _cupy_kernels.im2col(x, ConvGeometry.build((4, 4), 3, padding=1))

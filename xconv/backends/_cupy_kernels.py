@@ -133,8 +133,8 @@ def _c_lines(steps: Steps, indent: str) -> str:
 def kernel_source(op: str, /, *, wide: bool = False) -> str:
     """The CUDA C body of the ElementwiseKernel for `op` (a key of `STEPS`).
 
-    `wide` picks 64-bit index arithmetic, needed when an array has 2**31 elements or
-    more; 32-bit is faster.
+    `wide` picks 64-bit index arithmetic, used when an array has more than 2**30
+    elements; 32-bit is faster.
 
     Example:
         >>> print(kernel_source("im2col").splitlines()[1])
@@ -250,7 +250,9 @@ def reference(op: str, a: np.ndarray, geometry: ConvGeometry, /) -> np.ndarray:
 
 #: dtypes the kernels handle; others take the generic path
 DTYPES = ("float32", "float64")
-_INT32_LIMIT = 2**31 - 1
+#: arrays up to this many elements use 32-bit indices: half the int32 range, so that
+#: no intermediate index (also those computed for windows in the padding) overflows
+_INT32_LIMIT = 2**30
 
 
 @functools.cache
