@@ -36,7 +36,7 @@ from xconv.data import to_categorical
 __all__ = ["fit", "predict"]
 
 Array = Any
-State = list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
+_State = list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _spec_of(model: Any) -> _Spec:
     )
 
 
-def _state_of(model: Any) -> State:
+def _state_of(model: Any) -> _State:
     """Parameters and buffers of every layer, as host copies."""
 
     def host(store: dict[str, Array]) -> dict[str, np.ndarray]:
@@ -97,7 +97,7 @@ def _replica(spec: _Spec, backend: _backends.Backend) -> list[_layers.Layer]:
     return cache[key]
 
 
-def _load(layers: list[_layers.Layer], state: State, backend: _backends.Backend) -> None:
+def _load(layers: list[_layers.Layer], state: _State, backend: _backends.Backend) -> None:
     for layer, (params, buffers) in zip(layers, state, strict=True):
         layer.params = {k: backend.asarray(v) for k, v in params.items()}
         layer.buffers = {k: backend.asarray(v) for k, v in buffers.items()}
@@ -116,7 +116,7 @@ def _chunk_backend(block: Array, name: str | None) -> tuple[_backends.Backend, A
     return found, block
 
 
-def _predict_block(block: Array, payload: tuple[_Spec, State, str], backend: str | None) -> Array:
+def _predict_block(block: Array, payload: tuple[_Spec, _State, str], backend: str | None) -> Array:
     spec, state, state_token = payload
     chosen, x = _chunk_backend(block, backend)
     layers = _replica(spec, chosen)
@@ -155,7 +155,8 @@ def predict(model: Any, X: Array, /, *, backend: str | None = None) -> Array:
         ValueError: the model has no layers, or `X` has the wrong sample shape.
 
     Example:
-        >>> import dask.array as da
+        >>> import pytest
+        >>> da = pytest.importorskip("dask.array", reason="needs pip install 'xconv[dask]'")
         >>> from xconv import NeuralNetwork
         >>> from xconv.layers import Dense
         >>> model = NeuralNetwork("sgd", "square_loss", seed=0)
@@ -206,7 +207,7 @@ def predict(model: Any, X: Array, /, *, backend: str | None = None) -> Array:
 
 def _shard_step(
     spec: _Spec,
-    state: State,
+    state: _State,
     X: Any,
     y: Any,
     index: np.ndarray | None,
@@ -412,6 +413,23 @@ def fit(
 _STEP_ATTEMPTS = 3
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _put(client: Any, value: Any) -> Any:
+    """`value` on the cluster as a task's result: Dask reruns the task if its worker dies.
+
+    (Scattered data is lost with its worker, and a broadcast to a worker that just died
+    waits for it.) Workers fetch it from one another, once per worker.
+    """
+    import dask
+
+    # parameters are meant to travel with their task: no warning for a large one
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1TiB"}):
+        return client.submit(_identity, value, pure=False)
+
+
 class _Trainer:
     """The client's side of data-parallel steps: what is on the cluster, and one step."""
 
@@ -428,7 +446,7 @@ class _Trainer:
     def _share(self) -> None:
         """Send the layers' description, and host data, to every worker."""
         client = self.client
-        [self.spec_future] = client.scatter([self.spec], broadcast=True, hash=False)
+        self.spec_future = _put(client, self.spec)
         if self.lazy_data:
             self.X, self.y = client.persist([self.X, self.y])
         else:
@@ -451,8 +469,8 @@ class _Trainer:
     def _step(self, index: np.ndarray, base_seed: int, step: int) -> tuple[dict[str, Any], float]:
         client = self.client
         started = time.perf_counter()
-        # the current parameters, once per step, to every worker
-        [state] = client.scatter([_state_of(self.model)], broadcast=True, hash=False)
+        # the current parameters, once per step
+        state = _put(client, _state_of(self.model))
         scattered = time.perf_counter() - started
         # one task per shard; its gradients come weighted by its share of the batch
         parts = []
