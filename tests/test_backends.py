@@ -210,7 +210,7 @@ def test_registered_kernel_is_used_and_agrees_with_generic(xp, backend):
     expected = to_np(im2col(x, 3, padding=1))
     backend.register_kernel("im2col", kernel)
     try:
-        assert backend.kernels == {"im2col": kernel}
+        assert backend.kernels["im2col"] is kernel
         np.testing.assert_array_equal(to_np(im2col(x, 3, padding=1)), expected)
         assert len(calls) == 1
         assert calls[0].out_size == (5, 5)
@@ -221,7 +221,7 @@ def test_registered_kernel_is_used_and_agrees_with_generic(xp, backend):
 
 def test_register_kernel_checks_its_arguments():
     numpy_backend = backends.get("numpy")
-    with pytest.raises(ValueError, match=r"`op` must be one of \['col2im', 'im2col'\], got 'fft'"):
+    with pytest.raises(ValueError, match=r"`op` must be one of \['col2im', .*\], got 'fft'"):
         numpy_backend.register_kernel("fft", print)
     with pytest.raises(TypeError, match="`fn` must be callable"):
         numpy_backend.register_kernel("im2col", 3)

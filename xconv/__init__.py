@@ -5,7 +5,7 @@ standard, so the same code runs on NumPy, CuPy (GPU), PyTorch, JAX, Dask and
 array-api-strict. Importing xconv imports none of the optional libraries.
 """
 
-from . import backends, data, functional, layers, losses, optimizers
+from . import backends, config, data, functional, layers, losses, optimizers
 from .backends import get_backend, set_backend, use_backend
 from .model import NeuralNetwork
 
@@ -15,6 +15,7 @@ __all__ = [
     "NeuralNetwork",
     "__version__",
     "backends",
+    "config",
     "data",
     "functional",
     "get_backend",

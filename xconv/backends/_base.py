@@ -21,8 +21,11 @@ __all__ = ["KERNEL_OPS", "Backend", "BackendUnavailableError"]
 
 Array = Any  # an array of the backend's library
 
-#: ops a backend may replace with a faster kernel; each takes (array, ConvGeometry)
-KERNEL_OPS = frozenset({"im2col", "col2im"})
+#: ops a backend may replace with a faster kernel; each takes (array, ConvGeometry).
+#: im2col/col2im: (N, C, H, W) <-> (N, C * kh * kw, L), `torch.nn.functional.unfold`'s
+#: layout; im2col_t/col2im_t: (N, C, H, W) <-> (C * kh * kw, N * L), the convolution's
+#: (see xconv/functional/_im2col.py)
+KERNEL_OPS = frozenset({"im2col", "col2im", "im2col_t", "col2im_t"})
 
 
 class BackendUnavailableError(ValueError):

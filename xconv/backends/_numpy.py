@@ -6,15 +6,26 @@ from typing import Any
 
 import numpy as np
 
+from . import _numpy_kernels
 from ._base import Array, Backend
 
 
 class NumpyBackend(Backend):
-    """NumPy arrays on the CPU, through ``array_api_compat.numpy``."""
+    """NumPy arrays on the CPU, through ``array_api_compat.numpy``.
+
+    Registers in-place, threaded im2col/col2im kernels for the convolution
+    (xconv/backends/_numpy_kernels.py); ``xconv.config.fast_kernels = False`` or
+    `unregister_kernel` falls back to the generic code.
+    """
 
     name = "numpy"
     module = "numpy"
     array_api_name = "numpy"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_kernel("im2col_t", _numpy_kernels.im2col_t)
+        self.register_kernel("col2im_t", _numpy_kernels.col2im_t)
 
     def unavailable_reason(self) -> str | None:
         return None  # a dependency of xconv

@@ -1,4 +1,4 @@
-"""2-D convolution and its gradients, side by side, via im2col and one matmul.
+"""2-D convolution and its gradients, side by side, via im2col and one matmul per group.
 
 Semantics are those of `torch.nn.functional.conv2d` (NCHW, cross-correlation,
 weight of shape (F, C // groups, kh, kw)), plus TensorFlow's 'same' padding at any
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import config
+from ..backends import backend_for
 from ._checks import check_ndim, check_shape, namespace_of
 from ._geometry import ConvGeometry, IntOrPair, Padding
-from ._im2col import fold, unfold
+from ._im2col import fold_t, unfold_t
 
 __all__ = ["conv2d", "conv2d_backward"]
 
@@ -103,9 +105,7 @@ def conv2d_backward(
     check_ndim(grad_output, "grad_output", "NFHW")
     expected = (x.shape[0], weight.shape[0], *geometry.out_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv2d's output")
-    cols = unfold(x, geometry, xp)
-    cols = xp.reshape(cols, (x.shape[0], groups, cols.shape[1] // groups, cols.shape[2]))
-    return backward(grad_output, cols, weight, geometry, groups, bias, xp)
+    return backward(grad_output, x, weight, geometry, groups, bias, xp)
 
 
 def _check_conv(
@@ -145,67 +145,141 @@ def _check_conv(
 
 
 # -- implementations, arguments already checked ---------------------------------------
-# With G groups: columns (N, C*kh*kw, L) -> (N, G, K, L) with K = C/G*kh*kw, weight
-# (F, C/G, kh, kw) -> (G, F/G, K); then one batched matmul does all groups at once.
+# Columns lie side by side for the whole batch: (G, K, N * L) with K = C/G * kh * kw and
+# L = OH * OW, so each group is ONE matrix product (G, F/G, K) @ (G, K, N * L) however
+# many samples there are (a batch of small images would otherwise be many tiny ones).
+# Batches whose columns exceed `xconv.config.workspace_bytes` go through in chunks.
 
 
 def forward(
-    x: Any, weight: Any, bias: Any, geometry: ConvGeometry, groups: int, xp: Any
-) -> tuple[Any, Any]:
-    """The convolution and its columns, for a backward pass that wants to reuse them."""
-    n = x.shape[0]
+    x: Any,
+    weight: Any,
+    bias: Any,
+    geometry: ConvGeometry,
+    groups: int,
+    xp: Any,
+    *,
+    keep_columns: bool = False,
+) -> tuple[Any, Any | None]:
+    """The convolution, and its columns if asked and they fit the workspace in one piece."""
     filters = weight.shape[0]
-    oh, ow = geometry.out_size
-    # im2col
-    cols = unfold(x, geometry, xp)
-    k = cols.shape[1] // groups
-    cols = xp.reshape(cols, (n, groups, k, oh * ow))
-    # matmul: (G, F/G, K) @ (N, G, K, L) -> (N, G, F/G, L)
-    w = xp.reshape(weight, (groups, filters // groups, k))
-    out = xp.reshape(w @ cols, (n, filters, oh, ow))
+    w = _grouped(weight, groups, xp)
+    spans = batch_chunks(x, geometry, xp)
+    outs, cols = [], None
+    for start, stop in spans:
+        cols = columns(x[start:stop, ...] if len(spans) > 1 else x, geometry, groups, xp)
+        outs.append(from_columns(w @ cols, stop - start, geometry, xp))
+    out = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
     if bias is not None:
         out = out + xp.reshape(bias, (1, filters, 1, 1))
-    return out, cols
+    return out, (cols if keep_columns and len(spans) == 1 else None)
 
 
 def backward(
     grad_output: Any,
-    cols: Any,
+    x: Any,
     weight: Any,
     geometry: ConvGeometry,
     groups: int,
     bias: bool,
     xp: Any,
 ) -> tuple[Any, Any, Any | None]:
-    """Gradients from the forward pass's columns, shaped (N, G, K, L) as `forward` makes them."""
+    """The three gradients of `forward`, recomputing the columns chunk by chunk."""
     # bias: sum over batch and pixels
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
-    grad_weight = weight_gradient(grad_output, cols, tuple(weight.shape), groups, xp)
+    grad_weight = weight_gradient(grad_output, x, None, tuple(weight.shape), geometry, groups, xp)
     grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
 
 
 def weight_gradient(
-    grad_output: Any, cols: Any, weight_shape: tuple[int, ...], groups: int, xp: Any
+    grad_output: Any,
+    x: Any,
+    cols: Any | None,
+    weight_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    groups: int,
+    xp: Any,
 ) -> Any:
-    """Weight gradient: (N, G, F/G, L) @ (N, G, L, K), summed over the batch."""
-    n, filters = grad_output.shape[0], grad_output.shape[1]
-    grad = xp.reshape(grad_output, (n, groups, filters // groups, cols.shape[3]))
-    grad_weight = xp.sum(grad @ xp.matrix_transpose(cols), axis=0)
+    """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `cols` are x's if at hand."""
+    spans = [(0, x.shape[0])] if cols is not None else batch_chunks(x, geometry, xp)
+    grad_weight = None
+    for start, stop in spans:
+        whole = len(spans) == 1
+        grad = to_columns(grad_output if whole else grad_output[start:stop, ...], groups, xp)
+        if cols is None:
+            cols = columns(x if whole else x[start:stop, ...], geometry, groups, xp)
+        part = grad @ xp.matrix_transpose(cols)
+        grad_weight = part if grad_weight is None else grad_weight + part
+        cols = None  # free this chunk's columns before the next one is made
     return xp.reshape(grad_weight, weight_shape)
 
 
 def input_gradient(
     grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int, xp: Any
 ) -> Any:
-    """Input gradient: (G, K, F/G) @ (N, G, F/G, L) gives columns; col2im sums them back.
+    """Input gradient: (G, K, F/G) @ (G, F/G, N * L) gives columns; col2im sums them back.
 
     This is also the transposed convolution of `grad_output` with `weight`.
     """
-    n, filters = grad_output.shape[0], grad_output.shape[1]
+    w_t = xp.matrix_transpose(_grouped(weight, groups, xp))
+    channels = weight.shape[1] * groups
+    spans = batch_chunks(grad_output, geometry, xp, channels=channels)
+    parts = []
+    for start, stop in spans:
+        grad = grad_output if len(spans) == 1 else grad_output[start:stop, ...]
+        grad_cols = w_t @ to_columns(grad, groups, xp)
+        if groups > 1:
+            rows = grad_cols.shape[0] * grad_cols.shape[1]
+            grad_cols = xp.reshape(grad_cols, (rows, grad_cols.shape[2]))
+        parts.append(fold_t(grad_cols, geometry, xp))
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def columns(x: Any, geometry: ConvGeometry, groups: int, xp: Any) -> Any:
+    """x's columns, (G, C/G * kh * kw, N * L); a plain matrix when G == 1."""
+    cols = unfold_t(x, geometry, xp)
+    if groups == 1:
+        return cols
+    return xp.reshape(cols, (groups, cols.shape[0] // groups, cols.shape[1]))
+
+
+def to_columns(a: Any, groups: int, xp: Any) -> Any:
+    """(N, F, OH, OW) -> (G, F/G, N * OH * OW): channels first, then samples, then pixels."""
+    n, f, oh, ow = a.shape
+    shape = (f, n * oh * ow) if groups == 1 else (groups, f // groups, n * oh * ow)
+    return xp.reshape(xp.permute_dims(a, (1, 0, 2, 3)), shape)
+
+
+def from_columns(y: Any, n: int, geometry: ConvGeometry, xp: Any) -> Any:
+    """(G, F/G, N * OH * OW) -> (N, F, OH, OW), the inverse of `to_columns`."""
+    filters = y.shape[0] * y.shape[1] if y.ndim == 3 else y.shape[0]
+    y = xp.reshape(y, (filters, n, *geometry.out_size))
+    return xp.permute_dims(y, (1, 0, 2, 3))
+
+
+def _grouped(weight: Any, groups: int, xp: Any) -> Any:
+    """(F, C/G, kh, kw) -> (G, F/G, C/G * kh * kw); a plain matrix when G == 1."""
+    f, c, kh, kw = weight.shape
+    shape = (f, c * kh * kw) if groups == 1 else (groups, f // groups, c * kh * kw)
+    return xp.reshape(weight, shape)
+
+
+def batch_chunks(
+    x: Any, geometry: ConvGeometry, xp: Any, *, channels: int | None = None
+) -> list[tuple[int, int]]:
+    """[start, stop) spans of the batch whose columns fit `xconv.config.workspace_bytes`.
+
+    One span on lazy backends: their chunks already bound memory, and slicing them
+    anew would rechunk the batch axis.
+    """
+    n = x.shape[0]
+    backend = backend_for(xp)
+    if n <= 1 or (backend is not None and backend.lazy):
+        return [(0, n)]
+    kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    k = weight.shape[1] * weight.shape[2] * weight.shape[3]
-    grad = xp.reshape(grad_output, (n, groups, filters // groups, oh * ow))
-    w_t = xp.matrix_transpose(xp.reshape(weight, (groups, filters // groups, k)))
-    grad_cols = xp.reshape(w_t @ grad, (n, groups * k, oh * ow))
-    return fold(grad_cols, geometry, xp)
+    c = x.shape[1] if channels is None else channels
+    per_sample = c * kh * kw * oh * ow * xp.finfo(x.dtype).bits // 8
+    size = max(1, config.workspace_limit() // max(per_sample, 1))
+    return [(start, min(start + size, n)) for start in range(0, n, size)]

@@ -96,9 +96,9 @@ def conv_transpose2d_backward(
     expected = (x.shape[0], weight.shape[1] * groups, *geometry.in_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv_transpose2d's output")
     # the input gradient is the convolution that this op transposes; keep its columns
-    grad_input, cols = forward(grad_output, weight, None, geometry, groups, xp)
+    grad_input, cols = forward(grad_output, weight, None, geometry, groups, xp, keep_columns=True)
     # the weight gradient swaps the roles: columns of grad_output, "output gradient" x
-    grad_weight = weight_gradient(x, cols, tuple(weight.shape), groups, xp)
+    grad_weight = weight_gradient(x, grad_output, cols, tuple(weight.shape), geometry, groups, xp)
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     return grad_input, grad_weight, grad_bias
 

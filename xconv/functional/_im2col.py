@@ -14,6 +14,7 @@ from typing import Any
 import array_api_compat
 import array_api_extra as xpx
 
+from .. import config
 from ._checks import check_ndim, fast_kernel, namespace_of
 from ._geometry import ConvGeometry, IntOrPair, Padding, pair
 
@@ -122,9 +123,13 @@ def col2im(
 # -- implementations, arguments already checked --------------------------------------
 
 
+def _kernel(op: str, xp: Any) -> Any:
+    return fast_kernel(op, xp) if config.fast_kernels else None
+
+
 def unfold(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     """im2col of a checked NCHW array: a backend's kernel, else the generic code."""
-    kernel = fast_kernel("im2col", xp)
+    kernel = _kernel("im2col", xp)
     if kernel is not None:
         return kernel(x, geometry)
     return im2col_generic(x, geometry, xp)
@@ -132,10 +137,26 @@ def unfold(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
 
 def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
     """col2im of checked columns: a backend's kernel, else the generic code."""
-    kernel = fast_kernel("col2im", xp)
+    kernel = _kernel("col2im", xp)
     if kernel is not None:
         return kernel(cols, geometry)
     return col2im_generic(cols, geometry, xp)
+
+
+def unfold_t(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """The batch's columns side by side, (C * kh * kw, N * L): a kernel, else generic."""
+    kernel = _kernel("im2col_t", xp)
+    if kernel is not None:
+        return kernel(x, geometry)
+    return im2col_t_generic(x, geometry, xp)
+
+
+def fold_t(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """The adjoint of `unfold_t`, back to (N, C, H, W): a kernel, else generic."""
+    kernel = _kernel("col2im_t", xp)
+    if kernel is not None:
+        return kernel(cols, geometry)
+    return col2im_t_generic(cols, geometry, xp)
 
 
 def im2col_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
@@ -178,3 +199,47 @@ def col2im_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
         height, width = geometry.in_size
         image = image[:, :, top : top + height, left : left + width]
     return image
+
+
+# The convolution's layout, "_t": channels and taps first, then samples, then pixels.
+# Row c * kh * kw + i * kw + j, column n * L + l holds tap (i, j) of channel c of the
+# window at output pixel l of sample n: the rows of `im2col`, with the batch's columns
+# side by side.
+
+
+def im2col_t_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """`unfold_t` with standard functions: channels first, pad, strided slices, stack."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    if n == 0 or c == 0:  # no windows to copy (and Dask cannot pad an empty array)
+        shape = (c * kh * kw, n * oh * ow)
+        return xp.zeros(shape, dtype=x.dtype, device=array_api_compat.device(x))
+    x = xp.permute_dims(x, (1, 0, 2, 3))
+    if geometry.is_padded:
+        x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), xp=xp)
+    # tap (i, j) of every window is one strided slice, (C, N, OH, OW)
+    taps = [x[(..., *geometry.window(i, j))] for i in range(kh) for j in range(kw)]
+    cols = xp.stack(taps, axis=1)  # (C, kh * kw, N, OH, OW)
+    return xp.reshape(cols, (c * kh * kw, n * oh * ow))
+
+
+def col2im_t_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """`fold_t` with standard functions: one strided slice-add per tap, crop, NCHW."""
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    c, n = cols.shape[0] // (kh * kw), cols.shape[1] // (oh * ow)
+    device = array_api_compat.device(cols)
+    if n == 0 or c == 0:  # nothing to add up (and Dask cannot assign empty slices)
+        return xp.zeros((n, c, *geometry.in_size), dtype=cols.dtype, device=device)
+    taps = xp.reshape(cols, (c, kh, kw, n, oh, ow))
+    image = xp.zeros((c, n, *geometry.padded_size), dtype=cols.dtype, device=device)
+    for i in range(kh):
+        for j in range(kw):
+            where = (slice(None), slice(None), *geometry.window(i, j))
+            image = xpx.at(image, where).add(taps[:, i, j, ...], xp=xp)
+    if geometry.is_padded:
+        (top, _), (left, _) = geometry.padding
+        height, width = geometry.in_size
+        image = image[:, :, top : top + height, left : left + width]
+    return xp.permute_dims(image, (1, 0, 2, 3))

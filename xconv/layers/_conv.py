@@ -9,7 +9,7 @@ import numpy as np
 
 from xconv.backends import Backend
 from xconv.functional._checks import check_shape, namespace_of
-from xconv.functional._conv import backward, forward
+from xconv.functional._conv import forward, input_gradient, weight_gradient
 from xconv.functional._geometry import (
     ConvGeometry,
     IntOrPair,
@@ -171,25 +171,30 @@ class Conv2D(Layer):
         weight, bias = self.params["weight"], self.params.get("bias")
         xp = namespace_of(X=X, weight=weight, bias=bias)
         assert self._geometry is not None
-        out, cols = forward(X, weight, bias, self._geometry, self.groups, xp)
-        # keep the columns for backward_pass (and drop them in inference)
-        self._cols, self._input = (cols, X) if training else (None, None)
+        out, cols = forward(
+            X, weight, bias, self._geometry, self.groups, xp, keep_columns=training
+        )
+        # keep the input, and the columns if they fit the workspace, for backward_pass
+        self._cols, self._input = cols, (X if training else None)
         return out
 
     def backward_pass(self, accum_grad: Array) -> Array:
-        if self._cols is None or self._input is None:
+        if self._input is None:
             raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
         weight = self.params["weight"]
         xp = namespace_of(accum_grad=accum_grad, weight=weight)
         assert self._geometry is not None
         expected = (self._input.shape[0], *self.output_shape())
         check_shape(accum_grad, "accum_grad", expected, "the shape of the layer's output")
-        grad_input, grad_weight, grad_bias = backward(
-            accum_grad, self._cols, weight, self._geometry, self.groups, self.use_bias, xp
-        )
-        self.grads = {"weight": grad_weight}
-        if grad_bias is not None:
-            self.grads["bias"] = grad_bias
-        # the columns are as large as the input times kh * kw: free them now
+        geometry, groups = self._geometry, self.groups
+        self.grads = {
+            "weight": weight_gradient(
+                accum_grad, self._input, self._cols, tuple(weight.shape), geometry, groups, xp
+            )
+        }
+        if self.use_bias:
+            self.grads["bias"] = xp.sum(accum_grad, axis=(0, 2, 3))
+        # the columns are as large as the input times kh * kw: free them before the
+        # input gradient makes columns of its own
         self._cols = self._input = None
-        return grad_input
+        return input_gradient(accum_grad, weight, geometry, groups, xp)

@@ -1,0 +1,226 @@
+"""The NumPy backend's kernels agree with the generic code; chunking changes nothing.
+
+`xconv.config.workspace_bytes` bounds each call's column matrix: bigger batches go
+through in chunks. These tests check that chunked and unchunked runs give the same
+numbers on every backend, that the bound holds, and that the threaded in-place NumPy
+kernels equal the standard-only ones on every geometry.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import array_api_compat.numpy as np_xp
+import numpy as np
+import pytest
+from helpers import to_np, to_xp
+
+import xconv
+from xconv.backends import _numpy_kernels
+from xconv.functional import (
+    conv2d,
+    conv2d_backward,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+)
+from xconv.functional._conv import batch_chunks
+from xconv.functional._geometry import ConvGeometry
+from xconv.functional._im2col import col2im_t_generic, im2col_t_generic
+from xconv.layers import Conv2D
+
+GEOMETRIES = [
+    {"size": size, "kernel": kernel, "stride": stride, "dilation": dilation, "padding": padding}
+    for size, kernel, stride, dilation, padding in itertools.product(
+        [(1, 1), (5, 4), (8, 7)],
+        [(1, 1), (2, 3), (3, 3)],
+        [1, 2, (3, 1)],
+        [1, 2],
+        [0, 1, "same", ((0, 2), (3, 1))],
+    )
+]
+
+
+def _geometry(case: dict) -> ConvGeometry | None:
+    try:
+        return ConvGeometry.build(
+            case["size"],
+            case["kernel"],
+            stride=case["stride"],
+            padding=case["padding"],
+            dilation=case["dilation"],
+        )
+    except ValueError:  # kernel larger than the padded input: not a geometry
+        return None
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["one-thread", "threads"])
+def test_numpy_kernels_equal_the_generic_code(monkeypatch, threaded):
+    if threaded:  # hand out even tiny work to the threads
+        monkeypatch.setattr(_numpy_kernels, "THREADED_BYTES", 0)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for case in GEOMETRIES:
+        geometry = _geometry(case)
+        if geometry is None:
+            continue
+        for n, c in [(3, 4), (1, 1), (0, 2), (2, 0)]:
+            x = rng.standard_normal((n, c, *case["size"]))
+            expected = im2col_t_generic(x, geometry, np_xp)
+            np.testing.assert_array_equal(_numpy_kernels.im2col_t(x, geometry), expected)
+            cols = rng.standard_normal(expected.shape)
+            np.testing.assert_allclose(
+                _numpy_kernels.col2im_t(cols, geometry),
+                col2im_t_generic(cols, geometry, np_xp),
+                rtol=1e-13,
+                atol=1e-13,
+            )
+            checked += 1
+    assert checked > 400  # the geometries are not all invalid
+
+
+def test_numpy_backend_registers_its_kernels():
+    backend = xconv.backends.get("numpy")
+    assert backend.kernel("im2col_t") is _numpy_kernels.im2col_t
+    assert backend.kernel("col2im_t") is _numpy_kernels.col2im_t
+
+
+def _conv_case(rng: np.random.Generator, groups: int = 1) -> tuple[np.ndarray, ...]:
+    x = rng.standard_normal((7, 4, 9, 8))
+    weight = rng.standard_normal((6, 4 // groups, 3, 2))
+    bias = rng.standard_normal(6)
+    grad = rng.standard_normal((7, 6, 4, 4))  # the output with the options below
+    return x, weight, bias, grad
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_is_the_same_with_and_without_fast_kernels(groups):
+    x, weight, bias, grad = _conv_case(np.random.default_rng(1), groups)
+    options = {"stride": (2, 2), "padding": ((1, 0), (0, 1)), "dilation": (1, 2), "groups": groups}
+    fast = [conv2d(x, weight, bias, **options), *conv2d_backward(grad, x, weight, **options)]
+    with xconv.config.using(fast_kernels=False):
+        generic = [
+            conv2d(x, weight, bias, **options),
+            *conv2d_backward(grad, x, weight, **options),
+        ]
+    for a, b in zip(fast, generic, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _sample_bytes(x, kernel_size, out_size) -> int:
+    return x.shape[1] * kernel_size[0] * kernel_size[1] * out_size[0] * out_size[1] * 8
+
+
+def test_batch_chunks_respect_the_workspace(xp, backend):
+    x = to_xp(np.zeros((10, 2, 6, 6)), xp)
+    geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
+    per_sample = _sample_bytes(x, (3, 3), (6, 6))
+    with xconv.config.using(workspace_bytes=3 * per_sample + 1):
+        spans = batch_chunks(x, geometry, xp)
+    if backend.lazy:  # a lazy backend's own chunks bound its memory; slicing would rechunk
+        assert spans == [(0, 10)]
+    else:
+        assert spans == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    with xconv.config.using(workspace_bytes=1):  # one sample is the floor
+        assert len(batch_chunks(x, geometry, xp)) == (1 if backend.lazy else 10)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_chunking_changes_no_result(xp, groups):
+    x, weight, bias, grad = (to_xp(a, xp) for a in _conv_case(np.random.default_rng(2), groups))
+    options = {"stride": (2, 2), "padding": ((1, 0), (0, 1)), "dilation": (1, 2), "groups": groups}
+
+    def run() -> list:
+        out = conv2d(x, weight, bias, **options)
+        return [out, *conv2d_backward(grad, x, weight, **options)]
+
+    whole = run()
+    per_sample = _sample_bytes(x, (3, 2), (4, 4))
+    with xconv.config.using(workspace_bytes=2 * per_sample):  # chunks of 2 samples
+        chunked = run()
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(to_np(a), to_np(b), rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_transposed_convolution_is_unchanged(xp):
+    rng = np.random.default_rng(3)
+    x = to_xp(rng.standard_normal((5, 4, 4, 3)), xp)
+    weight = to_xp(rng.standard_normal((4, 3, 3, 3)), xp)
+    grad = to_xp(rng.standard_normal((5, 3, 9, 7)), xp)
+    options = {"stride": 2, "padding": 0}
+    whole = [
+        conv_transpose2d(x, weight, **options),
+        *conv_transpose2d_backward(grad, x, weight, **options),
+    ]
+    with xconv.config.using(workspace_bytes=1):
+        chunked = [
+            conv_transpose2d(x, weight, **options),
+            *conv_transpose2d_backward(grad, x, weight, **options),
+        ]
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(to_np(a), to_np(b), rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_layer_is_unchanged_when_its_columns_do_not_fit(xp, backend):
+    x = to_xp(np.random.default_rng(4).standard_normal((6, 2, 7, 7)), xp)
+    grads = []
+    for workspace in (2**30, 1):
+        layer = Conv2D(3, (3, 3), input_shape=(2, 7, 7), padding="same", stride=2)
+        layer.initialize(seed=5, dtype="float64", backend=backend)
+        with xconv.config.using(workspace_bytes=workspace):
+            out = layer.forward_pass(x)
+            kept = layer._cols is not None
+            grad_input = layer.backward_pass(xp.ones_like(out))
+        grads.append([out, grad_input, layer.grads["weight"], layer.grads["bias"]])
+        # columns are kept for backward only when they fit (lazy backends never chunk)
+        assert kept == (workspace > 1 or backend.lazy)
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(to_np(a), to_np(b), rtol=1e-12, atol=1e-12)
+
+
+def test_no_column_matrix_exceeds_the_workspace(monkeypatch):
+    sizes = []
+    im2col_t = _numpy_kernels.im2col_t
+
+    def spy(x, geometry):
+        cols = im2col_t(x, geometry)
+        sizes.append(cols.nbytes)
+        return cols
+
+    monkeypatch.setitem(xconv.backends.get("numpy")._kernels, "im2col_t", spy)
+    x, weight, bias, _ = _conv_case(np.random.default_rng(6))
+    per_sample = _sample_bytes(x, (3, 2), (7, 7))
+    with xconv.config.using(workspace_bytes=3 * per_sample):
+        conv2d(x, weight, bias)
+        conv2d_backward(np.ones((7, 6, 7, 7)), x, weight)
+    assert sizes
+    assert max(sizes) <= 3 * per_sample
+    assert len(sizes) == 2 * 3  # 7 samples in chunks of 3: forward, then weight gradient
+
+
+def test_config_is_checked(monkeypatch):
+    message = r"`xconv.config.workspace_bytes` must be a positive integer, got 0"
+    with pytest.raises(ValueError, match=message), xconv.config.using(workspace_bytes=0):
+        pass
+    monkeypatch.setattr(xconv.config, "workspace_bytes", 0)  # set directly: checked on use
+    with pytest.raises(ValueError, match=message):
+        conv2d(np.ones((2, 1, 3, 3)), np.ones((1, 1, 2, 2)))
+    with (
+        pytest.raises(TypeError, match=r"unknown settings \['workspace'\]"),
+        xconv.config.using(workspace=1),
+    ):
+        pass
+
+
+def test_using_restores_the_settings():
+    before = (xconv.config.workspace_bytes, xconv.config.fast_kernels)
+    inside = []
+
+    def fail_inside() -> None:
+        with xconv.config.using(workspace_bytes=64, fast_kernels=False):
+            inside.append((xconv.config.workspace_bytes, xconv.config.fast_kernels))
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail_inside()
+    assert inside == [(64, False)]
+    assert (xconv.config.workspace_bytes, xconv.config.fast_kernels) == before

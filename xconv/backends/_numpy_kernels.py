@@ -1,0 +1,137 @@
+"""The NumPy backend's convolution kernels: im2col and col2im in place, on all cores.
+
+The generic code (xconv/functional/_im2col.py) may not write into arrays, so it pads a
+copy of the input, stacks the taps into a second copy, and adds each tap's slice into
+a fresh image. NumPy can do better, with the same results:
+
+- im2col writes each tap's valid region straight from the unpadded input into the
+  column matrix and zeroes only the border the padding would have filled;
+- col2im adds each tap straight into the (unpadded) input gradient, in place;
+- both split the channels over threads (NumPy releases the GIL while it copies, and
+  one core cannot saturate memory bandwidth), once the work is large enough to pay
+  for the threads.
+
+Layouts are the convolution's ("_t"): columns (C * kh * kw, N * OH * OW), row
+c * kh * kw + i * kw + j holding tap (i, j) of channel c, column n * OH * OW + l the
+window at output pixel l of sample n.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from xconv.functional._geometry import ConvGeometry
+
+__all__ = ["col2im_t", "im2col_t"]
+
+#: below this many bytes of columns, one thread is faster than handing work out
+THREADED_BYTES = 1 << 20
+
+_executor: ThreadPoolExecutor | None = None
+
+
+@functools.cache
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _over_channels(work: Callable[[int, int], None], channels: int, nbytes: int) -> None:
+    """Run ``work(c0, c1)`` over blocks of channels, on threads when it is large."""
+    global _executor
+    threads = min(_threads(), channels)
+    if threads < 2 or nbytes < THREADED_BYTES:
+        work(0, channels)
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(_threads(), thread_name_prefix="xconv-numpy")
+    bounds = [channels * t // threads for t in range(threads + 1)]
+    futures = [_executor.submit(work, a, b) for a, b in itertools.pairwise(bounds) if b > a]
+    for future in futures:
+        future.result()  # re-raises a worker's exception here
+
+
+def _valid(count: int, stride: int, offset: int, size: int) -> tuple[int, int, int]:
+    """The output positions [lo, hi) whose input position ``o * stride + offset`` lies
+    in [0, size), and the input position of `lo`."""
+    lo = min(count, max(0, -(offset // stride)))  # ceil(-offset / stride), at least 0
+    hi = max(lo, min(count, (size - 1 - offset) // stride + 1))
+    return lo, hi, lo * stride + offset
+
+
+@functools.lru_cache(maxsize=256)
+def _taps(geometry: ConvGeometry) -> tuple[tuple[int, int, slice, slice, slice, slice], ...]:
+    """For every tap (i, j): its output-window rows/columns that see the input, and the
+    input rows/columns they see (as slices)."""
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    sh, sw = geometry.stride
+    dh, dw = geometry.dilation
+    (top, _), (left, _) = geometry.padding
+    height, width = geometry.in_size
+    taps = []
+    for i in range(kh):
+        y0, y1, row = _valid(oh, sh, i * dh - top, height)
+        for j in range(kw):
+            x0, x1, col = _valid(ow, sw, j * dw - left, width)
+            rows = slice(row, row + (y1 - y0 - 1) * sh + 1, sh)
+            cols = slice(col, col + (x1 - x0 - 1) * sw + 1, sw)
+            taps.append((i, j, slice(y0, y1), slice(x0, x1), rows, cols))
+    return tuple(taps)
+
+
+def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """Columns (C * kh * kw, N * OH * OW) of an (N, C, H, W) array."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    source = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
+    taps = _taps(geometry)
+
+    def fill(c0: int, c1: int) -> None:
+        for i, j, out_rows, out_cols, rows, columns in taps:
+            dest = cols[c0:c1, i, j]
+            empty = out_rows.start == out_rows.stop or out_cols.start == out_cols.stop
+            if empty:
+                dest[...] = 0
+                continue
+            # the border that padding covers, then the window's view of the input
+            dest[:, :, : out_rows.start] = 0
+            dest[:, :, out_rows.stop :] = 0
+            dest[:, :, out_rows, : out_cols.start] = 0
+            dest[:, :, out_rows, out_cols.stop :] = 0
+            dest[:, :, out_rows, out_cols] = source[c0:c1, :, rows, columns]
+
+    if cols.size:
+        _over_channels(fill, c, cols.nbytes)
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im_t(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """The adjoint of `im2col_t`: sum columns back into an (N, C, H, W) array."""
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    c, n = cols.shape[0] // (kh * kw), cols.shape[1] // (oh * ow)
+    image = np.zeros((n, c, *geometry.in_size), dtype=cols.dtype)
+    if image.size == 0:
+        return image
+    taps = cols.reshape(c, kh, kw, n, oh, ow)
+    target = image.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
+    plan = _taps(geometry)
+
+    def add(c0: int, c1: int) -> None:
+        for i, j, out_rows, out_cols, rows, columns in plan:
+            if out_rows.start == out_rows.stop or out_cols.start == out_cols.stop:
+                continue  # this tap sees only padding
+            target[c0:c1, :, rows, columns] += taps[c0:c1, i, j, :, out_rows, out_cols]
+
+    _over_channels(add, c, cols.nbytes)
+    return image
