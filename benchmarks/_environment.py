@@ -42,3 +42,9 @@ def describe() -> dict[str, Any]:
             if pool.get("user_api") == "blas"
         ]
     return info
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(describe()))
