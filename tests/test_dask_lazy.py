@@ -27,6 +27,7 @@ from xconv.layers import (
     BatchNormalization,
     Conv2D,
     Dense,
+    Dropout,
     Flatten,
     MaxPooling2D,
 )
@@ -140,6 +141,7 @@ def _layers() -> list[Any]:
         Conv2D(3, 2, padding="valid", stride=1),
         MaxPooling2D(2),
         Flatten(),
+        Dropout(0.3),
         Dense(5),
         Activation("softmax"),
     ]
@@ -181,6 +183,7 @@ def test_layers_forward_and_backward_stay_lazy_chunkwise_and_match_numpy():
 
 
 def test_batch_normalization_stays_lazy_and_keeps_the_batch_chunks():
+    # its statistics run over the whole batch, so every output chunk reads every input chunk
     rng = _rng()
     x, g = rng.normal(size=(N, 3, 4, 4)), rng.normal(size=(N, 3, 4, 4))
     layers = {}

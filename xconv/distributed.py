@@ -94,6 +94,7 @@ def _replica(spec: _Spec, backend: _backends.Backend) -> list[_layers.Layer]:
         # forget older models: one per thread is what a fit or predict needs
         cache.clear()
         cache[key] = built
+        _replicas.loaded = None
     return cache[key]
 
 
@@ -220,6 +221,7 @@ def _shard_step(
     chosen = _backends.get(backend)
     layers = _replica(spec, chosen)
     _load(layers, state, chosen)
+    _replicas.loaded = None  # not a prediction's parameters
     # dropout masks from the seed, the step and the shard
     for layer in layers:
         if not layer.params:

@@ -9,7 +9,13 @@ import numpy as np
 
 from ._base import KERNEL_OPS, Array, Backend
 
-__all__ = ["DaskBackend", "chunkwise_col2im", "chunkwise_im2col"]
+__all__ = [
+    "DaskBackend",
+    "chunkwise_col2im",
+    "chunkwise_col2im_t",
+    "chunkwise_im2col",
+    "chunkwise_im2col_t",
+]
 
 
 class DaskBackend(Backend):
@@ -37,6 +43,8 @@ class DaskBackend(Backend):
         self._builtin: dict[str, Callable[..., Any]] = {
             "im2col": chunkwise_im2col,
             "col2im": chunkwise_col2im,
+            "im2col_t": chunkwise_im2col_t,
+            "col2im_t": chunkwise_col2im_t,
         }
         self._generic: set[str] = set()
 
@@ -123,6 +131,77 @@ def chunkwise_col2im(cols: Array, geometry: Any, /) -> Array:
         dtype=cols.dtype,
         meta=meta_from_array(cols, ndim=4),
     )
+
+
+def chunkwise_im2col_t(x: Array, geometry: Any, /) -> Array:
+    """The convolution's layout of im2col, (C*kh*kw, N*L), one task per batch chunk.
+
+    Column chunk i holds the N_i * L columns of batch chunk i.
+    """
+    from dask.array import blockwise
+
+    x = x.rechunk({1: -1, 2: -1, 3: -1})
+    kh, kw = geometry.kernel_size
+    pixels = geometry.out_size[0] * geometry.out_size[1]
+    # output axes "k" (rows, new) and "i" (columns, from the batch axis "i")
+    return blockwise(
+        _unfold_t_block,
+        "ki",
+        x,
+        "iabc",
+        geometry,
+        None,
+        new_axes={"k": x.shape[1] * kh * kw},
+        adjust_chunks={"i": lambda n: n * pixels},
+        concatenate=True,
+        dtype=x.dtype,
+        meta=x._meta.reshape((0, 0)),
+    )
+
+
+def chunkwise_col2im_t(cols: Array, geometry: Any, /) -> Array:
+    """The adjoint of `chunkwise_im2col_t`, back to (N, C, H, W), one task per chunk.
+
+    Column chunks must hold whole samples (multiples of L columns), as those of
+    `chunkwise_im2col_t` and of products with them do; others are made so.
+    """
+    from dask.array import blockwise
+
+    kh, kw = geometry.kernel_size
+    pixels = geometry.out_size[0] * geometry.out_size[1]
+    cols = cols.rechunk({0: -1})
+    if any(size % pixels for size in cols.chunks[1]):
+        cols = cols.rechunk({1: max(1, max(cols.chunks[1]) // pixels) * pixels})
+    height, width = geometry.in_size
+    return blockwise(
+        _fold_t_block,
+        "iabc",
+        cols,
+        "ki",
+        geometry,
+        None,
+        new_axes={"a": cols.shape[0] // (kh * kw), "b": height, "c": width},
+        adjust_chunks={"i": lambda m: m // pixels},
+        concatenate=True,
+        dtype=cols.dtype,
+        meta=cols._meta.reshape((0, 0, 0, 0)),
+    )
+
+
+def _unfold_t_block(block: Any, geometry: Any) -> Any:
+    import array_api_compat
+
+    from xconv.functional._im2col import unfold_t
+
+    return unfold_t(block, geometry, array_api_compat.array_namespace(block))
+
+
+def _fold_t_block(block: Any, geometry: Any) -> Any:
+    import array_api_compat
+
+    from xconv.functional._im2col import fold_t
+
+    return fold_t(block, geometry, array_api_compat.array_namespace(block))
 
 
 def _unfold_block(block: Any, geometry: Any) -> Any:
