@@ -224,3 +224,29 @@ def test_using_restores_the_settings():
         fail_inside()
     assert inside == [(64, False)]
     assert (xconv.config.workspace_bytes, xconv.config.fast_kernels) == before
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_pointwise_convolution_is_a_matrix_product(xp, groups):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 6, 3, 5))
+    weight = rng.standard_normal((9, 6 // groups, 1, 1))
+    grad = rng.standard_normal((4, 9, 3, 5))
+    # by hand: a block-diagonal (F, C) matrix, each group's filters see its channels
+    fg, cg = 9 // groups, 6 // groups
+    w_full = np.zeros((9, 6))
+    for g in range(groups):
+        w_full[g * fg : (g + 1) * fg, g * cg : (g + 1) * cg] = weight[
+            g * fg : (g + 1) * fg, :, 0, 0
+        ]
+    out = conv2d(to_xp(x, xp), to_xp(weight, xp), groups=groups)
+    gx, gw, _ = conv2d_backward(to_xp(grad, xp), to_xp(x, xp), to_xp(weight, xp), groups=groups)
+    np.testing.assert_allclose(to_np(out), np.einsum("fc,nchw->nfhw", w_full, x), rtol=1e-12)
+    np.testing.assert_allclose(to_np(gx), np.einsum("fc,nfhw->nchw", w_full, grad), rtol=1e-12)
+    gw_full = np.einsum("nfhw,nchw->fc", grad, x)
+    for g in range(groups):
+        np.testing.assert_allclose(
+            to_np(gw)[g * fg : (g + 1) * fg, :, 0, 0],
+            gw_full[g * fg : (g + 1) * fg, g * cg : (g + 1) * cg],
+            rtol=1e-12,
+        )

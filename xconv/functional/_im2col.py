@@ -143,8 +143,18 @@ def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
     return col2im_generic(cols, geometry, xp)
 
 
+def _pointwise(geometry: ConvGeometry) -> bool:
+    """A 1x1 kernel at stride 1 without padding: the columns are the image itself."""
+    return (
+        geometry.kernel_size == (1, 1) and geometry.stride == (1, 1) and not geometry.is_padded
+    )
+
+
 def unfold_t(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     """The batch's columns side by side, (C * kh * kw, N * L): a kernel, else generic."""
+    if _pointwise(geometry):  # no copy at all if x is laid out channels-first already
+        n, c, h, w = x.shape
+        return xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (c, n * h * w))
     kernel = _kernel("im2col_t", xp)
     if kernel is not None:
         return kernel(x, geometry)
@@ -153,6 +163,10 @@ def unfold_t(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
 
 def fold_t(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
     """The adjoint of `unfold_t`, back to (N, C, H, W): a kernel, else generic."""
+    if _pointwise(geometry):
+        h, w = geometry.in_size
+        image = xp.reshape(cols, (cols.shape[0], cols.shape[1] // (h * w), h, w))
+        return xp.permute_dims(image, (1, 0, 2, 3))
     kernel = _kernel("col2im_t", xp)
     if kernel is not None:
         return kernel(cols, geometry)
