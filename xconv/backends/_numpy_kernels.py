@@ -23,7 +23,7 @@ import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -66,10 +66,20 @@ def _valid(count: int, stride: int, offset: int, size: int) -> tuple[int, int, i
     return lo, hi, lo * stride + offset
 
 
+class _Tap(NamedTuple):
+    """Kernel tap (i, j): which output pixels see the input, which input pixels they
+    see, and the rectangles of output pixels that see only padding."""
+
+    i: int
+    j: int
+    seen: tuple[slice, slice] | None  # output rows, columns; None if all padding
+    source: tuple[slice, slice]  # the input rows, columns they see
+    padding: tuple[tuple[slice, slice], ...]  # output rectangles to zero
+
+
 @functools.lru_cache(maxsize=256)
-def _taps(geometry: ConvGeometry) -> tuple[tuple[int, int, slice, slice, slice, slice], ...]:
-    """For every tap (i, j): its output-window rows/columns that see the input, and the
-    input rows/columns they see (as slices)."""
+def _taps(geometry: ConvGeometry) -> tuple[_Tap, ...]:
+    """Every tap's plan, computed once per geometry."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     sh, sw = geometry.stride
@@ -81,9 +91,23 @@ def _taps(geometry: ConvGeometry) -> tuple[tuple[int, int, slice, slice, slice, 
         y0, y1, row = _valid(oh, sh, i * dh - top, height)
         for j in range(kw):
             x0, x1, col = _valid(ow, sw, j * dw - left, width)
+            if y0 == y1 or x0 == x1:
+                everything = ((slice(None), slice(None)),)
+                taps.append(_Tap(i, j, None, (slice(0), slice(0)), everything))
+                continue
             rows = slice(row, row + (y1 - y0 - 1) * sh + 1, sh)
             cols = slice(col, col + (x1 - x0 - 1) * sw + 1, sw)
-            taps.append((i, j, slice(y0, y1), slice(x0, x1), rows, cols))
+            seen = (slice(y0, y1), slice(x0, x1))
+            # bands above and below the seen rows, then left and right of them
+            borders = [
+                (slice(0, y0), slice(None)),
+                (slice(y1, oh), slice(None)),
+                (seen[0], slice(0, x0)),
+                (seen[0], slice(x1, ow)),
+            ]
+            empty = (y0 == 0, y1 == oh, x0 == 0, x1 == ow)
+            padding = tuple(b for b, skip in zip(borders, empty, strict=True) if not skip)
+            taps.append(_Tap(i, j, seen, (rows, cols), padding))
     return tuple(taps)
 
 
@@ -97,18 +121,13 @@ def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     taps = _taps(geometry)
 
     def fill(c0: int, c1: int) -> None:
-        for i, j, out_rows, out_cols, rows, columns in taps:
-            dest = cols[c0:c1, i, j]
-            empty = out_rows.start == out_rows.stop or out_cols.start == out_cols.stop
-            if empty:
-                dest[...] = 0
-                continue
-            # the border that padding covers, then the window's view of the input
-            dest[:, :, : out_rows.start] = 0
-            dest[:, :, out_rows.stop :] = 0
-            dest[:, :, out_rows, : out_cols.start] = 0
-            dest[:, :, out_rows, out_cols.stop :] = 0
-            dest[:, :, out_rows, out_cols] = source[c0:c1, :, rows, columns]
+        for tap in taps:
+            dest = cols[c0:c1, tap.i, tap.j]
+            # what padding covers is zero; the rest is the window's view of the input
+            for rows, columns in tap.padding:
+                dest[:, :, rows, columns] = 0
+            if tap.seen is not None:
+                dest[(..., *tap.seen)] = source[(slice(c0, c1), slice(None), *tap.source)]
 
     if cols.size:
         _over_channels(fill, c, cols.nbytes)
@@ -128,10 +147,10 @@ def col2im_t(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     plan = _taps(geometry)
 
     def add(c0: int, c1: int) -> None:
-        for i, j, out_rows, out_cols, rows, columns in plan:
-            if out_rows.start == out_rows.stop or out_cols.start == out_cols.stop:
-                continue  # this tap sees only padding
-            target[c0:c1, :, rows, columns] += taps[c0:c1, i, j, :, out_rows, out_cols]
+        for tap in plan:
+            if tap.seen is not None:  # (a tap that sees only padding adds nothing)
+                where = (slice(c0, c1), slice(None), *tap.source)
+                target[where] += taps[(slice(c0, c1), tap.i, tap.j, slice(None), *tap.seen)]
 
     _over_channels(add, c, cols.nbytes)
     return image
