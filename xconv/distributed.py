@@ -248,12 +248,18 @@ def _shard_step(
             result[f"grad/{i}/{key}"] = chosen.to_numpy(value) * weight
         for key, value in layer.buffers.items():
             result[f"buffer/{i}/{key}"] = chosen.to_numpy(value) * weight
-    result["compute_seconds"] = np.asarray(time.perf_counter() - started)
+    result["compute_seconds"] = result["slowest_seconds"] = np.asarray(
+        time.perf_counter() - started
+    )
     return result
 
 
 def _add(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {key: a[key] + b[key] for key in a}
+    # sums, except the time of the slowest shard
+    return {
+        key: np.maximum(a[key], b[key]) if key == "slowest_seconds" else a[key] + b[key]
+        for key in a
+    }
 
 
 def _tree_sum(client: Any, parts: list[Any]) -> Any:
@@ -342,7 +348,8 @@ def fit(
             or NumPy for a model on Dask.
         timings: a list to append one dict per step to: ``seconds`` (the step on
             the client), ``scatter_seconds`` (sending parameters) and
-            ``compute_seconds`` (the mean over shards of a task's own time).
+            ``compute_seconds`` (the mean over shards of a task's own time) and
+            ``slowest_compute_seconds`` (the slowest shard's, which the step waits for).
 
     Returns:
         The history, as `NeuralNetwork.fit` returns it: per epoch ``loss`` and
@@ -395,6 +402,7 @@ def fit(
                         "seconds": time.perf_counter() - started,
                         "scatter_seconds": scattered,
                         "compute_seconds": float(total["compute_seconds"]) / trainer.n_parts,
+                        "slowest_compute_seconds": float(total["slowest_seconds"]),
                     }
                 )
             step += 1
