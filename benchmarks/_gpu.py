@@ -490,12 +490,14 @@ def _run_worker(
         error = f"timed out after {timeout:.0f} s"
     rows, final = [], None
     for line in stdout.splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if "row" in record:
-                rows.append(record["row"])
-            elif "result" in record:
-                final = record["result"]
+        try:
+            record = json.loads(line) if line.startswith("{") else {}
+        except json.JSONDecodeError:
+            continue  # a line cut off when the worker was stopped
+        if "row" in record:
+            rows.append(record["row"])
+        elif "result" in record:
+            final = record["result"]
     result: dict[str, Any] = final if final is not None else {"part": part, "rows": rows}
     if error is not None:
         result["error"] = error

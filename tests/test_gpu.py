@@ -296,6 +296,27 @@ def test_gpu_benchmark_dry_run_on_the_cpu(gpu_bench):
     assert len(gpu_bench.cases()) == 14
 
 
+def test_gpu_benchmark_keeps_the_rows_of_a_worker_that_ran_out_of_time(gpu_bench, monkeypatch):
+    import json
+    import subprocess
+
+    row = {"shape": [1] * 8, "pass": "fwd", "xconv_ms": 1.0, "torch_ms": 2.0, "ratio": 0.5}
+
+    def timed_out(command, **kwargs):
+        assert command[-3:] == ["conv", "--device", "cuda"]
+        assert kwargs["env"]["CUPY_TF32"] == "0"
+        assert kwargs["env"]["NVIDIA_TF32_OVERRIDE"] == "0"
+        # one whole row, then one cut off when the worker was killed
+        printed = json.dumps({"row": row}) + '\n{"row": {"shape'
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"], output=printed.encode())
+
+    monkeypatch.setattr(gpu_bench.subprocess, "run", timed_out)
+    result = gpu_bench._run_worker(
+        "conv", argparse.Namespace(quick=False, repeats=None), 3.0, "cuda"
+    )
+    assert result == {"part": "conv", "rows": [row], "error": "timed out after 3 s"}
+
+
 # -- on a GPU ----------------------------------------------------------------------------------
 
 
