@@ -159,7 +159,14 @@ def test_cupy_device_argument_is_checked(device, error, message):
 
 
 def _fake_cupy(monkeypatch, count=None, error=None) -> None:
-    """Install a stand-in ``cupy`` whose CUDA runtime reports `count` or raises `error`."""
+    """Install a stand-in ``cupy`` whose CUDA runtime reports `count` or raises `error`.
+
+    The registry is narrowed to NumPy meanwhile, so that no registered backend (the
+    real CuPy one on a GPU machine) imports, and keeps, the stand-in.
+    """
+    from xconv.backends import _registry
+
+    monkeypatch.setattr(_registry, "_backends", {"numpy": _registry._backends["numpy"]})
 
     def get_device_count() -> int:
         if error is not None:
@@ -185,8 +192,12 @@ def test_cupy_without_a_usable_gpu_says_why(monkeypatch, count, error, device, r
     _fake_cupy(monkeypatch, count, error)
     backend = CupyBackend(device=device)
     assert backend.unavailable_reason().startswith(reason)
-    with pytest.raises(backends.BackendUnavailableError, match="backend 'cupy' is not available"):
+    with pytest.raises(backends.BackendUnavailableError) as info:
         backends.get(backend)
+    assert str(info.value) == (
+        f"backend 'cupy' is not available here: {backend.unavailable_reason()}; "
+        "available backends: numpy"
+    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="cupy is installed here")
