@@ -112,6 +112,8 @@ class CupyBackend(Backend):
         target = self._device(device)
         source = self._source(a)
         with target:
+            if isinstance(source, cupy.ndarray) and source.device.id != target.id:
+                source = source.copy()  # `copy` is CuPy's way from one GPU to another
             return cupy.array(source, dtype=dtype, copy=True)
 
     def _source(self, a: Any) -> Any:
