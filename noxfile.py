@@ -1,4 +1,5 @@
-"""Development sessions: `nox -s tests` (one per backend), `lint`, `typecheck`.
+"""Development sessions: `nox -s tests` (one per backend), `lint`, `typecheck`; on
+demand `fuzz` (many more Hypothesis examples), `demo` and `bench`.
 
 `nox -l` lists them. Each session builds its own virtual environment and installs
 xconv with the extra that its backend needs.
@@ -43,6 +44,18 @@ def tests(session: nox.Session, backend: str) -> None:
     if backend == "jax":
         env["JAX_ENABLE_X64"] = "1"  # float64 references need float64 JAX arrays
     session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+@nox.parametrize("backend", ["numpy", "array_api_strict", "torch"])
+def fuzz(session: nox.Session, backend: str) -> None:
+    """Fuzz the functional ops with many random inputs (XCONV_FUZZ_EXAMPLES, default 2000)."""
+    session.install("-e", f".[{EXTRAS[backend]}]")
+    env = {
+        "XCONV_TEST_BACKENDS": backend,
+        "XCONV_FUZZ_EXAMPLES": os.environ.get("XCONV_FUZZ_EXAMPLES", "2000"),
+    }
+    session.run("pytest", "tests/test_fuzz.py", *session.posargs, env=env)
 
 
 @nox.session

@@ -168,3 +168,122 @@ def layer_gradient_check(layer: Any, x: np.ndarray, xp: Any, *, seed: int = 0) -
         return float(np.sum(to_np(layer.forward_pass(to_xp(a, xp), training=False)) * probe))
 
     return relative_error(grad_input, numerical_gradient(loss, x))
+
+
+def directional_error(
+    f: Callable[[np.ndarray], float],
+    a: np.ndarray,
+    grad: np.ndarray,
+    directions: int,
+    *,
+    eps: float = 1e-6,
+    seed: int = 0,
+) -> float:
+    """Largest error of `grad` along random directions v, by central differences.
+
+    Compares ``(f(a + eps v) - f(a - eps v)) / (2 eps)`` with ``<grad, v>`` for
+    `directions` standard normal v, relative to ``|grad| |v|``: two evaluations per
+    direction instead of two per element, for libraries where each call is slow. A wrong
+    gradient passes only if its error is orthogonal to every v (probability zero).
+    """
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    scale = max(float(np.linalg.norm(grad)), np.finfo(np.float64).tiny)
+    for _ in range(directions):
+        v = rng.standard_normal(a.shape)
+        slope = (f(a + eps * v) - f(a - eps * v)) / (2 * eps)
+        worst = max(worst, abs(slope - float(np.sum(grad * v))) / (scale * np.linalg.norm(v)))
+    return worst
+
+
+def gradient_errors(
+    loss: Callable[[dict[str, np.ndarray]], float],
+    point: dict[str, np.ndarray],
+    analytic: dict[str, Any],
+    *,
+    eps: float = 1e-6,
+    directions: int | None = None,
+) -> dict[str, float]:
+    """Relative error of each claimed gradient against central finite differences.
+
+    `loss(arrays)` is a scalar function of named float64 NumPy arrays; `point` is where
+    to differentiate, and `analytic[name]` (any backend's array) is the claimed gradient
+    with respect to `point[name]`. One entry per name of `point`. Differences are taken
+    for every element (`numerical_gradient`), or along `directions` random directions
+    (`directional_error`) when that is given.
+    """
+    errors = {}
+    for name, value in point.items():
+
+        def partial(a: np.ndarray, name: str = name) -> float:
+            return loss({**point, name: a})
+
+        claimed = to_np(analytic[name])
+        if directions is None:
+            errors[name] = relative_error(claimed, numerical_gradient(partial, value, eps))
+        else:
+            errors[name] = directional_error(partial, value, claimed, directions, eps=eps)
+    return errors
+
+
+def layer_gradient_errors(
+    layer: Any,
+    x: np.ndarray,
+    xp: Any,
+    *,
+    training: bool = True,
+    seed: int = 0,
+    directions: int | None = None,
+) -> dict[str, float]:
+    """`gradient_errors` of a layer, with respect to its input ("X") and every parameter.
+
+    The loss is ``sum(forward_pass(X, training) * probe)`` for a fixed random `probe`.
+    Before every forward pass the layer's random state and buffers are restored, so a
+    Dropout layer draws the same mask each time and BatchNormalization's running
+    statistics stay put; training-mode batch statistics are differentiated through.
+    """
+    random_state, buffers = layer.random_state(), dict(layer.buffers)
+    params = {key: to_np(value) for key, value in layer.params.items()}
+
+    def forward(arrays: dict[str, np.ndarray]) -> np.ndarray:
+        layer.set_random_state(random_state)
+        layer.buffers = dict(buffers)
+        layer.params = {key: to_xp(arrays[key], xp) for key in params}
+        return to_np(layer.forward_pass(to_xp(arrays["X"], xp), training=training))
+
+    point = {"X": x, **params}
+    probe = np.random.default_rng(seed).standard_normal(forward(point).shape)
+    analytic = {"X": layer.backward_pass(to_xp(probe, xp)), **layer.grads}
+    errors = gradient_errors(
+        lambda arrays: float(np.sum(forward(arrays) * probe)), point, analytic
+    )
+    forward(point)  # leave the layer at `point`
+    return errors
+
+
+def op_gradient_errors(
+    forward: Callable[..., Any],
+    backward: Callable[..., dict[str, Any]],
+    point: dict[str, np.ndarray],
+    xp: Any,
+    *,
+    seed: int = 0,
+    directions: int | None = None,
+) -> dict[str, float]:
+    """`gradient_errors` of a functional op: ``forward(**arrays)`` and its gradients.
+
+    `backward(grad_output, **arrays)` returns the gradients by argument name, for the
+    loss ``sum(forward(**arrays) * probe)`` whose output gradient is `probe`.
+    """
+
+    def output(arrays: dict[str, np.ndarray]) -> np.ndarray:
+        return to_np(forward(**{k: to_xp(v, xp) for k, v in arrays.items()}))
+
+    probe = np.random.default_rng(seed).standard_normal(output(point).shape)
+    analytic = backward(to_xp(probe, xp), **{k: to_xp(v, xp) for k, v in point.items()})
+    return gradient_errors(
+        lambda arrays: float(np.sum(output(arrays) * probe)),
+        point,
+        analytic,
+        directions=directions,
+    )
