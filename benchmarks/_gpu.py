@@ -456,7 +456,7 @@ def worker(
 
 def _worker_environment(part: str) -> dict[str, str]:
     env = child_environment()
-    # a GPU wants the whole batch's columns in one matrix product, not 32 MiB chunks
+    # the largest shape in one matrix product (the GPU default, 1 GiB, would make two)
     env.setdefault("XCONV_WORKSPACE_BYTES", str(GPU_WORKSPACE_BYTES))
     if part == "conv-tf32":
         env["CUPY_TF32"] = "1"

@@ -198,7 +198,7 @@ def test_no_column_matrix_exceeds_the_workspace(monkeypatch):
 
 
 def test_config_is_checked(monkeypatch):
-    message = r"`xconv.config.workspace_bytes` must be a positive integer, got 0"
+    message = r"`xconv.config.workspace_bytes` must be a positive integer or None, got 0"
     with pytest.raises(ValueError, match=message), xconv.config.using(workspace_bytes=0):
         pass
     monkeypatch.setattr(xconv.config, "workspace_bytes", 0)  # set directly: checked on use
@@ -209,6 +209,17 @@ def test_config_is_checked(monkeypatch):
         xconv.config.using(workspace=1),
     ):
         pass
+
+
+def test_the_default_workspace_is_the_backends(xp, backend, monkeypatch):
+    monkeypatch.setattr(xconv.config, "workspace_bytes", None)
+    x = to_xp(np.zeros((40, 2, 6, 6)), xp)
+    assert backend.workspace_for(x) == 16 * 2**20  # on a CPU
+    geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
+    per_sample = _sample_bytes(x, (3, 3), (6, 6))
+    monkeypatch.setattr(backend, "workspace_bytes", 7 * per_sample)
+    expected = [(0, 40)] if backend.lazy else [(s, min(s + 7, 40)) for s in range(0, 40, 7)]
+    assert batch_chunks(x, geometry, xp) == expected
 
 
 def test_using_restores_the_settings():

@@ -11,9 +11,11 @@ Attributes:
     workspace_bytes: the most bytes one convolution call may spend on its column
         matrix (the im2col copy, and the columns of the input gradient). Larger
         batches are processed in chunks of samples that fit, with the same results;
-        one sample's columns are the floor. Lazy backends (Dask) are not chunked: their
-        chunks already bound the memory. Default 32 MiB, or ``XCONV_WORKSPACE_BYTES``
-        from the environment.
+        one sample's columns are the floor. None (the default, unless
+        ``XCONV_WORKSPACE_BYTES`` is set in the environment) leaves it to the arrays'
+        backend: 16 MiB on a CPU (`Backend.workspace_bytes`), 1 GiB on a GPU, where
+        chunks cost kernel launches. Lazy backends (Dask) are not chunked: their own
+        chunks bound the memory.
     fast_kernels: whether backends' registered kernels (e.g. the NumPy backend's
         threaded im2col) replace the generic code. Default True; False is for
         comparing the two and for debugging.
@@ -26,35 +28,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["fast_kernels", "using", "workspace_bytes", "workspace_limit"]
-
-# Large enough for a full GEMM's efficiency; small enough that glibc keeps reusing the
-# same pages (its mmap threshold grows to at most 32 MiB), so no call re-faults memory.
-DEFAULT_WORKSPACE_BYTES = 32 * 2**20
+__all__ = ["fast_kernels", "using", "workspace_bytes"]
 
 
-def _from_environment() -> int:
+def _from_environment() -> int | None:
     text = os.environ.get("XCONV_WORKSPACE_BYTES", "").strip()
     if not text:
-        return DEFAULT_WORKSPACE_BYTES
+        return None
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"XCONV_WORKSPACE_BYTES must be a positive integer, got {text!r}")
     return int(text)
 
 
-workspace_bytes: int = _from_environment()
+workspace_bytes: int | None = _from_environment()
 fast_kernels: bool = True
 
 
-def workspace_limit() -> int:
-    """`workspace_bytes`, checked: a positive integer."""
-    return _check_workspace(workspace_bytes)
-
-
-def _check_workspace(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def _check_workspace(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(
-            f"`xconv.config.workspace_bytes` must be a positive integer, got {value!r}"
+            f"`xconv.config.workspace_bytes` must be a positive integer or None, got {value!r}"
         )
     return value
 

@@ -123,6 +123,14 @@ class Backend:
     #: whether arrays are lazy graphs (Dask) that `persist` should cut now and then
     lazy: bool = False
 
+    #: default bound on one convolution call's column matrix (`xconv.config`): on a CPU,
+    #: chunks this small keep the GEMMs efficient and peak memory near PyTorch's
+    workspace_bytes: int = 16 * 2**20
+
+    def workspace_for(self, x: Array, /) -> int:
+        """The column-matrix bound for a convolution of `x` (GPUs return more)."""
+        return self.workspace_bytes
+
     def persist(self, *arrays: Array) -> tuple[Array, ...]:
         """Compute lazy arrays and keep the results, so later work starts from them.
 

@@ -39,6 +39,8 @@ class CupyBackend(Backend):
     module = "cupy"
     array_api_name = "cupy"
     extra = "cupy"
+    #: a GPU pays a kernel launch per chunk and has memory to spare: chunk far less
+    workspace_bytes = 2**30
 
     def __init__(self, *, device: int | None = None) -> None:
         super().__init__()

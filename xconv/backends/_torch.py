@@ -51,6 +51,10 @@ class TorchBackend(Backend):
             return super().__repr__()
         return f"<xconv backend {self.name!r} on {str(self.device)!r}>"
 
+    def workspace_for(self, x: Array, /) -> int:
+        """1 GiB for tensors on a GPU (a chunk costs kernel launches), else the CPU's."""
+        return 2**30 if x.device.type != "cpu" else self.workspace_bytes
+
     def with_device(self, device: Any, /) -> TorchBackend:
         """A torch backend like this one whose new tensors go to `device`."""
         other = type(self)(device=device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import config
-from ..backends import backend_for
+from ..backends import Backend, backend_for
 from ._checks import check_ndim, check_shape, namespace_of
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold_t, unfold_t
@@ -268,18 +268,26 @@ def _grouped(weight: Any, groups: int, xp: Any) -> Any:
 def batch_chunks(
     x: Any, geometry: ConvGeometry, xp: Any, *, channels: int | None = None
 ) -> list[tuple[int, int]]:
-    """[start, stop) spans of the batch whose columns fit `xconv.config.workspace_bytes`.
+    """[start, stop) spans of the batch whose columns fit the workspace.
 
-    One span on lazy backends: their chunks already bound memory, and slicing them
-    anew would rechunk the batch axis.
+    The bound is `xconv.config.workspace_bytes`, or if that is None the backend's
+    `workspace_for(x)`. One span on lazy backends: their chunks already bound memory,
+    and slicing them anew would rechunk the batch axis.
     """
     n = x.shape[0]
     backend = backend_for(xp)
     if n <= 1 or (backend is not None and backend.lazy):
         return [(0, n)]
+    limit = config.workspace_bytes
+    if limit is None:
+        limit = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
+    elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(
+            f"`xconv.config.workspace_bytes` must be a positive integer or None, got {limit!r}"
+        )
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     c = x.shape[1] if channels is None else channels
     per_sample = c * kh * kw * oh * ow * xp.finfo(x.dtype).bits // 8
-    size = max(1, config.workspace_limit() // max(per_sample, 1))
+    size = max(1, limit // max(per_sample, 1))
     return [(start, min(start + size, n)) for start in range(0, n, size)]
