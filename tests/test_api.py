@@ -11,7 +11,9 @@ import pytest
 MODULES = [
     "xconv",
     "xconv.backends",
+    "xconv.config",
     "xconv.data",
+    "xconv.distributed",
     "xconv.functional",
     "xconv.layers",
     "xconv.losses",
