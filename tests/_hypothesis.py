@@ -18,7 +18,7 @@ ENV = "XCONV_FUZZ_EXAMPLES"
 _requested = os.environ.get(ENV, "").strip()
 
 #: examples per test in CI, and on the backends where new shapes are slow
-EXAMPLES, SLOW_EXAMPLES = 30, 5
+EXAMPLES, SLOW_EXAMPLES = 30, 3
 SLOW_BACKENDS = frozenset({"jax"})
 
 

@@ -107,7 +107,6 @@ def test_conv_transpose2d_wrt_input_weight_and_bias(xp, directions, case):
 
 POOL_OPTIONS = {
     "default": {"kernel_size": 2},
-    "overlapping": {"kernel_size": 3, "stride": 1},
     "same-stride": {"kernel_size": 3, "stride": 2, "padding": "same"},
 }
 
@@ -185,10 +184,6 @@ def test_im2col_and_col2im_are_each_others_gradient(xp, directions):
 
 LAYERS = {
     "Conv2D": (lambda: Conv2D(2, 3, padding="same", stride=2), (2, 1, 4, 3)),
-    "Conv2D-groups-dilation": (
-        lambda: Conv2D(2, 2, groups=2, dilation=2, padding="valid"),
-        (1, 2, 3, 3),
-    ),
     "Conv2DTranspose": (lambda: Conv2DTranspose(2, 3, stride=2, padding="same"), (1, 2, 2, 2)),
     "Dense": (lambda: Dense(2), (3, 4)),
     "MaxPooling2D": (lambda: MaxPooling2D(2), (1, 2, 4, 5)),
@@ -200,10 +195,9 @@ LAYERS = {
     "Reshape": (lambda: Reshape((3, -1)), (2, 1, 2, 3)),
     "ZeroPadding2D": (lambda: ZeroPadding2D(((1, 0), (2, 1))), (2, 1, 3, 2)),
     "UpSampling2D": (lambda: UpSampling2D((2, 3)), (2, 1, 2, 2)),
-    **{
-        f"Activation-{name}": (lambda name=name: Activation(name), (2, 3))
-        for name in sorted(xf.ACTIVATIONS)
-    },
+    # the layer calls the functions tested above: one that keeps its input, one its output
+    "Activation-relu": (lambda: Activation("relu"), (2, 3)),
+    "Activation-softmax": (lambda: Activation("softmax"), (2, 3)),
 }
 
 

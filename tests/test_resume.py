@@ -73,9 +73,9 @@ def _interrupt_at(epoch_to_stop):
 
 
 def test_interrupted_and_resumed_training_ends_identical(tmp_path, backend):
-    X, y = _data(16)
-    validation = _data(8, seed=1)
-    options = {"n_epochs": 4, "batch_size": 8}
+    X, y = _data(12)
+    validation = _data(4, seed=1)
+    options = {"n_epochs": 3, "batch_size": 6}
     reference = _model(backend.name)
     reference.validation_data = validation
     expected = reference.fit(X, y, **options)
@@ -95,7 +95,7 @@ def test_interrupted_and_resumed_training_ends_identical(tmp_path, backend):
     resumed.validation_data = validation
     seen = []
     history = resumed.fit(X, y, **options, resume=path, callback=lambda e, logs: seen.append(e))
-    assert seen == [2, 3]
+    assert seen == [2]
     _assert_identical(resumed, reference)
     assert history == expected
     np.testing.assert_array_equal(to_np(resumed.predict(X)), to_np(reference.predict(X)))
