@@ -67,7 +67,7 @@ def _progress(n_epochs: int, quiet: bool) -> tuple[Callable[[int, dict[str, floa
         text = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
         if bar is not None:
             bar.set_postfix_str(text, refresh=False)
-            bar.update(1)
+            bar.update(epoch + 1 - bar.n)  # a resumed run starts past epoch 0
         else:
             done = int(30 * (epoch + 1) / n_epochs)
             line = f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch + 1}/{n_epochs} {text}"
