@@ -132,6 +132,8 @@ def test_a_checkpoint_is_written_after_the_last_epoch_and_loads_as_a_model(tmp_p
     history = again.fit(X, y, n_epochs=3, batch_size=8, resume=path)
     assert len(history["loss"]) == 3
     _assert_identical(again, model)
+    with pytest.raises(ValueError, match=r"run\.ckpt: the checkpoint is after epoch 3, beyond"):
+        again.fit(X, y, n_epochs=2, batch_size=8, resume=path)
 
 
 def test_resume_refuses_other_runs_and_leaves_the_model_untouched(tmp_path):
@@ -199,6 +201,8 @@ def test_fit_checks_its_new_arguments():
         model.fit(X, y, 1, 4, on_nonfinite="ignore")
     with pytest.raises(TypeError, match="`resume` must be a file path, got 3"):
         model.fit(X, y, 1, 4, resume=3)
+    with pytest.raises(ValueError, match=r"`checkpoint` '/no/such/folder/x\.ckpt' is in a folder"):
+        model.fit(X, y, 1, 4, checkpoint="/no/such/folder/x.ckpt")
 
 
 def _nan_data():

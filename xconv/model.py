@@ -347,6 +347,10 @@ class NeuralNetwork:
         for name, file in (("checkpoint", checkpoint), ("resume", resume)):
             if file is not None and not isinstance(file, str | os.PathLike):
                 raise TypeError(f"`{name}` must be a file path, got {file!r}")
+        if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+            raise ValueError(
+                f"`checkpoint` {str(checkpoint)!r} is in a folder that does not exist"
+            )
         if on_nonfinite not in ("raise", "skip"):
             raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
         X = self._inputs(X)
@@ -370,7 +374,7 @@ class NeuralNetwork:
         history: dict[str, list[float]] = {key: [] for key in keys}
         start = 0
         if resume is not None:
-            start, history = self._resume(Path(resume), run, keys)
+            start, history = self._resume(Path(resume), run, keys, n_epochs)
         xp = self.xp
         for epoch in range(start, n_epochs):
             total_loss = total_accuracy = 0.0
@@ -575,7 +579,7 @@ class NeuralNetwork:
         ]
 
     def _resume(
-        self, path: Path, run: dict[str, Any], keys: list[str]
+        self, path: Path, run: dict[str, Any], keys: list[str], n_epochs: int
     ) -> tuple[int, dict[str, list[float]]]:
         """Restore a checkpoint into this model; returns (epochs done, history so far).
 
@@ -631,6 +635,10 @@ class NeuralNetwork:
                 f"{path}: the checkpoint's epoch {epoch!r} and history (keys "
                 f"{sorted(history) if isinstance(history, dict) else history!r}) do not fit "
                 f"this fit(), which records {keys}"
+            )
+        if epoch > n_epochs:
+            raise ValueError(
+                f"{path}: the checkpoint is after epoch {epoch}, beyond `n_epochs`={n_epochs}"
             )
         if not isinstance(layer_states, list) or len(layer_states) != len(self.layers):
             raise ValueError(f"{path}: the checkpoint has no generator state for each layer")
