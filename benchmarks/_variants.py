@@ -6,10 +6,12 @@ reach every variant) on the anchor shapes. Not a suite of its own: it documents 
 choices behind the default path (benchmarks/results/cpu-*.md).
 
 Variants:
-- default: one GEMM per group over the batch, threaded in-place NumPy kernels,
-  32 MiB workspace;
-- generic: the array-API code alone (``fast_kernels=False``);
-- one-thread copies: the NumPy kernels without their threads;
+- default: one GEMM per group over the batch, in-place NumPy kernels, batch chunks
+  on threads (one-thread BLAS) for convolutions of 50 MFLOP or more, 16 MiB workspace;
+- generic: the array-API code alone (``fast_kernels=False``): chunks in turn;
+- chunks in turn: the NumPy kernels, but no threads (BLAS threads only);
+- threaded copies: chunks in turn, each kernel's copies split over two threads by
+  channel (the first NumPy kernels; see `_threaded_copies`);
 - workspace 8 MiB / 128 MiB / unbounded: other chunk sizes;
 - per-sample GEMMs: the former layout, columns (N, K, L) and a batched matmul;
 - flipped-kernel grad_input: the input gradient as the convolution of the padded
@@ -22,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,15 +89,53 @@ def _with(**settings: Any) -> Callable[..., Any]:
     return run
 
 
-def _one_thread(*args: Any) -> Any:
-    with _patched(_numpy_kernels, "THREADED_BYTES", 2**62):
+def _in_turn(*args: Any) -> Any:
+    with _patched(_numpy_kernels, "PARALLEL_FLOPS", float("inf")):
+        return _default(*args)
+
+
+_POOL = ThreadPoolExecutor(2, thread_name_prefix="copies")
+
+
+def _threaded_copies(*args: Any) -> Any:
+    """Chunks in turn; each im2col/col2im split over two threads by channel."""
+    backend = xconv.backends.get("numpy")
+    pool = _POOL
+
+    def split(kernel: Callable[..., Any], axis: int) -> Callable[..., Any]:
+        def run(a: Any, geometry: Any) -> Any:
+            if axis == 1:  # im2col: halves of the channels, columns stacked by row
+                c = a.shape[1] // 2
+                halves = [a[:, :c], a[:, c:]] if c else [a]
+            else:  # col2im: halves of the rows, images joined by channel
+                kk = geometry.kernel_size[0] * geometry.kernel_size[1]
+                c = a.shape[0] // kk // 2
+                halves = [a[: c * kk], a[c * kk :]] if c else [a]
+            parts = list(pool.map(lambda h: kernel(h, geometry), halves))
+            return np.concatenate(parts, axis=0 if axis == 1 else 1)
+
+        return run
+
+    kernels = backend.kernels
+    with (
+        _patched(_numpy_kernels, "PARALLEL_FLOPS", float("inf")),
+        _patched(
+            backend,
+            "_kernels",
+            {
+                "im2col_t": split(kernels["im2col_t"], 1),
+                "col2im_t": split(kernels["col2im_t"], 0),
+            },
+        ),
+    ):
         return _default(*args)
 
 
 VARIANTS: dict[str, Callable[..., Any]] = {
     "default": _default,
     "generic": _with(fast_kernels=False),
-    "one-thread copies": _one_thread,
+    "chunks in turn": _in_turn,
+    "threaded copies": _threaded_copies,
     "workspace 8 MiB": _with(workspace_bytes=8 * 2**20),
     "workspace 128 MiB": _with(workspace_bytes=128 * 2**20),
     "workspace unbounded": _with(workspace_bytes=2**40),

@@ -9,6 +9,7 @@ kernels equal the standard-only ones on every geometry.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import array_api_compat.numpy as np_xp
 import numpy as np
@@ -53,10 +54,7 @@ def _geometry(case: dict) -> ConvGeometry | None:
         return None
 
 
-@pytest.mark.parametrize("threaded", [False, True], ids=["one-thread", "threads"])
-def test_numpy_kernels_equal_the_generic_code(monkeypatch, threaded):
-    if threaded:  # hand out even tiny work to the threads
-        monkeypatch.setattr(_numpy_kernels, "THREADED_BYTES", 0)
+def test_numpy_kernels_equal_the_generic_code():
     rng = np.random.default_rng(0)
     checked = 0
     for case in GEOMETRIES:
@@ -115,13 +113,13 @@ def test_batch_chunks_respect_the_workspace(xp, backend):
     geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
     per_sample = _sample_bytes(x, (3, 3), (6, 6))
     with xconv.config.using(workspace_bytes=3 * per_sample + 1):
-        spans = batch_chunks(x, geometry, xp)
+        spans = batch_chunks(x, geometry, xp).spans
     if backend.lazy:  # a lazy backend's own chunks bound its memory; slicing would rechunk
         assert spans == [(0, 10)]
     else:
         assert spans == [(0, 3), (3, 6), (6, 9), (9, 10)]
     with xconv.config.using(workspace_bytes=1):  # one sample is the floor
-        assert len(batch_chunks(x, geometry, xp)) == (1 if backend.lazy else 10)
+        assert len(batch_chunks(x, geometry, xp).spans) == (1 if backend.lazy else 10)
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -219,7 +217,7 @@ def test_the_default_workspace_is_the_backends(xp, backend, monkeypatch):
     per_sample = _sample_bytes(x, (3, 3), (6, 6))
     monkeypatch.setattr(backend, "workspace_bytes", 7 * per_sample)
     expected = [(0, 40)] if backend.lazy else [(s, min(s + 7, 40)) for s in range(0, 40, 7)]
-    assert batch_chunks(x, geometry, xp) == expected
+    assert batch_chunks(x, geometry, xp).spans == expected
 
 
 def test_using_restores_the_settings():
@@ -261,3 +259,44 @@ def test_pointwise_convolution_is_a_matrix_product(xp, groups):
             gw_full[g * fg : (g + 1) * fg, g * cg : (g + 1) * cg],
             rtol=1e-12,
         )
+
+
+def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch):
+    """Large convolutions run batch chunks on threads (NumPy): same numbers, same bound."""
+    x, weight, bias, grad = _conv_case(np.random.default_rng(8))
+    options = {"stride": (2, 2), "padding": ((1, 0), (0, 1)), "dilation": (1, 2)}
+    serial = [conv2d(x, weight, bias, **options), *conv2d_backward(grad, x, weight, **options)]
+    monkeypatch.setattr(_numpy_kernels, "PARALLEL_FLOPS", 0)  # even this one, then
+    monkeypatch.setattr(_numpy_kernels, "_threads", lambda: 3)
+    sizes, threads = [], set()
+    im2col_t = _numpy_kernels.im2col_t
+
+    def spy(a, geometry):
+        cols = im2col_t(a, geometry)
+        sizes.append(cols.nbytes)
+        threads.add(threading.current_thread().name)
+        return cols
+
+    monkeypatch.setitem(xconv.backends.get("numpy")._kernels, "im2col_t", spy)
+    per_sample = _sample_bytes(x, (3, 2), (4, 4))
+    with xconv.config.using(workspace_bytes=6 * per_sample):
+        chunks = batch_chunks(x, ConvGeometry.build((9, 8), (3, 2), **options), np_xp, filters=6)
+        parallel = [
+            conv2d(x, weight, bias, **options),
+            *conv2d_backward(grad, x, weight, **options),
+        ]
+    assert chunks.parallel
+    assert chunks.spans == [(0, 2), (2, 4), (4, 6), (6, 7)]  # 6 samples' bound over 3 threads
+    assert max(sizes) <= 2 * per_sample
+    assert all(name.startswith("xconv-numpy") for name in threads)
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_generic_path_runs_chunks_in_turn(monkeypatch):
+    monkeypatch.setattr(_numpy_kernels, "PARALLEL_FLOPS", 0)
+    x = np.zeros((8, 2, 6, 6))
+    geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
+    assert batch_chunks(x, geometry, np_xp, filters=4).parallel == (_numpy_kernels._threads() > 1)
+    with xconv.config.using(fast_kernels=False):
+        assert not batch_chunks(x, geometry, np_xp, filters=4).parallel

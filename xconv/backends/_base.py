@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from types import ModuleType
 from typing import Any
@@ -130,6 +130,21 @@ class Backend:
     def workspace_for(self, x: Array, /) -> int:
         """The column-matrix bound for a convolution of `x` (GPUs return more)."""
         return self.workspace_bytes
+
+    def parallel_chunks(self, flops: float, /) -> int:
+        """How many batch chunks of a convolution of `flops` forward FLOPs to run at once.
+
+        1 (the default) runs chunks in turn; the workspace is shared among those that
+        run at once, so the bound holds either way.
+        """
+        return 1
+
+    def map_chunks(
+        self, fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]], /
+    ) -> list[Any]:
+        """``[fn(start, stop) for (start, stop) in spans]``, in order; a backend may run
+        them concurrently (NumPy: on threads, with one-thread BLAS meanwhile)."""
+        return [fn(start, stop) for start, stop in spans]
 
     def persist(self, *arrays: Array) -> tuple[Array, ...]:
         """Compute lazy arrays and keep the results, so later work starts from them.

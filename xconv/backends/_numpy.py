@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,10 @@ from ._base import Array, Backend
 class NumpyBackend(Backend):
     """NumPy arrays on the CPU, through ``array_api_compat.numpy``.
 
-    Registers in-place, threaded im2col/col2im kernels for the convolution
-    (xconv/backends/_numpy_kernels.py); ``xconv.config.fast_kernels = False`` or
-    `unregister_kernel` falls back to the generic code.
+    Registers in-place im2col/col2im kernels for the convolution, and runs a large
+    convolution's batch chunks on threads (xconv/backends/_numpy_kernels.py);
+    ``xconv.config.fast_kernels = False`` or `unregister_kernel` falls back to the
+    generic code.
     """
 
     name = "numpy"
@@ -26,6 +28,14 @@ class NumpyBackend(Backend):
         super().__init__()
         self.register_kernel("im2col_t", _numpy_kernels.im2col_t)
         self.register_kernel("col2im_t", _numpy_kernels.col2im_t)
+
+    def parallel_chunks(self, flops: float, /) -> int:
+        return _numpy_kernels.parallel_chunks(flops)
+
+    def map_chunks(
+        self, fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]], /
+    ) -> list[Any]:
+        return _numpy_kernels.map_chunks(fn, spans)
 
     def unavailable_reason(self) -> str | None:
         return None  # a dependency of xconv

@@ -1,4 +1,4 @@
-"""The NumPy backend's convolution kernels: im2col and col2im in place, on all cores.
+"""The NumPy backend's convolution kernels: im2col and col2im in place, and threads.
 
 The generic code (xconv/functional/_im2col.py) may not write into arrays, so it pads a
 copy of the input, stacks the taps into a second copy, and adds each tap's slice into
@@ -6,10 +6,12 @@ a fresh image. NumPy can do better, with the same results:
 
 - im2col writes each tap's valid region straight from the unpadded input into the
   column matrix and zeroes only the border the padding would have filled;
-- col2im adds each tap straight into the (unpadded) input gradient, in place;
-- both split the channels over threads (NumPy releases the GIL while it copies, and
-  one core cannot saturate memory bandwidth), once the work is large enough to pay
-  for the threads.
+- col2im adds each tap straight into the (unpadded) input gradient, in place.
+
+Threads: splitting these copies over threads did not pay (OpenBLAS's threads spin
+between matrix products and take the cores; benchmarks/results/cpu-2026-11-26.md). What
+pays is running whole batch chunks (copies and matrix products) on threads, with BLAS
+limited to one thread meanwhile: `map_chunks`.
 
 Layouts are the convolution's ("_t"): columns (C * kh * kw, N * OH * OW), row
 c * kh * kw + i * kw + j holding tap (i, j) of channel c, column n * OH * OW + l the
@@ -19,21 +21,21 @@ window at output pixel l of sample n.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 if TYPE_CHECKING:
     from xconv.functional._geometry import ConvGeometry
 
-__all__ = ["col2im_t", "im2col_t"]
+__all__ = ["col2im_t", "im2col_t", "map_chunks", "parallel_chunks"]
 
-#: below this many bytes of columns, one thread is faster than handing work out
-THREADED_BYTES = 1 << 20
+#: below this many forward FLOPs a convolution runs its chunks one after another:
+#: handing work to threads costs more than it saves on the digits CNN's layers
+PARALLEL_FLOPS = 50e6
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -43,19 +45,33 @@ def _threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _over_channels(work: Callable[[int, int], None], channels: int, nbytes: int) -> None:
-    """Run ``work(c0, c1)`` over blocks of channels, on threads when it is large."""
+@functools.cache
+def _blas() -> Any:
+    """threadpoolctl's controller of the BLAS libraries loaded, or None without it."""
+    try:
+        import threadpoolctl
+    except ImportError:  # pragma: no cover - a dependency of xconv
+        return None
+    return threadpoolctl.ThreadpoolController()
+
+
+def parallel_chunks(flops: float) -> int:
+    """How many batch chunks of a convolution with this many FLOPs to run at once."""
+    if flops < PARALLEL_FLOPS or _blas() is None:
+        return 1
+    return _threads()
+
+
+def map_chunks(fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]]) -> list[Any]:
+    """``[fn(start, stop) for each span]``, on threads with one-thread BLAS if several."""
     global _executor
-    threads = min(_threads(), channels)
-    if threads < 2 or nbytes < THREADED_BYTES:
-        work(0, channels)
-        return
+    if len(spans) < 2 or parallel_chunks(PARALLEL_FLOPS) < 2:
+        return [fn(start, stop) for start, stop in spans]
     if _executor is None:
         _executor = ThreadPoolExecutor(_threads(), thread_name_prefix="xconv-numpy")
-    bounds = [channels * t // threads for t in range(threads + 1)]
-    futures = [_executor.submit(work, a, b) for a, b in itertools.pairwise(bounds) if b > a]
-    for future in futures:
-        future.result()  # re-raises a worker's exception here
+    with _blas().limit(limits=1, user_api="blas"):
+        futures = [_executor.submit(fn, start, stop) for start, stop in spans]
+        return [future.result() for future in futures]  # re-raises a worker's exception
 
 
 def _valid(count: int, stride: int, offset: int, size: int) -> tuple[int, int, int]:
@@ -117,20 +133,16 @@ def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    if cols.size == 0:
+        return cols.reshape(c * kh * kw, n * oh * ow)
     source = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
-    taps = _taps(geometry)
-
-    def fill(c0: int, c1: int) -> None:
-        for tap in taps:
-            dest = cols[c0:c1, tap.i, tap.j]
-            # what padding covers is zero; the rest is the window's view of the input
-            for rows, columns in tap.padding:
-                dest[:, :, rows, columns] = 0
-            if tap.seen is not None:
-                dest[(..., *tap.seen)] = source[(slice(c0, c1), slice(None), *tap.source)]
-
-    if cols.size:
-        _over_channels(fill, c, cols.nbytes)
+    for tap in _taps(geometry):
+        dest = cols[:, tap.i, tap.j]
+        # what padding covers is zero; the rest is the window's view of the input
+        for rows, columns in tap.padding:
+            dest[:, :, rows, columns] = 0
+        if tap.seen is not None:
+            dest[(..., *tap.seen)] = source[(..., *tap.source)]
     return cols.reshape(c * kh * kw, n * oh * ow)
 
 
@@ -144,13 +156,7 @@ def col2im_t(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
         return image
     taps = cols.reshape(c, kh, kw, n, oh, ow)
     target = image.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
-    plan = _taps(geometry)
-
-    def add(c0: int, c1: int) -> None:
-        for tap in plan:
-            if tap.seen is not None:  # (a tap that sees only padding adds nothing)
-                where = (slice(c0, c1), slice(None), *tap.source)
-                target[where] += taps[(slice(c0, c1), tap.i, tap.j, slice(None), *tap.seen)]
-
-    _over_channels(add, c, cols.nbytes)
+    for tap in _taps(geometry):
+        if tap.seen is not None:  # (a tap that sees only padding adds nothing)
+            target[(..., *tap.source)] += taps[(slice(None), tap.i, tap.j, ..., *tap.seen)]
     return image

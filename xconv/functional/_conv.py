@@ -8,7 +8,8 @@ blocks; block g of the output sees only block g of the input.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .. import config
 from ..backends import Backend, backend_for
@@ -151,6 +152,25 @@ def _check_conv(
 # Batches whose columns exceed `xconv.config.workspace_bytes` go through in chunks.
 
 
+class Chunks(NamedTuple):
+    """How a convolution's batch is cut: spans that fit the workspace, and whether the
+    backend runs them concurrently."""
+
+    spans: list[tuple[int, int]]
+    parallel: bool
+    backend: Backend | None
+
+    def map(self, fn: Callable[[int, int], Any]) -> list[Any]:
+        """``fn(start, stop)`` for every span, in order."""
+        if self.parallel and self.backend is not None:
+            return self.backend.map_chunks(fn, self.spans)
+        return [fn(start, stop) for start, stop in self.spans]
+
+    def part(self, a: Any, start: int, stop: int) -> Any:
+        """Samples [start, stop) of `a` (no slicing when there is one span)."""
+        return a if len(self.spans) == 1 else a[start:stop, ...]
+
+
 def forward(
     x: Any,
     weight: Any,
@@ -160,19 +180,25 @@ def forward(
     xp: Any,
     *,
     keep_columns: bool = False,
-) -> tuple[Any, Any | None]:
-    """The convolution, and its columns if asked and they fit the workspace in one piece."""
+) -> tuple[Any, tuple[Chunks, list[Any]] | None]:
+    """The convolution, and (if asked and they fit the workspace) its columns by chunk."""
     filters = weight.shape[0]
     w = _grouped(weight, groups, xp)
-    spans = batch_chunks(x, geometry, xp)
-    outs, cols = [], None
-    for start, stop in spans:
-        cols = columns(x[start:stop, ...] if len(spans) > 1 else x, geometry, groups, xp)
-        outs.append(from_columns(w @ cols, stop - start, geometry, xp))
+    chunks = batch_chunks(x, geometry, xp, filters=filters)
+
+    def one(start: int, stop: int) -> tuple[Any, Any]:
+        cols = columns(chunks.part(x, start, stop), geometry, groups, xp)
+        return from_columns(w @ cols, stop - start, geometry, xp), cols
+
+    results = chunks.map(one)
+    outs = [out for out, _ in results]
     out = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
     if bias is not None:
         out = out + xp.reshape(bias, (1, filters, 1, 1))
-    return out, (cols if keep_columns and len(spans) == 1 else None)
+    kept = None
+    if keep_columns and _fits(x, geometry, xp, chunks):
+        kept = (chunks, [cols for _, cols in results])
+    return out, kept
 
 
 def backward(
@@ -195,23 +221,30 @@ def backward(
 def weight_gradient(
     grad_output: Any,
     x: Any,
-    cols: Any | None,
+    kept: tuple[Chunks, list[Any]] | None,
     weight_shape: tuple[int, ...],
     geometry: ConvGeometry,
     groups: int,
     xp: Any,
 ) -> Any:
-    """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `cols` are x's if at hand."""
-    spans = [(0, x.shape[0])] if cols is not None else batch_chunks(x, geometry, xp)
-    grad_weight = None
-    for start, stop in spans:
-        whole = len(spans) == 1
-        grad = to_columns(grad_output if whole else grad_output[start:stop, ...], groups, xp)
+    """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `kept` are `forward`'s columns."""
+    if kept is not None:
+        chunks, kept_cols = kept
+        parts = dict(zip(chunks.spans, kept_cols, strict=True))
+    else:
+        chunks, parts = batch_chunks(x, geometry, xp, filters=grad_output.shape[1]), {}
+
+    def one(start: int, stop: int) -> Any:
+        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp)
+        cols = parts.pop((start, stop), None)  # (forget kept columns once used)
         if cols is None:
-            cols = columns(x if whole else x[start:stop, ...], geometry, groups, xp)
-        part = grad @ xp.matrix_transpose(cols)
-        grad_weight = part if grad_weight is None else grad_weight + part
-        cols = None  # free this chunk's columns before the next one is made
+            cols = columns(chunks.part(x, start, stop), geometry, groups, xp)
+        return grad @ xp.matrix_transpose(cols)
+
+    partial = chunks.map(one)
+    grad_weight = partial[0]
+    for part in partial[1:]:
+        grad_weight = grad_weight + part
     return xp.reshape(grad_weight, weight_shape)
 
 
@@ -224,15 +257,16 @@ def input_gradient(
     """
     w_t = xp.matrix_transpose(_grouped(weight, groups, xp))
     channels = weight.shape[1] * groups
-    spans = batch_chunks(grad_output, geometry, xp, channels=channels)
-    parts = []
-    for start, stop in spans:
-        grad = grad_output if len(spans) == 1 else grad_output[start:stop, ...]
-        grad_cols = w_t @ to_columns(grad, groups, xp)
+    chunks = batch_chunks(grad_output, geometry, xp, channels=channels, filters=weight.shape[0])
+
+    def one(start: int, stop: int) -> Any:
+        grad_cols = w_t @ to_columns(chunks.part(grad_output, start, stop), groups, xp)
         if groups > 1:
             rows = grad_cols.shape[0] * grad_cols.shape[1]
             grad_cols = xp.reshape(grad_cols, (rows, grad_cols.shape[2]))
-        parts.append(fold_t(grad_cols, geometry, xp))
+        return fold_t(grad_cols, geometry, xp)
+
+    parts = chunks.map(one)
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
 
@@ -266,28 +300,55 @@ def _grouped(weight: Any, groups: int, xp: Any) -> Any:
 
 
 def batch_chunks(
-    x: Any, geometry: ConvGeometry, xp: Any, *, channels: int | None = None
-) -> list[tuple[int, int]]:
-    """[start, stop) spans of the batch whose columns fit the workspace.
+    x: Any, geometry: ConvGeometry, xp: Any, *, channels: int | None = None, filters: int = 1
+) -> Chunks:
+    """Cut the batch into spans whose columns fit the workspace.
 
     The bound is `xconv.config.workspace_bytes`, or if that is None the backend's
-    `workspace_for(x)`. One span on lazy backends: their chunks already bound memory,
-    and slicing them anew would rechunk the batch axis.
+    `workspace_for(x)`. A backend that runs chunks at once (`parallel_chunks`, for
+    convolutions of enough FLOPs, and only with `xconv.config.fast_kernels`) gets at
+    least that many spans, sharing the bound. One span on lazy backends: their chunks
+    already bound memory, and slicing them anew would rechunk the batch axis.
     """
     n = x.shape[0]
     backend = backend_for(xp)
     if n <= 1 or (backend is not None and backend.lazy):
-        return [(0, n)]
-    limit = config.workspace_bytes
-    if limit is None:
-        limit = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
-    elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(
-            f"`xconv.config.workspace_bytes` must be a positive integer or None, got {limit!r}"
-        )
+        return Chunks([(0, n)], False, backend)
+    limit = _workspace(x, backend)
+    per_sample = _columns_bytes(x, geometry, xp, channels)
+    threads = 1
+    if backend is not None and config.fast_kernels:
+        flops = 2 * per_sample // (xp.finfo(x.dtype).bits // 8) * filters * n
+        threads = min(n, backend.parallel_chunks(flops))
+    size = max(1, limit // threads // max(per_sample, 1))
+    if threads > 1:
+        size = min(size, -(-n // threads))  # at least one span per thread
+    spans = [(start, min(start + size, n)) for start in range(0, n, size)]
+    return Chunks(spans, threads > 1, backend)
+
+
+def _fits(x: Any, geometry: ConvGeometry, xp: Any, chunks: Chunks) -> bool:
+    """Whether all of x's columns fit the workspace at once (to keep them for backward)."""
+    if chunks.backend is not None and chunks.backend.lazy:
+        return True
+    total = _columns_bytes(x, geometry, xp, None) * int(x.shape[0])
+    return total <= _workspace(x, chunks.backend)
+
+
+def _columns_bytes(x: Any, geometry: ConvGeometry, xp: Any, channels: int | None) -> int:
+    """Bytes of one sample's columns."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     c = x.shape[1] if channels is None else channels
-    per_sample = c * kh * kw * oh * ow * xp.finfo(x.dtype).bits // 8
-    size = max(1, limit // max(per_sample, 1))
-    return [(start, min(start + size, n)) for start in range(0, n, size)]
+    return int(c * kh * kw * oh * ow * xp.finfo(x.dtype).bits // 8)
+
+
+def _workspace(x: Any, backend: Backend | None) -> int:
+    limit = config.workspace_bytes
+    if limit is None:
+        return backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(
+            f"`xconv.config.workspace_bytes` must be a positive integer or None, got {limit!r}"
+        )
+    return limit
