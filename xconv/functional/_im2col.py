@@ -145,9 +145,7 @@ def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
 
 def _pointwise(geometry: ConvGeometry) -> bool:
     """A 1x1 kernel at stride 1 without padding: the columns are the image itself."""
-    return (
-        geometry.kernel_size == (1, 1) and geometry.stride == (1, 1) and not geometry.is_padded
-    )
+    return geometry.kernel_size == (1, 1) and geometry.stride == (1, 1) and not geometry.is_padded
 
 
 def unfold_t(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
