@@ -185,20 +185,19 @@ def forward(
     filters = weight.shape[0]
     w = _grouped(weight, groups, xp)
     chunks = batch_chunks(x, geometry, xp, filters=filters)
+    keep = keep_columns and _fits(x, geometry, xp, chunks)
 
     def one(start: int, stop: int) -> tuple[Any, Any]:
         cols = columns(chunks.part(x, start, stop), geometry, groups, xp)
-        return from_columns(w @ cols, stop - start, geometry, xp), cols
+        # (a chunk's columns die here unless they are kept for the backward pass)
+        return from_columns(w @ cols, stop - start, geometry, xp), (cols if keep else None)
 
     results = chunks.map(one)
     outs = [out for out, _ in results]
     out = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
     if bias is not None:
         out = out + xp.reshape(bias, (1, filters, 1, 1))
-    kept = None
-    if keep_columns and _fits(x, geometry, xp, chunks):
-        kept = (chunks, [cols for _, cols in results])
-    return out, kept
+    return out, ((chunks, [cols for _, cols in results]) if keep else None)
 
 
 def backward(
