@@ -190,17 +190,30 @@ def test_conv_transpose2d_and_its_gradients_match_torch(xp, backend):
     check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="conv_transpose2d asserts when output_padding >= stride (allowed below dilation)",
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"output_padding": (0, 1), "dilation": (1, 2)},
+        {"output_padding": (2, 1), "dilation": (3, 2), "stride": (2, 1), "padding": (1, 1)},
+    ],
 )
-def test_output_padding_below_the_dilation_but_not_the_stride(xp):
-    options = {"output_padding": (0, 1), "dilation": (1, 2)}
-    x, w = np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1))
-    expected = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), **options)
+def test_output_padding_below_the_dilation_but_not_the_stride(xp, options):
+    # found by the fuzzing: PyTorch allows output_padding >= stride while < dilation
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 2, 3, 2)), rng.standard_normal((2, 3, 2, 3))
+    grad = rng.standard_normal(
+        torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), **options).shape
+    )
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    expected = torch.nn.functional.conv_transpose2d(tx, tw, **options)
+    expected.backward(torch.tensor(grad))
     out = xf.conv_transpose2d(to_xp(x, xp), to_xp(w, xp), **options)
-    _close(out, expected.numpy(), "float64")
+    gx, gw, _ = xf.conv_transpose2d_backward(
+        to_xp(grad, xp), to_xp(x, xp), to_xp(w, xp), **options
+    )
+    _close(out, expected.detach().numpy(), "float64")
+    _close(gx, tx.grad.numpy(), "float64")
+    _close(gw, tw.grad.numpy(), "float64")
 
 
 def loop_pool(x, grad_output, kind, kernel, stride, pads):

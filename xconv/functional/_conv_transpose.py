@@ -9,6 +9,7 @@ Semantics follow `torch.nn.functional.conv_transpose2d`: weight of shape
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ._checks import check_ndim, check_shape, namespace_of
@@ -148,8 +149,11 @@ def transpose_geometry(
     geometry = ConvGeometry.build(
         out_size, kernel, stride=strides, padding=padding, dilation=dilations
     )
-    assert geometry.out_size == tuple(in_size), (geometry, in_size)
-    return geometry
+    # An output_padding of at least the stride (allowed while below the dilation) makes
+    # room for one more window than the input has; the transposed convolution spreads
+    # exactly the input's pixels, so it keeps that many windows.
+    assert all(o >= i for o, i in zip(geometry.out_size, in_size, strict=True)), geometry
+    return dataclasses.replace(geometry, out_size=(in_size[0], in_size[1]))
 
 
 def _transposed_size(
