@@ -210,3 +210,20 @@ def test_unregistering_goes_back_to_the_generic_code_and_reset_restores_chunkwis
     assert backend.kernels == {}
     assert backend.kernel("im2col") is not None
     assert conv2d(x, w, padding=1).chunks[0] == x.chunks[0]
+
+
+def test_model_predict_on_a_dask_array_is_lazy_and_exact():
+    from xconv import NeuralNetwork
+
+    model = NeuralNetwork("adam", "cross_entropy", seed=0, dtype="float64")
+    model.add(Conv2D(4, (3, 3), input_shape=(2, 6, 6)))
+    model.add(Activation("relu"))
+    model.add(Flatten())
+    model.add(Dense(3))
+    model.add(Activation("softmax"))
+    X = np.random.default_rng(0).standard_normal((N, 2, 6, 6))
+    with dask.config.set(scheduler=_refuse):
+        lazy = model.predict(_chunked(X))
+    assert isinstance(lazy, da.Array)
+    assert lazy.chunks[0] == _chunked(X).chunks[0]
+    np.testing.assert_allclose(lazy.compute(), model.predict(X), rtol=1e-12, atol=1e-12)

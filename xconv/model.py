@@ -437,8 +437,16 @@ class NeuralNetwork:
         return total_loss / n, total_accuracy / n
 
     def predict(self, X: Any) -> Array:
-        """The network's output for `X`, in inference mode, as an array of the backend."""
+        """The network's output for `X`, in inference mode, as an array of the backend.
+
+        A Dask array `X` on an eager backend gives a lazy Dask array with X's batch
+        chunks (`xconv.distributed.predict`: parameters enter the graph once).
+        """
         self._require_layers()
+        if array_api_compat.is_dask_array(X) and not self.backend.lazy:
+            from xconv.distributed import predict as predict_chunks
+
+            return predict_chunks(self, X)
         return self._forward(self._inputs(X), training=False)
 
     def _require_layers(self) -> None:
