@@ -16,7 +16,7 @@ def test_readme_examples_run():
         namespace: dict[str, object] = {}
         exec(compile(block, str(README), "exec"), namespace)
         namespaces.append(namespace)
-    functional, training = namespaces
+    functional, training, *_ = namespaces  # later examples assert their own results
     assert functional["y"].shape == (8, 16, 16, 16)
     assert functional["grad_x"].shape == (8, 3, 32, 32)
     assert len(training["history"]["loss"]) == 5
