@@ -9,6 +9,7 @@ kernels equal the standard-only ones on every geometry.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 
 import array_api_compat.numpy as np_xp
@@ -300,3 +301,27 @@ def test_generic_path_runs_chunks_in_turn(monkeypatch):
     assert batch_chunks(x, geometry, np_xp, filters=4).parallel == (_numpy_kernels._threads() > 1)
     with xconv.config.using(fast_kernels=False):
         assert not batch_chunks(x, geometry, np_xp, filters=4).parallel
+
+
+def test_retaining_freed_memory_follows_the_setting(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_numpy_kernels, "retain_freed_memory", lambda: calls.append(1))
+    x = np.ones((2, 1, 4, 4))
+    geometry = ConvGeometry.build((4, 4), (3, 3))
+    with xconv.config.using(retain_freed_memory=False):
+        _numpy_kernels.im2col_t(x, geometry)
+    assert calls == []
+    _numpy_kernels.im2col_t(x, geometry)
+    assert calls == [1]
+
+
+def test_retain_freed_memory_is_harmless_to_repeat():
+    first = _numpy_kernels.retain_freed_memory()
+    assert _numpy_kernels.retain_freed_memory() is first  # asked once, then remembered
+    assert first == (sys.platform.startswith("linux") and _glibc())
+
+
+def _glibc() -> bool:
+    import platform
+
+    return platform.libc_ver()[0] == "glibc"

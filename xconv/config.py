@@ -17,8 +17,14 @@ Attributes:
         chunks cost kernel launches. Lazy backends (Dask) are not chunked: their own
         chunks bound the memory.
     fast_kernels: whether backends' registered kernels (e.g. the NumPy backend's
-        threaded im2col) replace the generic code. Default True; False is for
-        comparing the two and for debugging.
+        in-place im2col) replace the generic code, and whether the NumPy backend runs
+        a large convolution's chunks on threads. Default True; False is for comparing
+        the two and for debugging.
+    retain_freed_memory: whether the NumPy backend's first convolution asks glibc's
+        malloc to keep up to 256 MiB of freed memory for reuse, as a caching
+        allocator would, instead of returning it to the system and faulting its
+        pages in again on every call (Linux with glibc only; process-wide, once).
+        Default True; set False before the first convolution to leave malloc alone.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["fast_kernels", "using", "workspace_bytes"]
+__all__ = ["fast_kernels", "retain_freed_memory", "using", "workspace_bytes"]
 
 
 def _from_environment() -> int | None:
@@ -42,6 +48,7 @@ def _from_environment() -> int | None:
 
 workspace_bytes: int | None = _from_environment()
 fast_kernels: bool = True
+retain_freed_memory: bool = True
 
 
 def _check_workspace(value: Any) -> int | None:
@@ -50,6 +57,9 @@ def _check_workspace(value: Any) -> int | None:
             f"`xconv.config.workspace_bytes` must be a positive integer or None, got {value!r}"
         )
     return value
+
+
+_SETTINGS = ("workspace_bytes", "fast_kernels", "retain_freed_memory")
 
 
 @contextmanager
@@ -62,9 +72,9 @@ def using(**settings: Any) -> Iterator[None]:
         ...     xconv.config.workspace_bytes
         1024
     """
-    unknown = sorted(set(settings) - {"workspace_bytes", "fast_kernels"})
+    unknown = sorted(set(settings) - set(_SETTINGS))
     if unknown:
-        raise TypeError(f"unknown settings {unknown}; known: 'workspace_bytes', 'fast_kernels'")
+        raise TypeError(f"unknown settings {unknown}; known: {', '.join(map(repr, _SETTINGS))}")
     if "workspace_bytes" in settings:
         _check_workspace(settings["workspace_bytes"])
     module = globals()

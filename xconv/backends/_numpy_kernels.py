@@ -20,18 +20,28 @@ window at output pixel l of sample n.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from xconv import config
+
 if TYPE_CHECKING:
     from xconv.functional._geometry import ConvGeometry
 
-__all__ = ["col2im_t", "im2col_t", "map_chunks", "parallel_chunks"]
+__all__ = [
+    "col2im_t",
+    "im2col_t",
+    "map_chunks",
+    "parallel_chunks",
+    "retain_freed_memory",
+]
 
 #: below this many forward FLOPs a convolution runs its chunks one after another:
 #: handing work to threads costs more than it saves on the digits CNN's layers
@@ -53,6 +63,36 @@ def _blas() -> Any:
     except ImportError:  # pragma: no cover - a dependency of xconv
         return None
     return threadpoolctl.ThreadpoolController()
+
+
+#: glibc's mallopt parameters, and what the NumPy backend sets them to
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+RETAINED_BYTES = 256 * 2**20
+MMAP_BYTES = 32 * 2**20
+
+
+@functools.cache
+def retain_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse; True if it agreed.
+
+    By default glibc returns the top of its heap to the system once more than twice
+    its mmap threshold is free, and serves large blocks from fresh mmaps, so every
+    convolution call faults its buffers' pages in again (up to a third of a call's
+    time on the anchor shapes). Keeping up to `RETAINED_BYTES` of freed heap, and
+    taking blocks up to `MMAP_BYTES` from it, does what a caching allocator does.
+    Called once, by the first NumPy convolution, unless
+    ``xconv.config.retain_freed_memory`` is False; a no-op off glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, MMAP_BYTES) and mallopt(_M_TRIM_THRESHOLD, RETAINED_BYTES)
+    )
 
 
 def parallel_chunks(flops: float) -> int:
@@ -132,6 +172,8 @@ def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
+    if config.retain_freed_memory:
+        retain_freed_memory()
     cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     if cols.size == 0:
         return cols.reshape(c * kh * kw, n * oh * ow)
