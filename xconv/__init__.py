@@ -7,12 +7,13 @@ array-api-strict. Importing xconv imports none of the optional libraries.
 
 from . import backends, config, data, functional, layers, losses, optimizers
 from .backends import get_backend, set_backend, use_backend
-from .model import NeuralNetwork
+from .model import NeuralNetwork, NonFiniteLossError
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "NeuralNetwork",
+    "NonFiniteLossError",
     "__version__",
     "backends",
     "config",
