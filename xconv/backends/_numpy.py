@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from xconv import config
+
 from . import _numpy_kernels
 from ._base import Array, Backend
 
@@ -28,6 +30,12 @@ class NumpyBackend(Backend):
         super().__init__()
         self.register_kernel("im2col_t", _numpy_kernels.im2col_t)
         self.register_kernel("col2im_t", _numpy_kernels.col2im_t)
+
+    def workspace_for(self, x: Array, /) -> int:
+        # every convolution asks, so this is where malloc learns to keep freed memory
+        if config.retain_freed_memory:
+            _numpy_kernels.retain_freed_memory()
+        return self.workspace_bytes
 
     def parallel_chunks(self, flops: float, /) -> int:
         return _numpy_kernels.parallel_chunks(flops)

@@ -30,8 +30,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from xconv import config
-
 if TYPE_CHECKING:
     from xconv.functional._geometry import ConvGeometry
 
@@ -80,8 +78,9 @@ def retain_freed_memory() -> bool:
     convolution call faults its buffers' pages in again (up to a third of a call's
     time on the anchor shapes). Keeping up to `RETAINED_BYTES` of freed heap, and
     taking blocks up to `MMAP_BYTES` from it, does what a caching allocator does.
-    Called once, by the first NumPy convolution, unless
-    ``xconv.config.retain_freed_memory`` is False; a no-op off glibc.
+    Called by every NumPy convolution (through `NumpyBackend.workspace_for`; only the
+    first call does anything) unless ``xconv.config.retain_freed_memory`` is False;
+    a no-op off glibc.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -172,8 +171,6 @@ def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    if config.retain_freed_memory:
-        retain_freed_memory()
     cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     if cols.size == 0:
         return cols.reshape(c * kh * kw, n * oh * ow)

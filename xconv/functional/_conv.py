@@ -343,9 +343,11 @@ def _columns_bytes(x: Any, geometry: ConvGeometry, xp: Any, channels: int | None
 
 
 def _workspace(x: Any, backend: Backend | None) -> int:
+    # (always asked: a backend may get ready for convolutions there, as NumPy does)
+    default = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
     limit = config.workspace_bytes
     if limit is None:
-        return backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
+        return default
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(
             f"`xconv.config.workspace_bytes` must be a positive integer or None, got {limit!r}"
