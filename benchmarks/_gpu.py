@@ -30,18 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from ._conv_worker import SHAPES
 from ._environment import child_environment, describe
+from ._train_worker import torch_digits_cnn
 
-# (N, C, H, W, F, k, stride, pad)
-ANCHORS = (
-    (64, 1, 8, 8, 16, 3, 1, 1),
-    (64, 16, 8, 8, 32, 3, 1, 1),
-    (32, 3, 32, 32, 32, 3, 1, 1),
-    (32, 64, 16, 16, 64, 3, 1, 1),
-    (16, 64, 56, 56, 64, 3, 1, 1),
-    (32, 3, 32, 32, 16, 5, 2, 2),
-    (8, 256, 14, 14, 256, 3, 1, 1),
-)
+# (N, C, H, W, F, k, stride, pad): the CPU suite's anchor shapes
+ANCHORS = tuple(SHAPES)
 BATCH = 256
 #: xconv.config.workspace_bytes for the workers: the largest batch-256 shape's columns
 #: (256 * 56 * 56 by 64 * 3 * 3 float32, 1.85 GB) fit in one piece
@@ -256,16 +250,7 @@ def _torch_model(name: str) -> Any:
     from torch import nn
 
     if name == "digits":
-        # BatchNorm momentum: PyTorch weighs the new batch by `momentum` (0.01 = xconv's 0.99)
-        return nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Dropout(0.25),
-            nn.BatchNorm2d(16, eps=0.01, momentum=0.01),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Dropout(0.25),
-            nn.BatchNorm2d(32, eps=0.01, momentum=0.01),
-            nn.Flatten(), nn.Linear(32 * 8 * 8, 256), nn.ReLU(), nn.Dropout(0.4),
-            nn.BatchNorm1d(256, eps=0.01, momentum=0.01),
-            nn.Linear(256, 10),
-        )  # fmt: skip
+        return torch_digits_cnn()
     return nn.Sequential(
         nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

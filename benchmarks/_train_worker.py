@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -30,15 +31,12 @@ def run_xconv(epochs: int, seed: int) -> dict[str, float]:
     return {"seconds": seconds, "accuracy": model.evaluate(X_test, y_test)[1]}
 
 
-def run_torch(epochs: int, seed: int) -> dict[str, float]:
-    """The same network in PyTorch: layers, Adam, batch size, epochs and split."""
-    import torch
+def torch_digits_cnn() -> Any:
+    """The digits CNN in PyTorch, layer for layer as `xconv._cli.build_digits_cnn`."""
     from torch import nn
 
-    torch.manual_seed(seed)
-    X_train, X_test, y_train, y_test = (torch.from_numpy(a) for a in _data(seed))
     # BatchNorm momentum: PyTorch weighs the new batch by `momentum` (0.01 = xconv's 0.99)
-    model = nn.Sequential(
+    return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Dropout(0.25),
         nn.BatchNorm2d(16, eps=0.01, momentum=0.01),
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Dropout(0.25),
@@ -47,6 +45,16 @@ def run_torch(epochs: int, seed: int) -> dict[str, float]:
         nn.BatchNorm1d(256, eps=0.01, momentum=0.01),
         nn.Linear(256, 10),
     )  # fmt: skip
+
+
+def run_torch(epochs: int, seed: int) -> dict[str, float]:
+    """The same network in PyTorch: layers, Adam, batch size, epochs and split."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    X_train, X_test, y_train, y_test = (torch.from_numpy(a) for a in _data(seed))
+    model = torch_digits_cnn()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_function = nn.CrossEntropyLoss()  # softmax folded into the loss
     generator = torch.Generator().manual_seed(seed)
