@@ -114,8 +114,9 @@ def test_conv2d_and_its_backward_stay_lazy_chunkwise_and_match_numpy():
     [
         (avg_pool2d, avg_pool2d_backward, "same"),
         (max_pool2d, max_pool2d_backward, 0),
+        (max_pool2d, max_pool2d_backward, "same"),
     ],
-    ids=["avg-same", "max-valid"],
+    ids=["avg-same", "max-valid", "max-same"],
 )
 def test_pooling_and_its_backward_stay_lazy_chunkwise_and_match_numpy(forward, backward, padding):
     rng = _rng()

@@ -19,7 +19,6 @@ import math
 from typing import Any
 
 import array_api_compat
-import array_api_extra as xpx
 
 from ._checks import check_ndim, check_shape, namespace_of
 from ._geometry import ConvGeometry, IntOrPair, Padding
@@ -234,14 +233,32 @@ def _windows(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    if geometry.is_padded and n * c:
-        # pad with -inf ourselves, then take the windows of the padded image unpadded
-        x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), constant_values=-math.inf, xp=xp)
-        geometry = ConvGeometry.build(
-            geometry.padded_size, geometry.kernel_size, stride=geometry.stride
-        )
-    cols = unfold(x, geometry, xp)
-    return xp.reshape(cols, (n, c, kh * kw, oh * ow))
+    # im2col pads with zeros (and so goes through a backend's kernel, chunk by chunk on
+    # Dask); adding -inf where a window pixel is padding keeps NaN and the first maximum
+    windows = xp.reshape(unfold(x, geometry, xp), (n, c, kh * kw, oh * ow))
+    if not geometry.is_padded:
+        return windows
+    return windows + _padding_mask(geometry, xp, x)
+
+
+def _padding_mask(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
+    """(1, 1, kh * kw, L): -inf where a window's pixel is padding, 0 where it is real."""
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    device = array_api_compat.device(like)
+
+    def axis_mask(axis: int, taps: int, outputs: int) -> Any:
+        before, size = geometry.padding[axis][0], geometry.in_size[axis]
+        step = geometry.stride[axis]
+        table = [
+            [0.0 if 0 <= o * step + t - before < size else -math.inf for o in range(outputs)]
+            for t in range(taps)
+        ]
+        return xp.asarray(table, dtype=like.dtype, device=device)
+
+    rows = xp.reshape(axis_mask(0, kh, oh), (kh, 1, oh, 1))
+    cols = xp.reshape(axis_mask(1, kw, ow), (1, kw, 1, ow))
+    return xp.reshape(rows + cols, (1, 1, kh * kw, oh * ow))
 
 
 def max_forward(
