@@ -149,7 +149,8 @@ def _check_conv(
 # Columns lie side by side for the whole batch: (G, K, N * L) with K = C/G * kh * kw and
 # L = OH * OW, so each group is ONE matrix product (G, F/G, K) @ (G, K, N * L) however
 # many samples there are (a batch of small images would otherwise be many tiny ones).
-# Batches whose columns exceed `xconv.config.workspace_bytes` go through in chunks.
+# Batches whose columns exceed the workspace (`xconv.config`) go through in chunks, which
+# a backend may run concurrently (`Backend.map_chunks`).
 
 
 class Chunks(NamedTuple):
