@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import array_api_compat
 import numpy as np
@@ -16,14 +14,23 @@ import numpy as np
 from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
+from xconv._files import (
+    FORMAT_VERSION,
+    build_layer,
+    check_array,
+    check_format,
+    generator_from_state,
+    json_array,
+    json_entry,
+    read_npz,
+    write_atomically,
+)
 from xconv.backends import Backend, get, get_backend
 from xconv.data import to_categorical
 
 __all__ = ["FORMAT_VERSION", "NeuralNetwork", "NonFiniteLossError"]
 
 Array = Any
-#: version of the file layout written by `NeuralNetwork.save`
-FORMAT_VERSION = 1
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -499,7 +506,7 @@ class NeuralNetwork:
         training: tuple[int, dict[str, Any], dict[str, list[float]]] | None = None,
     ) -> None:
         """`save`, plus with `training` = (epochs done, run, history) a checkpoint's state."""
-        arrays: dict[str, np.ndarray] = {"__config__": _json_array(self.get_config())}
+        arrays: dict[str, np.ndarray] = {"__config__": json_array(self.get_config())}
         for i, layer in enumerate(self.layers):
             for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
                 for key, value in store.items():
@@ -510,7 +517,7 @@ class NeuralNetwork:
             for slot in self.optimizer.slots:
                 for key, value in state[slot].items():
                     arrays[f"optimizer/{slot}/{key}"] = value
-            arrays["__training__"] = _json_array(
+            arrays["__training__"] = json_array(
                 {
                     "epoch": epoch,
                     "run": run,
@@ -520,7 +527,7 @@ class NeuralNetwork:
                     "layer_rngs": [layer.random_state() for layer in self.layers],
                 }
             )
-        _write_atomically(path, arrays)
+        write_atomically(path, arrays)
 
     @classmethod
     def load(
@@ -536,9 +543,9 @@ class NeuralNetwork:
         """
         target = get(backend) if backend is not None else get_backend()
         path = Path(path)
-        arrays = _read_npz(path)
-        config = _json_entry(arrays, "__config__", path)
-        _check_format(config, path)
+        arrays = read_npz(path)
+        config = json_entry(arrays, "__config__", path)
+        check_format(config, path)
         try:
             model = cls(
                 _optimizers.Optimizer.from_config(config["optimizer"]),
@@ -548,7 +555,7 @@ class NeuralNetwork:
                 backend=target,
             )
             for spec in config["layers"]:
-                model.add(_build_layer(spec))
+                model.add(build_layer(spec))
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{path}: invalid architecture in the file: {exc}") from None
         stores = model._checked_stores(arrays, path)
@@ -574,7 +581,7 @@ class NeuralNetwork:
                 for key, current in store.items():
                     what = f"layer {i} ({layer.layer_name()}) {kind[:-1]} {key!r}"
                     saved = arrays.pop(f"{i}/{kind}/{key}", None)
-                    _check_array(saved, what, tuple(current.shape), dtype, path)
+                    check_array(saved, what, tuple(current.shape), dtype, path)
                     assert saved is not None
                     new[key] = saved
                 pair.append(new)
@@ -594,15 +601,15 @@ class NeuralNetwork:
         Everything is checked before anything changes, so a bad file leaves the model as
         it was.
         """
-        arrays = _read_npz(path)
-        config = _json_entry(arrays, "__config__", path)
-        _check_format(config, path)
+        arrays = read_npz(path)
+        config = json_entry(arrays, "__config__", path)
+        check_format(config, path)
         if "__training__" not in arrays:
             raise ValueError(
                 f"{path}: not a checkpoint (a model file from save()); write one with "
                 "fit(..., checkpoint=path)"
             )
-        training = _json_entry(arrays, "__training__", path)
+        training = json_entry(arrays, "__training__", path)
         # the same architecture, loss and optimizer (the learning rate may have changed)
         mine = self.get_config()
         for key in ("dtype", "loss", "layers"):
@@ -654,7 +661,7 @@ class NeuralNetwork:
         optimizer_state = self._checked_optimizer_state(arrays, steps, path)
         if arrays:
             raise ValueError(f"{path}: unexpected arrays {sorted(arrays)}")
-        batch_rng = _generator_from_state(batch_state, path)
+        batch_rng = generator_from_state(batch_state, path)
         # now change the model: the optimizer first, as it checks its state itself
         try:
             self.optimizer.load_state_dict(optimizer_state, backend=self.backend)
@@ -695,7 +702,7 @@ class NeuralNetwork:
             for key in steps:
                 saved = arrays.pop(f"optimizer/{slot}/{key}", None)
                 what = f"optimizer state {slot!r} of {key!r}"
-                _check_array(saved, what, shapes[key], np.dtype(self.dtype), path)
+                check_array(saved, what, shapes[key], np.dtype(self.dtype), path)
                 state[slot][key] = saved
         return state
 
@@ -709,123 +716,3 @@ def _positive_int(value: object, name: str) -> int:
 
 def _move(x: Array, source: Backend, target: Backend) -> Array:
     return target.asarray(source.to_numpy(x))
-
-
-def _as_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(_as_tuple(v) if isinstance(v, list) else v for v in value)
-
-
-# -- files -----------------------------------------------------------------------------
-
-
-def _json_array(data: Any) -> np.ndarray:
-    """JSON text as a uint8 array, so an .npz file holds it without pickle."""
-    return np.frombuffer(json.dumps(data).encode(), dtype=np.uint8)
-
-
-def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """`np.savez` to a temporary file beside `path`, flushed to disk, renamed over `path`."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, allow_pickle=False, **cast("dict[str, Any]", arrays))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    # make the rename itself durable (POSIX; Windows cannot open a directory)
-    if hasattr(os, "O_DIRECTORY"):
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, read without pickle; a ValueError for a damaged file."""
-    try:
-        # our own handle, closed also when NumPy fails to open the archive
-        with open(path, "rb") as file:
-            data = np.load(file, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with data:
-                return {key: data[key] for key in data.files}
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        problem = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # zipfile, EOF, pickle and format errors of a damaged file
-        problem = f"{type(exc).__name__}: {exc}"
-    raise ValueError(
-        f"{path}: not a readable xconv model file (truncated, corrupted, or holding "
-        f"pickled objects?): {problem}"
-    )
-
-
-def _json_entry(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict[str, Any]:
-    """The JSON object stored under `key` (removed from `arrays`)."""
-    what = "model configuration" if key == "__config__" else "training state"
-    array = arrays.pop(key, None)
-    if array is None or array.dtype != np.uint8 or array.ndim != 1:
-        raise ValueError(f"{path}: no valid xconv {what} ({key!r} missing or not JSON text)")
-    try:
-        data = json.loads(array.tobytes().decode())
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: no valid xconv {what} ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: no valid xconv {what} (not a JSON object)")
-    return data
-
-
-def _check_format(config: dict[str, Any], path: Path) -> None:
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: format version {version!r}, but this xconv reads version {FORMAT_VERSION}"
-        )
-    if not isinstance(config.get("layers"), list) or not config["layers"]:
-        raise ValueError(f"{path}: the configuration lists no layers")
-
-
-def _build_layer(spec: Any) -> _layers.Layer:
-    """A layer from its saved ``{"class": ..., "config": ...}``."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
-        raise ValueError(f"a layer must be saved as {{'class', 'config'}}, got {spec!r}")
-    layer_class = getattr(_layers, str(spec.get("class")), None)
-    if not (isinstance(layer_class, type) and issubclass(layer_class, _layers.Layer)):
-        raise ValueError(f"unknown layer class {spec.get('class')!r}")
-    arguments = {
-        key: _as_tuple(value) if isinstance(value, list) else value
-        for key, value in spec["config"].items()
-    }
-    layer: _layers.Layer = layer_class(**arguments)
-    return layer
-
-
-def _check_array(
-    saved: np.ndarray | None, what: str, shape: tuple[int, ...], dtype: np.dtype[Any], path: Path
-) -> None:
-    if saved is None:
-        raise ValueError(f"{path}: {what} is missing")
-    if saved.shape != shape:
-        raise ValueError(f"{path}: {what} has shape {saved.shape}, expected {shape}")
-    if saved.dtype != dtype:
-        raise ValueError(f"{path}: {what} has dtype {saved.dtype}, expected {dtype}")
-
-
-def _generator_from_state(state: Any, path: Path) -> np.random.Generator:
-    """A NumPy generator in the saved `state` (a `bit_generator.state` dict)."""
-    kinds = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM}
-    kind = kinds.get(str(state.get("bit_generator"))) if isinstance(state, dict) else None
-    if kind is None:
-        raise ValueError(f"{path}: invalid batch-order generator state {state!r}")
-    generator = np.random.Generator(kind())
-    try:
-        generator.bit_generator.state = state
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: invalid batch-order generator state: {exc}") from None
-    return generator
