@@ -1,6 +1,7 @@
 """The formulations tried for xconv's NumPy conv2d, timed side by side.
 
-``python -m benchmarks._variants [--quick]`` prints a markdown table of forward+backward
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks._variants [--quick]``
+(unset as for the suites' workers) prints a markdown table of forward+backward
 milliseconds (float32, median of timed calls, rounds interleaved so that load drifts
 reach every variant) on the anchor shapes. Not a suite of its own: it documents the
 choices behind the default path (benchmarks/results/cpu-*.md).
