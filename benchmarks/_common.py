@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import subprocess
 import sys
 from typing import Any
@@ -28,3 +30,8 @@ def worker_environment() -> dict[str, Any]:
     """`describe()` as a worker process sees it (OpenBLAS variables unset)."""
     info: dict[str, Any] = run_worker(["benchmarks._environment"])
     return info
+
+
+def geomean(values: list[float]) -> float | None:
+    """Geometric mean, None for no values."""
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None

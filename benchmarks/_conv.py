@@ -9,12 +9,11 @@ each repeat round, so drifts in the machine's load reach all of them. Float32.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from typing import Any
 
-from ._common import run_worker, worker_environment
+from ._common import geomean, run_worker, worker_environment
 from ._conv_worker import SHAPES
 
 IMPLEMENTATIONS = ["torch", "xconv", "xconv-layer", "xconv-generic", "ancestor"]
@@ -26,10 +25,6 @@ def flops(shape: tuple[int, ...]) -> int:
     oh = (h + 2 * pad - k) // stride + 1
     ow = (w + 2 * pad - k) // stride + 1
     return 2 * n * f * oh * ow * c * k * k
-
-
-def _geomean(values: list[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,8 +64,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows.append(row)
     ratios = {
         name: {
-            "forward": _geomean([r[name]["forward_s"] / r["torch"]["forward_s"] for r in rows]),
-            "forward_backward": _geomean(
+            "forward": geomean([r[name]["forward_s"] / r["torch"]["forward_s"] for r in rows]),
+            "forward_backward": geomean(
                 [r[name]["forward_backward_s"] / r["torch"]["forward_backward_s"] for r in rows]
             ),
         }

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ._common import geomean
 from ._conv_worker import SHAPES
 from ._environment import child_environment, describe
 from ._train_worker import torch_digits_cnn
@@ -214,11 +215,6 @@ def _torch_cuda_reason() -> str | None:
     from xconv.backends._torch import TorchBackend
 
     return TorchBackend(device="cuda").unavailable_reason()
-
-
-def geomean(values: list[float]) -> float | None:
-    """Geometric mean, None for no values."""
-    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
 
 
 # -- training ---------------------------------------------------------------------------

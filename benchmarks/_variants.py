@@ -39,6 +39,7 @@ from xconv.functional._conv import weight_gradient
 from xconv.functional._geometry import ConvGeometry
 from xconv.functional._im2col import fold, unfold
 
+from ._common import geomean
 from ._conv_worker import SHAPES, _inputs
 
 
@@ -171,8 +172,7 @@ def main(quick: bool) -> None:
             median = statistics.median(times[(index, name)])
             ratios.append(median / statistics.median(times[(index, "default")]))
             cells.append(f"{median * 1e3:.2f}")
-        geomean = float(np.exp(np.mean(np.log(ratios))))
-        print(f"| {name} | " + " | ".join(cells) + f" | {geomean:.2f} |")
+        print(f"| {name} | " + " | ".join(cells) + f" | {geomean(ratios):.2f} |")
 
 
 if __name__ == "__main__":
