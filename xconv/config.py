@@ -34,7 +34,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["fast_kernels", "retain_freed_memory", "using", "workspace_bytes"]
+__all__ = [
+    "checked_workspace_bytes",
+    "fast_kernels",
+    "retain_freed_memory",
+    "using",
+    "workspace_bytes",
+]
 
 
 def _from_environment() -> int | None:
@@ -49,6 +55,11 @@ def _from_environment() -> int | None:
 workspace_bytes: int | None = _from_environment()
 fast_kernels: bool = True
 retain_freed_memory: bool = True
+
+
+def checked_workspace_bytes() -> int | None:
+    """`workspace_bytes` as it is now, checked: a positive integer, or None."""
+    return _check_workspace(workspace_bytes)
 
 
 def _check_workspace(value: Any) -> int | None:

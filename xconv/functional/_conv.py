@@ -154,12 +154,13 @@ def _check_conv(
 
 
 class Chunks(NamedTuple):
-    """How a convolution's batch is cut: spans that fit the workspace, and whether the
-    backend runs them concurrently."""
+    """How a convolution's batch is cut: spans that fit the workspace, whether the
+    backend runs them concurrently, and whether all the batch's columns would fit."""
 
     spans: list[tuple[int, int]]
     parallel: bool
     backend: Backend | None
+    whole_fits: bool
 
     def map(self, fn: Callable[[int, int], Any]) -> list[Any]:
         """``fn(start, stop)`` for every span, in order."""
@@ -186,7 +187,7 @@ def forward(
     filters = weight.shape[0]
     w = _grouped(weight, groups, xp)
     chunks = batch_chunks(x, geometry, xp, filters=filters)
-    keep = keep_columns and _fits(x, geometry, xp, chunks)
+    keep = keep_columns and chunks.whole_fits
 
     def one(start: int, stop: int) -> tuple[Any, Any]:
         cols = columns(chunks.part(x, start, stop), geometry, groups, xp)
@@ -312,45 +313,21 @@ def batch_chunks(
     """
     n = x.shape[0]
     backend = backend_for(xp)
-    if n <= 1 or (backend is not None and backend.lazy):
-        return Chunks([(0, n)], False, backend)
-    limit = _workspace(x, backend)
-    per_sample = _columns_bytes(x, geometry, xp, channels)
+    if n == 0 or (backend is not None and backend.lazy):
+        return Chunks([(0, n)], False, backend, True)
+    # (the backend is always asked: it may get ready for convolutions there, as NumPy does)
+    limit = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
+    limit = config.checked_workspace_bytes() or limit
+    c = x.shape[1] if channels is None else channels
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    per_sample = c * kh * kw * oh * ow  # elements of one sample's columns
+    per_sample_bytes = per_sample * xp.finfo(x.dtype).bits // 8
     threads = 1
     if backend is not None and config.fast_kernels:
-        flops = 2 * per_sample // (xp.finfo(x.dtype).bits // 8) * filters * n
-        threads = min(n, backend.parallel_chunks(flops))
-    size = max(1, limit // threads // max(per_sample, 1))
+        threads = min(n, backend.parallel_chunks(2 * per_sample * filters * n))
+    size = max(1, limit // threads // max(per_sample_bytes, 1))
     if threads > 1:
         size = min(size, -(-n // threads))  # at least one span per thread
     spans = [(start, min(start + size, n)) for start in range(0, n, size)]
-    return Chunks(spans, threads > 1, backend)
-
-
-def _fits(x: Any, geometry: ConvGeometry, xp: Any, chunks: Chunks) -> bool:
-    """Whether all of x's columns fit the workspace at once (to keep them for backward)."""
-    if chunks.backend is not None and chunks.backend.lazy:
-        return True
-    total = _columns_bytes(x, geometry, xp, None) * int(x.shape[0])
-    return total <= _workspace(x, chunks.backend)
-
-
-def _columns_bytes(x: Any, geometry: ConvGeometry, xp: Any, channels: int | None) -> int:
-    """Bytes of one sample's columns."""
-    kh, kw = geometry.kernel_size
-    oh, ow = geometry.out_size
-    c = x.shape[1] if channels is None else channels
-    return int(c * kh * kw * oh * ow * xp.finfo(x.dtype).bits // 8)
-
-
-def _workspace(x: Any, backend: Backend | None) -> int:
-    # (always asked: a backend may get ready for convolutions there, as NumPy does)
-    default = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
-    limit = config.workspace_bytes
-    if limit is None:
-        return default
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(
-            f"`xconv.config.workspace_bytes` must be a positive integer or None, got {limit!r}"
-        )
-    return limit
+    return Chunks(spans, threads > 1, backend, per_sample_bytes * n <= limit)
