@@ -52,14 +52,23 @@ class Adam(Optimizer):
         return {"learning_rate": self.learning_rate, "b1": self.b1, "b2": self.b2, "eps": self.eps}
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # moment estimates
         m = self.b1 * state["exp_avg"] + (1 - self.b1) * grad
         v = self.b2 * state["exp_avg_sq"] + (1 - self.b2) * (grad * grad)
         # bias corrections for the zero start, then the step
-        step_size = self.learning_rate / (1 - self.b1**step)
-        denominator = xp.sqrt(v) / math.sqrt(1 - self.b2**step) + self.eps
+        # (`step` is an int, or a 0-d array inside a compiled training step)
+        step_size = learning_rate / (1 - self.b1**step)
+        correction = 1 - self.b2**step
+        root = math.sqrt(correction) if isinstance(correction, float) else xp.sqrt(correction)
+        denominator = xp.sqrt(v) / root + self.eps
         return param - step_size * (m / denominator), {"exp_avg": m, "exp_avg_sq": v}
 
 
@@ -95,8 +104,14 @@ class AdamW(Adam):
         return super()._hyperparameters() | {"weight_decay": self.weight_decay}
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # decoupled decay, then an Adam step from the decayed parameter
-        decayed = param * (1 - self.learning_rate * self.weight_decay)
-        return super()._step(decayed, grad, state, step, xp)
+        decayed = param * (1 - learning_rate * self.weight_decay)
+        return super()._step(decayed, grad, state, step, xp, learning_rate)

@@ -40,12 +40,18 @@ class RMSprop(Optimizer):
         return {"learning_rate": self.learning_rate, "rho": self.rho, "eps": self.eps}
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # running average of squared gradients, then a normalised step
         v = self.rho * state["square_avg"] + (1 - self.rho) * (grad * grad)
         step_ = grad / (xp.sqrt(v) + self.eps)
-        return param - self.learning_rate * step_, {"square_avg": v}
+        return param - learning_rate * step_, {"square_avg": v}
 
 
 class Adagrad(Optimizer):
@@ -80,12 +86,18 @@ class Adagrad(Optimizer):
         return {"learning_rate": self.learning_rate, "eps": self.eps}
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # all squared gradients so far, then a step that shrinks as they add up
         total = state["sum"] + grad * grad
         step_ = grad / (xp.sqrt(total) + self.eps)
-        return param - self.learning_rate * step_, {"sum": total}
+        return param - learning_rate * step_, {"sum": total}
 
 
 class Adadelta(Optimizer):
@@ -121,11 +133,17 @@ class Adadelta(Optimizer):
         return {"learning_rate": self.learning_rate, "rho": self.rho, "eps": self.eps}
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # running average of squared gradients
         v = self.rho * state["square_avg"] + (1 - self.rho) * (grad * grad)
         # step in the units of the parameter: RMS of past steps over RMS of gradients
         delta = xp.sqrt(state["acc_delta"] + self.eps) / xp.sqrt(v + self.eps) * grad
         u = self.rho * state["acc_delta"] + (1 - self.rho) * (delta * delta)
-        return param - self.learning_rate * delta, {"square_avg": v, "acc_delta": u}
+        return param - learning_rate * delta, {"square_avg": v, "acc_delta": u}

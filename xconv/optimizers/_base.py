@@ -130,16 +130,64 @@ class Optimizer:
             namespace_of(param=param, **state)
         # step, then keep the new state only once the step succeeded
         step = self._steps.get(key, 0) + 1
-        new_param, new_state = self._step(param, grad, state, step, xp)
+        new_param, new_state = self._step(param, grad, state, step, xp, self.learning_rate)
         self._state[key] = new_state
         self._steps[key] = step
         return new_param
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
-        """The rule: new parameter and new state at step `step` (1 on the first call)."""
+        """The rule: new parameter and new state at step `step` (1 on the first call).
+
+        A pure function of its arguments: `step` and `learning_rate` are numbers, or
+        0-d arrays inside a compiled training step (`jax.jit`).
+        """
         raise NotImplementedError
+
+    # -- the functional form, for the training step ---------------------------------------
+
+    def slots_for(self, key: str, param: Array, /) -> dict[str, Array]:
+        """The arrays kept for `key`, or zeros like `param` before its first step."""
+        state = self._state.get(key)
+        if state is None:
+            xp = namespace_of(param=param)
+            return {name: xp.zeros_like(param) for name in self.slots}
+        return dict(state)
+
+    def steps_taken(self, key: str, /) -> int:
+        """How many updates `key` has had."""
+        return self._steps.get(key, 0)
+
+    def apply(
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        /,
+        *,
+        step: Any,
+        learning_rate: Any,
+    ) -> tuple[Array, dict[str, Array]]:
+        """The update rule as a pure function: ``(new param, new state)``; keeps nothing.
+
+        `state` is what `slots_for` gave, `step` the update's number (1 for the first).
+        The training step calls this, then `commit`; `update` does both for one key.
+        """
+        xp = namespace_of(param=param, grad=grad)
+        return self._step(param, grad, state, step, xp, learning_rate)
+
+    def commit(self, states: dict[str, dict[str, Array]], steps: dict[str, int], /) -> None:
+        """Keep the state of a step taken with `apply`: `states[key]` after `steps[key]`."""
+        for key, state in states.items():
+            self._state[key] = dict(state)
+            self._steps[key] = int(steps[key])
 
     # -- state --------------------------------------------------------------------------
 

@@ -64,17 +64,23 @@ class SGD(Optimizer):
         }
 
     def _step(
-        self, param: Array, grad: Array, state: dict[str, Array], step: int, xp: Any
+        self,
+        param: Array,
+        grad: Array,
+        state: dict[str, Array],
+        step: Any,
+        xp: Any,
+        learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # L2 penalty, added to the gradient
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         if not self.momentum:
-            return param - self.learning_rate * grad, {}
+            return param - learning_rate * grad, {}
         # momentum: a running sum of gradients; Nesterov looks one step ahead
         buffer = self.momentum * state["momentum_buffer"] + grad
         direction = grad + self.momentum * buffer if self.nesterov else buffer
-        return param - self.learning_rate * direction, {"momentum_buffer": buffer}
+        return param - learning_rate * direction, {"momentum_buffer": buffer}
 
 
 #: the ancestor's name for `SGD`
