@@ -39,6 +39,9 @@ class Layer:
 
     #: whether an optimizer should update this layer's parameters
     trainable: bool = True
+    #: whether training draws random numbers (dropout masks, augmentation offsets): such
+    #: a layer implements `sample_noise` and takes ``forward_pass(X, training, noise=)``
+    stochastic: bool = False
 
     def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
         self.input_shape: tuple[int, ...] | None = None
@@ -121,6 +124,15 @@ class Layer:
         """Restore what `random_state` returned."""
         if state is not None:
             raise ValueError(f"{self.layer_name()} draws no random numbers, got a state {state!r}")
+
+    def sample_noise(self, n_samples: int, /) -> dict[str, Array]:
+        """Draw what one training forward pass on `n_samples` samples needs at random.
+
+        Only `stochastic` layers draw anything: from their host generator, as arrays of
+        their backend, so the training step can take the noise as an argument (and be
+        compiled, on JAX). ``forward_pass(X, training=True, noise=None)`` draws itself.
+        """
+        return {}
 
     def parameters(self) -> int:
         """How many numbers the layer learns (the ancestor's meaning of the name)."""

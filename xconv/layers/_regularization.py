@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
 from xconv.backends import Backend
@@ -33,6 +32,8 @@ class Dropout(Layer):
         >>> layer.forward_pass(np.ones((2, 4)), training=False).sum()
         np.float64(8.0)
     """
+
+    stochastic = True
 
     def __init__(self, p: float = 0.2, input_shape: tuple[int, ...] | None = None) -> None:
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
@@ -70,17 +71,30 @@ class Dropout(Layer):
             ) from None
         self._rng = rng
 
-    def forward_pass(self, X: Array, training: bool = True) -> Array:
+    def sample_noise(self, n_samples: int, /) -> dict[str, Array]:
+        """Uniform numbers in [0, 1) for a batch of `n_samples`: a value is kept where >= p."""
+        if self.backend is None or self._rng is None or self.input_shape is None:
+            raise ValueError("Dropout draws masks only after initialize() and its input shape")
+        shape = (n_samples, *self.input_shape)
+        return {"uniform": self.backend.random_uniform(shape, rng=self._rng)}
+
+    def forward_pass(
+        self, X: Array, training: bool = True, *, noise: dict[str, Array] | None = None
+    ) -> Array:
         self.ensure_initialized(X)
         xp = self.check_input(X)
         if not training or self.p == 0:
             self._mask = None
             return X
-        assert self.backend is not None
-        assert self._rng is not None
-        device = array_api_compat.device(X)
-        keep = self.backend.random_uniform(tuple(X.shape), rng=self._rng, device=device)
-        self._mask = xp.astype(keep >= self.p, X.dtype) / (1 - self.p)
+        if noise is None:
+            noise = self.sample_noise(X.shape[0])
+        uniform = noise["uniform"]
+        if tuple(uniform.shape) != tuple(X.shape):
+            raise ValueError(
+                f"`noise['uniform']` must have the shape of `X` {tuple(X.shape)}, "
+                f"got {tuple(uniform.shape)}"
+            )
+        self._mask = xp.astype(uniform >= self.p, X.dtype) / (1 - self.p)
         return X * self._mask
 
     def backward_pass(self, accum_grad: Array) -> Array:

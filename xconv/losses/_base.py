@@ -49,14 +49,19 @@ class Loss:
         xp = self._check(y, p)
         return self._gradient(y, p, xp) / p.shape[0]
 
-    def acc(self, y: Array, p: Array, /) -> float:
+    def accuracy(self, y: Array, p: Array, /) -> Array:
         """The fraction of samples whose largest prediction is at their target's largest.
 
+        A 0-d array (no trip to the host, so a compiled training step can return it).
         Ties go to the first class, as ``argmax`` does.
         """
         xp = self._check(y, p)
         hits = xp.argmax(p, axis=1) == xp.argmax(y, axis=1)
-        return float(xp.mean(xp.astype(hits, p.dtype)))
+        return xp.mean(xp.astype(hits, p.dtype))
+
+    def acc(self, y: Array, p: Array, /) -> float:
+        """`accuracy` as a Python float (the ancestor's name)."""
+        return float(self.accuracy(y, p))
 
     def get_config(self) -> dict[str, Any]:
         """``{"class": class name, **options}``, JSON-able."""
