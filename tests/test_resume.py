@@ -217,7 +217,8 @@ def test_non_finite_loss_stops_training_and_names_the_batch(backend):
     X, y = _nan_data()
     model = _model(backend.name)
     # the batch of epoch 0 that holds sample 10
-    batches = [list(to_np(index)) for index in _model(backend.name)._batches(16, 8, True)]
+    order = _model(backend.name).batch_order(16).tolist()
+    batches = [order[:8], order[8:]]
     bad = next(b for b, index in enumerate(batches) if 10 in index)
     message = f"non-finite loss nan at epoch 0, batch {bad} "
     with pytest.raises(NonFiniteLossError, match=message) as info:

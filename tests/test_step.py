@@ -1,0 +1,109 @@
+"""The training step, written once: pure, shared by fit and train_on_batch, compiled on JAX."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import to_np
+
+from xconv import NeuralNetwork, _step
+from xconv.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten
+
+
+def _data(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 1, 5, 5))
+    y = rng.integers(0, 3, n)
+    return X, y
+
+
+def _model(backend, *, jit_compile=None, optimizer="adam", seed=1):
+    """Parameters, BatchNorm buffers, dropout noise and Adam's moments: every kind of state."""
+    model = NeuralNetwork(
+        optimizer, "cross_entropy", dtype="float64", seed=seed, backend=backend,
+        jit_compile=jit_compile,
+    )  # fmt: skip
+    model.add(Conv2D(2, 3, input_shape=(1, 5, 5)))
+    model.add(BatchNormalization(momentum=0.9))
+    model.add(Activation("relu"))
+    model.add(Dropout(0.3))
+    model.add(Flatten())
+    model.add(Dense(3))
+    model.add(Activation("softmax"))
+    return model
+
+
+def _arrays(model):
+    return [
+        {f"{kind}/{k}": to_np(v) for kind in ("params", "buffers") for k, v in getattr(layer, kind).items()}
+        for layer in model.layers
+    ]  # fmt: skip
+
+
+def test_a_step_is_a_pure_function_of_its_arrays(backend):
+    model = _model(backend.name, jit_compile=False)
+    X, y = _data()
+    X, y = model._inputs(X), model._labels(y, 12)
+    step = model.training_step
+    state, steps, noise = step.state(), step.next_steps(), step.noise(12)
+    before = _arrays(model)
+    args = (model.layers, model.loss_function, model.optimizer, state, X, y, noise, steps, 0.01)
+    first, second = _step.train_step(*args), _step.train_step(*args)
+    # same arrays in, same arrays out; the model's own arrays untouched
+    np.testing.assert_array_equal(to_np(first.loss), to_np(second.loss))
+    for a, b in zip(first.state.params, second.state.params, strict=True):
+        for key in a:
+            np.testing.assert_array_equal(to_np(a[key]), to_np(b[key]))
+    step.commit(state, steps)  # put back what the layers held
+    for layer_before, layer_after in zip(before, _arrays(model), strict=True):
+        for key in layer_before:
+            np.testing.assert_array_equal(layer_before[key], layer_after[key])
+
+
+def test_train_on_batch_and_fit_run_the_same_step(backend):
+    X, y = _data()
+    by_batch, by_fit = _model(backend.name), _model(backend.name)
+    # fit's one epoch of one unshuffled batch is one train_on_batch
+    by_batch.train_on_batch(X, y)
+    by_fit.fit(X, y, 1, 12, shuffle=False)
+    for a, b in zip(_arrays(by_batch), _arrays(by_fit), strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_a_skipped_run_leaves_the_model_as_it_was(backend):
+    model = _model(backend.name)
+    X, y = _data()
+    before = _arrays(model)
+    model.training_step.run(model._inputs(X), model._labels(y, 12))  # run, never committed
+    for a, b in zip(before, _arrays(model), strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert model.optimizer.steps_taken("0.weight") == 0
+
+
+def test_the_compiled_jax_step_equals_the_uncompiled_one(backend):
+    if backend.name != "jax":
+        pytest.skip("jax.jit compiles only JAX arrays; other backends run the step uncompiled")
+    X, y = _data(30)
+    compiled, eager = _model("jax"), _model("jax", jit_compile=False)
+    assert compiled.training_step.compiles and not eager.training_step.compiles
+    histories = [m.fit(X, y, 3, 8) for m in (compiled, eager)]  # a smaller last batch too
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-12)
+    for a, b in zip(_arrays(compiled), _arrays(eager), strict=True):
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-9, err_msg=key)
+    # a learning-rate change reaches the compiled step without recompiling it
+    compiled_fn = compiled.training_step._compiled
+    compiled.optimizer.learning_rate = eager.optimizer.learning_rate = 0.1
+    compiled.train_on_batch(X[:8], y[:8])
+    eager.train_on_batch(X[:8], y[:8])
+    assert compiled.training_step._compiled is compiled_fn
+    for a, b in zip(_arrays(compiled), _arrays(eager), strict=True):
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-9, err_msg=key)
+
+
+def test_jit_compile_must_be_a_bool_or_none():
+    with pytest.raises(TypeError, match="`jit_compile` must be True, False or None, got 'yes'"):
+        NeuralNetwork("sgd", "square_loss", jit_compile="yes")

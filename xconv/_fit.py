@@ -1,0 +1,223 @@
+"""The fit loop: epochs of batches, each one run of a batch step, and the callbacks.
+
+`FitLoop` is the loop that `NeuralNetwork.fit` and `xconv.distributed.fit` share. Who
+computes a batch is the caller's choice (a `BatchStep`): the model's own training step
+here, a cluster's shards in `xconv.distributed`. The loop orders the batches, asks the
+callbacks what to do with a non-finite loss, keeps the history and calls the hooks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xconv.callbacks import (
+    Callback,
+    CallbackList,
+    Checkpoint,
+    LambdaCallback,
+    Resume,
+    skips_batches,
+)
+
+__all__ = [
+    "BatchOutcome",
+    "FitLoop",
+    "NonFiniteLossError",
+    "check_training_data",
+    "fit_callbacks",
+]
+
+Array = Any
+
+
+class NonFiniteLossError(FloatingPointError):
+    """`NeuralNetwork.fit` met a NaN or infinite loss at batch `batch` of epoch `epoch`.
+
+    Both count from 0, like the callbacks. The model keeps its state from before that
+    batch. A `FloatingPointError`, like NumPy's ``errstate(all="raise")`` errors.
+    """
+
+    def __init__(self, loss: float, epoch: int, batch: int) -> None:
+        super().__init__(
+            f"non-finite loss {loss} at epoch {epoch}, batch {batch} (counting from 0); "
+            "lower the learning rate, check the data for NaN or inf, or pass "
+            "on_nonfinite='skip'"
+        )
+        self.loss, self.epoch, self.batch = loss, epoch, batch
+
+
+class BatchOutcome(NamedTuple):
+    """One batch computed but not yet kept: its mean loss and accuracy, and `keep()`."""
+
+    loss: float
+    accuracy: float
+    keep: Callable[[], None]
+
+
+#: computes one batch from its sample indices (host int64); `keep` applies the update
+BatchStep = Callable[[np.ndarray], BatchOutcome]
+
+
+def check_training_data(model: Any, X: Any, y: Any) -> None:
+    """Shapes of training data for `model` (any arrays with `.shape`), before any work."""
+    expected = tuple(model.layers[0].input_shape)
+    if tuple(X.shape[1:]) != expected:
+        raise ValueError(
+            f"`X` must have shape (N, {', '.join(map(str, expected))}) for this model, "
+            f"got {tuple(X.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"`X` must hold at least one sample to train on, got {tuple(X.shape)}")
+    if len(y.shape) == 0:
+        raise ValueError(f"`y` must hold one label per sample, got {y!r}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"`y` has {y.shape[0]} labels but X has {X.shape[0]} samples")
+    n_classes = math.prod(model.layers[-1].output_shape())
+    if len(y.shape) not in (1, 2) or (len(y.shape) == 2 and y.shape[1] != n_classes):
+        raise ValueError(
+            f"`y` must be class indices (N,) or one-hot rows (N, {n_classes}), "
+            f"got shape {tuple(y.shape)}"
+        )
+
+
+def fit_callbacks(
+    callbacks: Sequence[Callback] | None,
+    callback: Callable[[int, dict[str, float]], None] | None,
+    checkpoint: str | os.PathLike[str] | None,
+    checkpoint_every: int,
+    resume: str | os.PathLike[str] | None,
+) -> list[Callback]:
+    """`fit`'s callbacks: `resume` first, the user's, `callback`, `checkpoint` last."""
+    if callbacks is None:
+        callbacks = []
+    if not isinstance(callbacks, list | tuple) or not all(
+        isinstance(c, Callback) for c in callbacks
+    ):
+        raise TypeError(
+            f"`callbacks` must be a list of xconv.callbacks.Callback objects, got {callbacks!r}"
+        )
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable, got {callback!r}")
+    chosen: list[Callback] = []
+    if resume is not None:
+        chosen.append(Resume(resume))
+    chosen += callbacks
+    if callback is not None:
+        chosen.append(LambdaCallback(on_epoch_end=callback))
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str | os.PathLike):
+            raise TypeError(f"`checkpoint` must be a file path, got {checkpoint!r}")
+        chosen.append(Checkpoint(checkpoint, every=checkpoint_every))
+    return chosen
+
+
+class FitLoop:
+    """Epochs of shuffled batches, run by `step`, with callbacks and a history.
+
+    Args:
+        model: the model (its `batch_order`, `stop_training`, `evaluate` are used).
+        step: computes one batch from its sample indices.
+        n_samples: how many samples an epoch covers.
+        epochs, batch_size, shuffle: as for `NeuralNetwork.fit`.
+        callbacks: called in order.
+        validate: returns (val_loss, val_accuracy) after each epoch, or None.
+        batch_order: ``batch_order(n_samples, shuffle)``, the order of an epoch's
+            samples; default ``model.batch_order``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        step: BatchStep,
+        *,
+        n_samples: int,
+        epochs: int,
+        batch_size: int,
+        shuffle: bool,
+        callbacks: Sequence[Callback] = (),
+        validate: Callable[[], tuple[float, float]] | None = None,
+        batch_order: Callable[[int, bool], np.ndarray] | None = None,
+    ) -> None:
+        self.model, self.step = model, step
+        self.batch_order = model.batch_order if batch_order is None else batch_order
+        self.n_samples, self.epochs = n_samples, epochs
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.callbacks = CallbackList(callbacks)
+        self.validate = validate
+        self.skipping = any(skips_batches(callback) for callback in callbacks)
+        keys = ["loss", "accuracy"]
+        keys += ["val_loss", "val_accuracy"] if validate is not None else []
+        keys += ["skipped"] if self.skipping else []
+        #: per epoch, every key of the logs (a `Resume` fills in the earlier epochs)
+        self.history: dict[str, list[float]] = {key: [] for key in keys}
+        #: the first epoch to run (a `Resume` moves it on)
+        self.initial_epoch = 0
+
+    def run_info(self) -> dict[str, Any]:
+        """What makes two fits the same run, for checkpoints."""
+        return {
+            "n_samples": self.n_samples,
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+        }
+
+    def training_state(self, done: int) -> tuple[int, dict[str, Any], dict[str, list[float]]]:
+        """A checkpoint's training state after `done` epochs."""
+        return done, self.run_info(), self.history
+
+    def run(self) -> dict[str, list[float]]:
+        """Train; returns the history."""
+        model, callbacks = self.model, self.callbacks
+        model.stop_training = False
+        callbacks.set_loop(self)
+        callbacks.on_train_begin()
+        logs: dict[str, float] = {}
+        for epoch in range(self.initial_epoch, self.epochs):
+            callbacks.on_epoch_begin(epoch)
+            logs = self._epoch(epoch)
+            for key, value in logs.items():
+                self.history[key].append(value)
+            callbacks.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        callbacks.on_train_end(logs)
+        return self.history
+
+    def _epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the data; the epoch's logs."""
+        order = self.batch_order(self.n_samples, self.shuffle)
+        total_loss = total_accuracy = 0.0
+        counted = skipped = 0
+        for batch, start in enumerate(range(0, self.n_samples, self.batch_size)):
+            self.callbacks.on_batch_begin(batch)
+            index = order[start : start + self.batch_size]
+            outcome = self.step(index)
+            if not math.isfinite(outcome.loss):
+                if not self.callbacks.on_nonfinite_loss(epoch, batch, outcome.loss):
+                    raise NonFiniteLossError(outcome.loss, epoch, batch)
+                skipped += 1
+                continue
+            outcome.keep()
+            count = int(index.shape[0])
+            total_loss += outcome.loss * count
+            total_accuracy += outcome.accuracy * count
+            counted += count
+            self.callbacks.on_batch_end(
+                batch, {"loss": outcome.loss, "accuracy": outcome.accuracy, "size": count}
+            )
+            if self.model.stop_training:
+                break
+        logs = {
+            "loss": total_loss / counted if counted else math.nan,
+            "accuracy": total_accuracy / counted if counted else math.nan,
+        }
+        if self.validate is not None:
+            logs["val_loss"], logs["val_accuracy"] = self.validate()
+        if self.skipping:
+            logs["skipped"] = float(skipped)
+        return logs

@@ -1,0 +1,97 @@
+"""What workers need of a model: its layers' description, its arrays, a cached rebuild."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xconv import backends as _backends
+from xconv import layers as _layers
+
+__all__ = ["Spec", "State", "chunk_backend", "load", "replica", "replicas", "spec_of", "state_of"]
+
+Array = Any
+State = list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a worker needs to rebuild a model's layers, without their arrays."""
+
+    token: str  # names this description in the workers' caches
+    layers: tuple[tuple[str, dict[str, Any]], ...]  # (class name, get_config())
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    dtype: str
+    loss: Any  # the model's loss object (small, no arrays)
+
+
+def spec_of(model: Any) -> Spec:
+    if not model.layers:
+        raise ValueError("the model has no layers yet: add() some first")
+    return Spec(
+        token=uuid.uuid4().hex,
+        layers=tuple((type(layer).__name__, layer.get_config()) for layer in model.layers),
+        input_shape=tuple(model.layers[0].input_shape),
+        output_shape=tuple(model.layers[-1].output_shape()),
+        dtype=model.dtype,
+        loss=model.loss_function,
+    )
+
+
+def state_of(model: Any) -> State:
+    """Parameters and buffers of every layer, as host copies."""
+
+    def host(store: dict[str, Array]) -> dict[str, np.ndarray]:
+        return {k: np.array(model.backend.to_numpy(v), copy=True) for k, v in store.items()}
+
+    return [(host(layer.params), host(layer.buffers)) for layer in model.layers]
+
+
+# -- on the workers: rebuild once per thread, load parameters per step -----------------
+
+replicas = threading.local()
+
+
+def replica(spec: Spec, backend: _backends.Backend) -> list[_layers.Layer]:
+    """The layers of `spec` on `backend`, built once per thread and reused."""
+    cache: dict[tuple[str, str], list[_layers.Layer]] = getattr(replicas, "cache", {})
+    replicas.cache = cache
+    key = (spec.token, backend.name)
+    if key not in cache:
+        built: list[_layers.Layer] = []
+        for name, config in spec.layers:
+            layer = getattr(_layers, name)(**config)
+            if built:
+                layer.set_input_shape(built[-1].output_shape())
+            layer.initialize(seed=0, dtype=spec.dtype, backend=backend)
+            built.append(layer)
+        # forget older models: one per thread is what a fit or predict needs
+        cache.clear()
+        cache[key] = built
+        replicas.loaded = None
+    return cache[key]
+
+
+def load(layers: list[_layers.Layer], state: State, backend: _backends.Backend) -> None:
+    for layer, (params, buffers) in zip(layers, state, strict=True):
+        layer.params = {k: backend.asarray(v) for k, v in params.items()}
+        layer.buffers = {k: backend.asarray(v) for k, v in buffers.items()}
+
+
+def chunk_backend(block: Array, name: str | None) -> tuple[_backends.Backend, Array]:
+    """The backend to compute `block` with, and `block` as an array of it."""
+    if name is not None:
+        backend = _backends.get(name)
+        if not backend.owns_namespace(array_api_compat.array_namespace(block)):
+            block = backend.asarray(np.asarray(block))
+        return backend, block
+    found = _backends.backend_for(array_api_compat.array_namespace(block))
+    if found is None:
+        raise TypeError(f"chunks of type {type(block)!r} belong to no xconv backend")
+    return found, block
