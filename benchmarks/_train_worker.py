@@ -1,11 +1,18 @@
 """One timed training run of the digits CNN, in its own process; prints JSON.
 
-``python -m benchmarks._train_worker xconv|torch EPOCHS SEED``
+``python -m benchmarks._train_worker xconv|xconv-jax|xconv-jax-eager|torch EPOCHS SEED``
+
+``xconv`` trains on NumPy; ``xconv-jax`` on JAX with its training step compiled
+(`jax.jit`, the default there), ``xconv-jax-eager`` on JAX without compiling it.
+Besides the whole run's seconds, each reports ``epoch_seconds``: the median epoch after
+the first (which, compiled, includes the compilation).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import statistics
 import sys
 import time
 from typing import Any
@@ -20,15 +27,26 @@ def _data(seed: int) -> tuple[np.ndarray, ...]:
     return train_test_split(X, y, test_size=0.4, seed=seed)
 
 
-def run_xconv(epochs: int, seed: int) -> dict[str, float]:
+def run_xconv(epochs: int, seed: int, backend: str = "numpy", jit: bool = True) -> dict[str, Any]:
     from xconv._cli import build_digits_cnn
+    from xconv.callbacks import LambdaCallback
 
     X_train, X_test, y_train, y_test = _data(seed)
-    model = build_digits_cnn(seed=seed, backend="numpy")
+    model = build_digits_cnn(seed=seed, backend=backend)
+    model.training_step.compile = jit
+    ends = []
+    timer = LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
     start = time.perf_counter()
-    model.fit(X_train, y_train, epochs, 256)
+    model.fit(X_train, y_train, epochs, 256, callbacks=[timer])
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "accuracy": model.evaluate(X_test, y_test)[1]}
+    return {
+        "seconds": seconds,
+        "epoch_seconds": statistics.median(b - a for a, b in itertools.pairwise(ends))
+        if len(ends) > 1
+        else seconds,
+        "first_epoch_seconds": ends[0] - start,
+        "accuracy": model.evaluate(X_test, y_test)[1],
+    }
 
 
 def torch_digits_cnn() -> Any:
@@ -58,6 +76,7 @@ def run_torch(epochs: int, seed: int) -> dict[str, float]:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_function = nn.CrossEntropyLoss()  # softmax folded into the loss
     generator = torch.Generator().manual_seed(seed)
+    ends = []
     start = time.perf_counter()
     for _ in range(epochs):
         model.train()
@@ -67,14 +86,26 @@ def run_torch(epochs: int, seed: int) -> dict[str, float]:
             loss = loss_function(model(X_train[batch]), y_train[batch])
             loss.backward()
             optimizer.step()
+        ends.append(time.perf_counter())
     seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
         accuracy = (model(X_test).argmax(dim=1) == y_test).double().mean().item()
-    return {"seconds": seconds, "accuracy": accuracy}
+    steady = [b - a for a, b in itertools.pairwise(ends)]
+    return {
+        "seconds": seconds,
+        "epoch_seconds": statistics.median(steady) if steady else seconds,
+        "first_epoch_seconds": ends[0] - start,
+        "accuracy": accuracy,
+    }
 
 
 if __name__ == "__main__":
     implementation, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    runner = {"xconv": run_xconv, "torch": run_torch}[implementation]
-    print(json.dumps(runner(epochs, seed)))
+    runners = {
+        "xconv": run_xconv,
+        "xconv-jax": lambda e, s: run_xconv(e, s, backend="jax"),
+        "xconv-jax-eager": lambda e, s: run_xconv(e, s, backend="jax", jit=False),
+        "torch": run_torch,
+    }
+    print(json.dumps(runners[implementation](epochs, seed)))
