@@ -91,9 +91,9 @@ class _RandomLayer(ParameterFreeLayer):
     def forward_pass(
         self, X: Array, training: bool = True, *, noise: dict[str, Array] | None = None
     ) -> Array:
-        self.ensure_initialized(X)
         xp = namespace_of(X=X)
         check_ndim(X, "X", "NCHW")
+        self.ensure_initialized(X)
         self.check_input(X)
         if not training:
             # inference: the identity, and backward then passes gradients through
