@@ -198,7 +198,7 @@ def _download(url: str, folder: Path, dataset: Dataset, archive: str) -> bytes:
     fd, temporary = tempfile.mkstemp(prefix=f".{archive}.", suffix=".part", dir=folder)
     os.close(fd)
     try:
-        downloader = pooch.choose_downloader(url, progressbar=progress)
+        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
         try:
             downloader(url, temporary, None)
         except Exception as exc:  # requests' and ftplib's errors have no common base
