@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import to_np, to_xp
+from helpers import layer_gradient_errors, to_np, to_xp
 
 from xconv.layers import Dense, Flatten, RandomCrop, RandomFlip
 from xconv.model import NeuralNetwork
@@ -124,6 +124,17 @@ def test_flip_forward_and_backward_match_the_references(backend):
     grad = to_np(layer.backward_pass(to_xp(G, xp)))
     # a flip is a permutation: its adjoint is its inverse, which is itself
     np.testing.assert_array_equal(grad, _flip_reference(G, horizontal, vertical))
+
+
+@pytest.mark.parametrize("kind", ["crop", "flip"])
+def test_gradient_by_finite_differences(backend, kind):
+    layer = RandomCrop(padding=1) if kind == "crop" else RandomFlip("horizontal_and_vertical")
+    layer.initialize(seed=2, dtype="float64", backend=backend)
+    X = np.random.default_rng(0).standard_normal((4, 2, 3, 4))
+    # the helper restores the generator before each forward pass: the same noise each time
+    errors = layer_gradient_errors(layer, X, backend.namespace)
+    assert set(errors) == {"X"}
+    assert errors["X"] < 1e-8
 
 
 def test_flips_are_about_half(backend):
