@@ -423,6 +423,16 @@ def test_unknown_checksum_warns_then_pins_the_content(mirror, monkeypatch, tmp_p
         load_fashion_mnist()
 
 
+def test_unknown_checksum_of_a_file_placed_by_hand_warns(tmp_path, monkeypatch):
+    files, arrays = _mnist_like(seed=6)
+    monkeypatch.setenv("XCONV_DATA_MIRROR", f"http://127.0.0.1:{_closed_port()}/")
+    monkeypatch.setenv("XCONV_DATA_DIR", str(tmp_path / "cache"))
+    _write(tmp_path / "cache" / "fashion_mnist", files, gz=False)
+    with pytest.warns(UserWarning, match="no checksum is known for this file") as record:
+        _check_mnist(load_fashion_mnist(), arrays)
+    assert len(record) == 4
+
+
 def test_unknown_checksum_but_the_authors_file_passes_silently(mirror, monkeypatch):
     files, arrays = _mnist_like(seed=5)
     published = {}
