@@ -7,6 +7,7 @@ activations, reshaping) work without ``initialize()``: they follow their input.
 """
 
 from ._activation import Activation
+from ._augment import RandomCrop, RandomFlip
 from ._base import Layer
 from ._conv import Conv2D
 from ._conv_transpose import Conv2DTranspose
@@ -26,6 +27,8 @@ __all__ = [
     "Flatten",
     "Layer",
     "MaxPooling2D",
+    "RandomCrop",
+    "RandomFlip",
     "Reshape",
     "UpSampling2D",
     "ZeroPadding2D",
