@@ -219,7 +219,10 @@ def test_public_names():
     assert data.__all__ == [
         "DIGITS_SHA256",
         "batch_iterator",
+        "load_cifar10",
         "load_digits",
+        "load_fashion_mnist",
+        "load_mnist",
         "to_categorical",
         "train_test_split",
     ]
