@@ -35,9 +35,13 @@ def _model(backend, *, jit_compile=None, optimizer="adam", seed=1):
 
 def _arrays(model):
     return [
-        {f"{kind}/{k}": to_np(v) for kind in ("params", "buffers") for k, v in getattr(layer, kind).items()}
+        {
+            f"{kind}/{k}": to_np(v)
+            for kind in ("params", "buffers")
+            for k, v in getattr(layer, kind).items()
+        }
         for layer in model.layers
-    ]  # fmt: skip
+    ]
 
 
 def test_a_step_is_a_pure_function_of_its_arrays(backend):
@@ -87,7 +91,8 @@ def test_the_compiled_jax_step_equals_the_uncompiled_one(backend):
         pytest.skip("jax.jit compiles only JAX arrays; other backends run the step uncompiled")
     X, y = _data(30)
     compiled, eager = _model("jax"), _model("jax", jit_compile=False)
-    assert compiled.training_step.compiles and not eager.training_step.compiles
+    assert compiled.training_step.compiles
+    assert not eager.training_step.compiles
     histories = [m.fit(X, y, 3, 8) for m in (compiled, eager)]  # a smaller last batch too
     np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-12)
     for a, b in zip(_arrays(compiled), _arrays(eager), strict=True):

@@ -20,8 +20,9 @@ from xconv.callbacks import (
     CallbackList,
     Checkpoint,
     LambdaCallback,
+    ProgressBar,
     Resume,
-    skips_batches,
+    SkipNonFinite,
 )
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "NonFiniteLossError",
     "check_training_data",
     "fit_callbacks",
+    "fit_model",
+    "positive_int",
 ]
 
 Array = Any
@@ -87,12 +90,16 @@ def check_training_data(model: Any, X: Any, y: Any) -> None:
 
 def fit_callbacks(
     callbacks: Sequence[Callback] | None,
-    callback: Callable[[int, dict[str, float]], None] | None,
-    checkpoint: str | os.PathLike[str] | None,
-    checkpoint_every: int,
-    resume: str | os.PathLike[str] | None,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
+    resume: str | os.PathLike[str] | None = None,
+    on_nonfinite: str = "raise",
+    verbose: int | str = 0,
 ) -> list[Callback]:
-    """`fit`'s callbacks: `resume` first, the user's, `callback`, `checkpoint` last."""
+    """`fit`'s callbacks from its keywords, checked: `resume` first, then a progress
+    bar, the user's `callbacks`, `callback`, skipping non-finite batches, `checkpoint`.
+    """
     if callbacks is None:
         callbacks = []
     if not isinstance(callbacks, list | tuple) or not all(
@@ -103,17 +110,117 @@ def fit_callbacks(
         )
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable, got {callback!r}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int | np.integer):
+        raise ValueError(
+            f"`checkpoint_every` must be a positive integer, got {checkpoint_every!r}"
+        )
+    if checkpoint_every < 1:
+        raise ValueError(
+            f"`checkpoint_every` must be a positive integer, got {checkpoint_every!r}"
+        )
+    if on_nonfinite not in ("raise", "skip"):
+        raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {verbose!r}")
     chosen: list[Callback] = []
     if resume is not None:
         chosen.append(Resume(resume))
+    if verbose != 0:
+        chosen.append(ProgressBar(bar=False if verbose == 2 else None))
     chosen += callbacks
     if callback is not None:
         chosen.append(LambdaCallback(on_epoch_end=callback))
+    if on_nonfinite == "skip":
+        chosen.append(SkipNonFinite())
     if checkpoint is not None:
         if not isinstance(checkpoint, str | os.PathLike):
             raise TypeError(f"`checkpoint` must be a file path, got {checkpoint!r}")
         chosen.append(Checkpoint(checkpoint, every=checkpoint_every))
     return chosen
+
+
+def fit_model(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    shuffle: bool,
+    validation_data: tuple[Any, Any] | None,
+    validation_split: float,
+    callbacks: list[Callback],
+) -> dict[str, list[float]]:
+    """`NeuralNetwork.fit` once its keywords are callbacks: check, then run the loop."""
+    batch_size = positive_int(batch_size, "batch_size")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
+    if isinstance(validation_split, bool) or not isinstance(validation_split, int | float):
+        raise TypeError(f"`validation_split` must be a number in [0, 1), got {validation_split!r}")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"`validation_split` must be in [0, 1), got {validation_split!r}")
+    if validation_split and validation_data is not None:
+        raise ValueError("give `validation_data` or `validation_split`, not both")
+    if validation_data is not None and (
+        not isinstance(validation_data, tuple | list) or len(validation_data) != 2
+    ):
+        raise ValueError("`validation_data` must be a pair (X, y)")
+    X = model._inputs(X)
+    n = int(X.shape[0])
+    if n == 0:
+        raise ValueError(f"`X` must hold at least one sample to train on, got {tuple(X.shape)}")
+    y = model._labels(y, n)
+    if validation_split:
+        held = int(n * validation_split)
+        if held == 0 or held == n:
+            raise ValueError(
+                f"`validation_split`={validation_split!r} of {n} samples leaves "
+                f"{held} for validation and {n - held} for training: both need one"
+            )
+        X, X_val, y, y_val = (
+            X[: n - held, ...],
+            X[n - held :, ...],
+            y[: n - held, ...],
+            y[n - held :, ...],
+        )
+        n -= held
+        validation: tuple[Any, Any] | None = (X_val, y_val)
+    elif validation_data is not None:
+        X_val = model._inputs(validation_data[0], "validation X")
+        validation = (X_val, model._labels(validation_data[1], X_val.shape[0], "validation y"))
+    else:
+        validation = None
+    step = model.training_step
+
+    def run_batch(index: np.ndarray) -> BatchOutcome:
+        result, steps = step.run(model._take(X, index), model._take(y, index))
+        return BatchOutcome(
+            float(result.loss), float(result.accuracy), lambda: step.commit(result.state, steps)
+        )
+
+    def validate() -> tuple[float, float]:
+        assert validation is not None
+        score: tuple[float, float] = model._evaluate(*validation, batch_size)
+        return score
+
+    loop = FitLoop(
+        model,
+        run_batch,
+        n_samples=n,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        callbacks=callbacks,
+        validate=None if validation is None else validate,
+    )
+    return loop.run()
+
+
+def positive_int(value: object, name: str) -> int:
+    """`value` as an int >= 1 (NumPy integers too), else a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class FitLoop:
@@ -149,7 +256,7 @@ class FitLoop:
         self.batch_size, self.shuffle = batch_size, shuffle
         self.callbacks = CallbackList(callbacks)
         self.validate = validate
-        self.skipping = any(skips_batches(callback) for callback in callbacks)
+        self.skipping = self.callbacks.skips_batches
         keys = ["loss", "accuracy"]
         keys += ["val_loss", "val_accuracy"] if validate is not None else []
         keys += ["skipped"] if self.skipping else []
@@ -201,6 +308,8 @@ class FitLoop:
                 if not self.callbacks.on_nonfinite_loss(epoch, batch, outcome.loss):
                     raise NonFiniteLossError(outcome.loss, epoch, batch)
                 skipped += 1
+                if self.model.stop_training:
+                    break
                 continue
             outcome.keep()
             count = int(index.shape[0])

@@ -20,8 +20,7 @@ from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
 from xconv._files import FORMAT_VERSION, load_model, save_model
-from xconv._fit import BatchOutcome as _BatchOutcome
-from xconv._fit import FitLoop, NonFiniteLossError, fit_callbacks
+from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model, positive_int
 from xconv._inputs import as_inputs, as_labels
 from xconv._step import TrainingStep
 from xconv.backends import Backend, get, get_backend
@@ -95,6 +94,8 @@ class NeuralNetwork:
         self.batch_rng = np.random.default_rng(self._seeds.spawn(1)[0])
         #: set by a callback to end `fit` after the current batch
         self.stop_training = False
+        #: the history of the last `fit`
+        self.history: dict[str, list[float]] = {}
         #: the training step that `fit` and `train_on_batch` run (compiled on JAX)
         self.training_step = TrainingStep(self, compile=jit_compile)
 
@@ -208,96 +209,80 @@ class NeuralNetwork:
         self,
         X: Any,
         y: Any,
-        n_epochs: int,
-        batch_size: int,
+        n_epochs: int | None = None,
+        batch_size: int | None = None,
         shuffle: bool = True,
         *,
+        epochs: int | None = None,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float = 0.0,
         callbacks: Sequence[_callbacks.Callback] | None = None,
+        verbose: int | str = "auto",
         callback: Callable[[int, dict[str, float]], None] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         resume: str | os.PathLike[str] | None = None,
         on_nonfinite: str = "raise",
     ) -> dict[str, list[float]]:
-        """Train for `n_epochs` passes over (X, y) in batches of `batch_size`.
+        """Train for `epochs` passes over (X, y) in batches of `batch_size`.
 
-        Batches are reshuffled every epoch (the ancestor never did) from the model's
-        seed. Returns the history: per epoch, the mean training ``loss`` and
-        ``accuracy`` over the batches, and ``val_loss``/``val_accuracy`` with
-        validation data.
+        Both the ancestor's ``fit(X, y, n_epochs, batch_size)`` and Keras's keywords
+        work. Batches are reshuffled every epoch (the ancestor never did) from the
+        model's seed. Returns the history (also kept as ``model.history``), a dict of
+        lists as Keras's: per epoch the mean training ``loss`` and ``accuracy`` over the
+        samples, ``val_loss``/``val_accuracy`` with validation data, ``skipped`` where
+        a callback skips non-finite batches.
 
         Args:
-            callbacks: `xconv.callbacks.Callback` objects, called in order: at the
-                start and end of training, of each epoch and of each batch. One may stop
+            n_epochs, epochs: the number of epochs (one name or the other; default 1).
+            batch_size: samples per batch (default 32).
+            shuffle: reshuffle the samples every epoch.
+            validation_data: ``(X_val, y_val)`` evaluated after every epoch (default:
+                the constructor's `validation_data`).
+            validation_split: a fraction in [0, 1) of the samples, the last ones (before
+                shuffling, as Keras), held out as validation data instead.
+            callbacks: `xconv.callbacks.Callback` objects, called in order at the start
+                and end of training, of each epoch and of each batch; one may stop
                 training (``self.model.stop_training = True``).
+            verbose: 0 silent; 1 a progress bar on a terminal (one line per epoch
+                elsewhere); 2 one line per epoch; ``"auto"`` (default) is 1. On
+                standard error, by a `ProgressBar` callback.
             callback: ``callback(epoch, logs)`` after each epoch (epochs count from 0):
-                a `LambdaCallback`, run after `callbacks`.
-            checkpoint: a file to save the training state to, atomically, after every
-                `checkpoint_every` epochs and after the last one (after the callbacks):
-                parameters, buffers (BatchNormalization statistics), optimizer state,
-                the random generators (batch order, dropout masks), the epoch and the
-                history. A `Checkpoint` callback, run last.
+                a `LambdaCallback`, after `callbacks`.
+            checkpoint: a file to save the whole training state to, atomically, after
+                every `checkpoint_every` epochs and after the last one (after the
+                other callbacks): a `Checkpoint` callback.
             checkpoint_every: epochs between checkpoints, >= 1.
             resume: a checkpoint written by an earlier ``fit(..., checkpoint=...)`` of
                 this architecture on the same data and batch size: training continues
-                after its epoch (up to `n_epochs`), and ends exactly as if it had never
-                been interrupted. The history returned covers every epoch. A `Resume`
-                callback, run first.
-            on_nonfinite: what a NaN or infinite batch loss does: ``"raise"`` a
-                `NonFiniteLossError` naming the epoch and batch, or ``"skip"`` the
-                batch (no update; the history gets ``skipped``, the count per epoch; a
-                `SkipNonFinite` callback). Either way the model keeps its state from
-                before that batch.
+                after its epoch, and ends exactly as if it had never been interrupted;
+                the history returned covers every epoch (a `Resume` callback, first).
+            on_nonfinite: a NaN or infinite batch loss either ``"raise"``-s a
+                `NonFiniteLossError` naming the epoch and batch, or ``"skip"``-s the
+                batch (a `SkipNonFinite` callback). Either way the model keeps its
+                state from before that batch.
 
         Raises:
-            ValueError: bad arguments or data, or an unusable `resume` file; nothing
-                is trained then.
+            TypeError, ValueError: bad arguments or data, or an unusable `resume`
+                file; nothing is trained then.
             NonFiniteLossError: a non-finite loss that no callback skips.
         """
         self._require_layers()
-        n_epochs = _positive_int(n_epochs, "n_epochs")
-        batch_size = _positive_int(batch_size, "batch_size")
-        checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
-        if on_nonfinite not in ("raise", "skip"):
-            raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
-        chosen = fit_callbacks(callbacks, callback, checkpoint, checkpoint_every, resume)
-        if on_nonfinite == "skip":
-            chosen.append(_callbacks.SkipNonFinite())
-        X = self._inputs(X)
-        if X.shape[0] == 0:
-            raise ValueError(
-                f"`X` must hold at least one sample to train on, got {tuple(X.shape)}"
-            )
-        y = self._labels(y, X.shape[0])
-        validate = None
-        if self.validation_data is not None:
-            X_val = self._inputs(self.validation_data[0], "validation X")
-            y_val = self._labels(self.validation_data[1], X_val.shape[0], "validation y")
-
-            def validate() -> tuple[float, float]:
-                return self._evaluate(X_val, y_val, batch_size)
-
-        def step(index: np.ndarray) -> _BatchOutcome:
-            result, steps = self.training_step.run(self._take(X, index), self._take(y, index))
-            return _BatchOutcome(
-                float(result.loss),
-                float(result.accuracy),
-                lambda: self.training_step.commit(result.state, steps),
-            )
-
-        loop = FitLoop(
+        history = fit_model(
             self,
-            step,
-            n_samples=int(X.shape[0]),
-            epochs=n_epochs,
-            batch_size=batch_size,
+            X,
+            y,
+            epochs=_one_of(n_epochs, epochs),
+            batch_size=32 if batch_size is None else batch_size,
             shuffle=shuffle,
-            callbacks=chosen,
-            validate=validate,
+            validation_data=self.validation_data if validation_data is None else validation_data,
+            validation_split=validation_split,
+            callbacks=fit_callbacks(
+                callbacks, callback, checkpoint, checkpoint_every, resume, on_nonfinite, verbose
+            ),
         )
-        return loop.run()
+        self.history = history
+        return history
 
     # -- inference -----------------------------------------------------------------------
 
@@ -309,7 +294,7 @@ class NeuralNetwork:
     def evaluate(self, X: Any, y: Any, batch_size: int = 256) -> tuple[float, float]:
         """(loss, accuracy) over all of (X, y), in inference mode."""
         self._require_layers()
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = positive_int(batch_size, "batch_size")
         X = self._inputs(X)
         if X.shape[0] == 0:
             raise ValueError(
@@ -402,11 +387,16 @@ class NeuralNetwork:
         return model
 
 
-def _positive_int(value: object, name: str) -> int:
-    """`value` as an int >= 1 (NumPy integers too), else a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    return int(value)
+def _one_of(n_epochs: int | None, epochs: int | None) -> int:
+    """`fit`'s number of epochs, given under the ancestor's name or Keras's."""
+    if n_epochs is not None and epochs is not None:
+        raise TypeError(
+            f"`n_epochs` ({n_epochs!r}) and `epochs` ({epochs!r}) are one argument: give one"
+        )
+    chosen = epochs if n_epochs is None else n_epochs
+    return (
+        1 if chosen is None else positive_int(chosen, "n_epochs" if epochs is None else "epochs")
+    )
 
 
 def _move(x: Array, source: Backend, target: Backend) -> Array:

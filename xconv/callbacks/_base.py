@@ -1,45 +1,11 @@
-"""Callbacks: what `NeuralNetwork.fit` does besides training, each in its own small class.
-
-Pass them as ``fit(..., callbacks=[...])``. Each hook receives the epoch or batch
-number (counting from 0) and a dict of logs. A callback reaches the model as
-``self.model`` and the running fit as ``self.loop`` (its `epochs`, `history`, ...); it
-stops training by setting ``self.model.stop_training = True``.
-
-`fit`'s keywords are thin layers over the callbacks here: ``callback=fn`` is a
-`LambdaCallback`, ``checkpoint=`` a `Checkpoint`, ``resume=`` a `Resume` and
-``on_nonfinite="skip"`` a `SkipNonFinite`.
-
-Example:
-    >>> import numpy as np
-    >>> import xconv
-    >>> from xconv.layers import Dense
-    >>> class StopAfterOne(xconv.callbacks.Callback):
-    ...     def on_epoch_end(self, epoch, logs=None):
-    ...         self.model.stop_training = True
-    >>> model = xconv.NeuralNetwork("sgd", "square_loss", seed=0)
-    >>> model.add(Dense(2, input_shape=(3,)))
-    >>> history = model.fit(np.ones((4, 3)), np.ones((4, 2)), 5, 2, callbacks=[StopAfterOne()])
-    >>> len(history["loss"])
-    1
-"""
+"""The `Callback` base class, a list of callbacks as one, and callbacks from functions."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from xconv import _files
-
-__all__ = [
-    "Callback",
-    "CallbackList",
-    "Checkpoint",
-    "LambdaCallback",
-    "Resume",
-    "SkipNonFinite",
-]
+__all__ = ["Callback", "CallbackList", "LambdaCallback", "Logs"]
 
 Logs = dict[str, float]
 
@@ -99,16 +65,19 @@ class Callback:
         return False
 
 
-def skips_batches(callback: Callback) -> bool:
-    """Whether `callback` can skip non-finite batches (overrides `on_nonfinite_loss`)."""
-    return type(callback).on_nonfinite_loss is not Callback.on_nonfinite_loss
-
-
 class CallbackList(Callback):
     """Several callbacks called in order, as one."""
 
     def __init__(self, callbacks: Sequence[Callback] = ()) -> None:
         self.callbacks = list(callbacks)
+
+    @property
+    def skips_batches(self) -> bool:
+        """Whether a callback may skip non-finite batches (overrides `on_nonfinite_loss`)."""
+        return any(
+            type(callback).on_nonfinite_loss is not Callback.on_nonfinite_loss
+            for callback in self.callbacks
+        )
 
     def set_loop(self, loop: Any, /) -> None:
         super().set_loop(loop)
@@ -191,65 +160,3 @@ class LambdaCallback(Callback):
         function = self.hooks.get(name)
         if function is not None:
             function(*args)
-
-
-class SkipNonFinite(Callback):
-    """Skip a batch whose loss is NaN or infinite (no update), instead of raising.
-
-    The history gets ``skipped``, the number of skipped batches per epoch.
-    """
-
-    def on_nonfinite_loss(self, epoch: int, batch: int, loss: float) -> bool:
-        return True
-
-
-class Checkpoint(Callback):
-    """Save the whole training state to `path` after every `every` epochs and the last.
-
-    Atomically (the previous file survives a crash): parameters, buffers, optimizer
-    state, the random generators (batch order, dropout masks), the epoch and the
-    history. ``fit(..., resume=path)`` (a `Resume`) continues from it exactly.
-    Put it after callbacks that change the model at an epoch's end (a schedule).
-
-    Args:
-        path: the file to write; its folder must exist.
-        every: epochs between saves, >= 1.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
-        if not isinstance(path, str | os.PathLike):
-            raise TypeError(f"`path` must be a file path, got {path!r}")
-        if not Path(path).parent.is_dir():
-            raise ValueError(f"`checkpoint` {str(path)!r} is in a folder that does not exist")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be a positive integer, got {every!r}")
-        self.path, self.every = Path(path), every
-
-    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        done = epoch + 1
-        if done % self.every == 0 or done == self.loop.epochs or self.model.stop_training:
-            _files.save_model(self.model, self.path, training=self.loop.training_state(done))
-
-
-class Resume(Callback):
-    """Continue a fit from a `Checkpoint` file: training ends as if never interrupted.
-
-    The checkpoint must be of this architecture, loss and optimizer (the learning rate
-    may differ), on the same data, batch size and shuffling. Everything in it is checked
-    before the model changes.
-
-    Args:
-        path: a file written by `Checkpoint` (``fit(..., checkpoint=path)``).
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        if not isinstance(path, str | os.PathLike):
-            raise TypeError(f"`resume` must be a file path, got {path!r}")
-        self.path = Path(path)
-
-    def on_train_begin(self, logs: Logs | None = None) -> None:
-        loop = self.loop
-        epoch, history = _files.restore_checkpoint(
-            self.model, self.path, loop.run_info(), list(loop.history), loop.epochs
-        )
-        loop.initial_epoch, loop.history = epoch, history

@@ -1,0 +1,75 @@
+"""`ModelCheckpoint`: save the model (every epoch, or its best) as training goes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._base import Callback, Logs
+from ._monitor import Monitor
+
+__all__ = ["ModelCheckpoint"]
+
+
+class ModelCheckpoint(Callback):
+    """Save the model with `NeuralNetwork.save` after epochs, or only when it improves.
+
+    The files are model files (`NeuralNetwork.load` reads them); to resume training
+    exactly, use `Checkpoint` (``fit(..., checkpoint=...)``) instead.
+
+    Args:
+        filepath: where to save; may hold ``str.format`` fields filled from the epoch
+            (counting from 1, as Keras's) and its logs, e.g.
+            ``"model-{epoch:02d}-{val_loss:.3f}.npz"``. Its folder must exist.
+        monitor, mode, min_delta: what `save_best_only` watches (as in `EarlyStopping`).
+        save_best_only: save only after an epoch whose `monitor` beats the best so far.
+
+    Attributes:
+        saved: the paths written, in order.
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike[str],
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        min_delta: float = 0.0,
+    ) -> None:
+        if not isinstance(filepath, str | os.PathLike):
+            raise TypeError(f"`filepath` must be a file path, got {filepath!r}")
+        if not isinstance(save_best_only, bool):
+            raise TypeError(f"`save_best_only` must be True or False, got {save_best_only!r}")
+        if not Path(filepath).parent.is_dir():
+            raise ValueError(f"`filepath` {str(filepath)!r} is in a folder that does not exist")
+        self.filepath = os.fspath(filepath)
+        self.monitor = Monitor(monitor, mode, min_delta, "ModelCheckpoint")
+        self.save_best_only = save_best_only
+        self.saved: list[Path] = []
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        if self.save_best_only:
+            self.monitor.check_keys(self.loop.history)
+        self.monitor.reset()
+        # a format field that names nothing the fit logs fails now, not after an epoch
+        self._path(0, dict.fromkeys(self.loop.history, 0.0))
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = dict(logs or {})
+        if self.save_best_only:
+            value = self.monitor.value(logs)
+            if not self.monitor.improves(value):
+                return
+            self.monitor.best = value
+        path = self._path(epoch + 1, logs)
+        self.model.save(path)
+        self.saved.append(path)
+
+    def _path(self, epoch: int, logs: dict[str, float]) -> Path:
+        try:
+            return Path(self.filepath.format(epoch=epoch, **logs))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"`filepath` {self.filepath!r} has a field this fit cannot fill: {exc!r} "
+                f"(it logs epoch and {sorted(logs)})"
+            ) from None
