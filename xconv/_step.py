@@ -8,6 +8,9 @@ step with `jax.jit`. The layers, the loss and the optimizer are the step's progr
 Python objects read as code. The step installs the arrays it is given into the layers
 before running them, and the caller keeps the arrays it returns (`TrainingStep.commit`).
 
+The program is a `xconv._graph.Network` (a stack of layers, or a graph of them with
+merges); a plain list of layers runs as a stack.
+
 - `gradients`: forward and backward over one batch; what every data-parallel shard runs.
 - `apply_gradients`: the optimizer's rule for every trainable parameter.
 - `train_step`: the two together.
@@ -21,6 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from xconv._graph import Network, as_network
 from xconv.layers import Layer
 from xconv.losses import Loss
 from xconv.optimizers import Optimizer
@@ -65,7 +69,7 @@ def _trainable(layers: Sequence[Layer], params: Sequence[Store]) -> list[tuple[i
 
 
 def gradients(
-    layers: Sequence[Layer],
+    layers: Sequence[Layer] | Network,
     loss: Loss,
     params: Sequence[Store],
     buffers: Sequence[Store],
@@ -78,21 +82,19 @@ def gradients(
     Returns the gradients of the batch's mean loss with respect to every layer's
     parameters, the layers' new buffers, and the loss and accuracy (0-d arrays).
     ``noise[i]`` is layer i's `sample_noise` (None: a stochastic layer draws its own).
+    `layers` is a network (a stack or a graph) or a list of layers run as a stack.
     """
+    network = as_network(layers)
     # install the arrays: the layers are the program, not the state
-    for layer, layer_params, layer_buffers in zip(layers, params, buffers, strict=True):
+    for layer, layer_params, layer_buffers in zip(network, params, buffers, strict=True):
         layer.params, layer.buffers = dict(layer_params), dict(layer_buffers)
-    # forward, loss, backward
-    out = X
-    for layer, layer_noise in zip(layers, noise, strict=True):
-        if layer.stochastic:
-            out = layer.forward_pass(out, training=True, noise=layer_noise)  # type: ignore[call-arg]
-        else:
-            out = layer.forward_pass(out, training=True)
+    if len(noise) != len(network):
+        raise ValueError(f"`noise` has {len(noise)} entries for {len(network)} layers")
+    # forward in the layers' order, loss, backward in reverse (gradients summed at forks)
+    out = network.forward(X, training=True, noise=noise)
     value, accuracy = loss.loss(y, out), loss.accuracy(y, out)
-    grad = loss.gradient(y, out)
-    for layer in reversed(layers):
-        grad = layer.backward_pass(grad)
+    network.backward(loss.gradient(y, out))
+    layers = network.layers
     grads = [dict(layer.grads) if layer.params else {} for layer in layers]
     return grads, [dict(layer.buffers) for layer in layers], value, accuracy
 
@@ -126,7 +128,7 @@ def apply_gradients(
 
 
 def train_step(
-    layers: Sequence[Layer],
+    layers: Sequence[Layer] | Network,
     loss: Loss,
     optimizer: Optimizer,
     state: TrainState,
@@ -217,7 +219,7 @@ class TrainingStep:
         try:
             if not self.compiles:
                 result = train_step(
-                    model.layers,
+                    model.network,
                     model.loss_function,
                     model.optimizer,
                     state,
@@ -282,6 +284,7 @@ class TrainingStep:
         program = json.dumps(
             {
                 "layers": [id(layer) for layer in model.layers],
+                "wiring": model.network.get_config(),
                 "loss": model.loss_function.get_config(),
                 "optimizer": {
                     k: v for k, v in model.optimizer.get_config().items() if k != "learning_rate"
@@ -295,7 +298,7 @@ class TrainingStep:
         if self._compiled is None or program != self._program:
             import jax
 
-            layers, loss, optimizer = list(model.layers), model.loss_function, model.optimizer
+            layers, loss, optimizer = model.network, model.loss_function, model.optimizer
 
             def step(
                 state: TrainState,

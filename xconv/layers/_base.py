@@ -158,6 +158,17 @@ class Layer:
             )
         return xp
 
+    def __call__(self, inputs: Any) -> Any:
+        """Connect the layer in a graph model: ``y = Conv2D(16, 3)(x)``.
+
+        `inputs` is a symbolic tensor (`xconv.Input`, or another layer's call), a list
+        of them for a merge layer; the result is the layer's symbolic output. Each
+        layer is called once. On arrays, use `forward_pass`.
+        """
+        from ._graph import connect  # the graph module builds on this one
+
+        return connect(self, inputs)
+
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         """The layer's output for the batch `X`; `training` keeps what backward needs."""
         raise NotImplementedError
