@@ -32,7 +32,15 @@ __all__ = ["digits_cnn", "lenet5", "resnet20"]
 
 def _conv_bn(x: SymbolicTensor, filters: int, size: int, stride: int) -> SymbolicTensor:
     """A convolution without bias (the normalisation shifts), then BatchNormalization."""
-    conv = Conv2D(filters, size, stride=stride, use_bias=False, kernel_initializer="he_normal")
+    # symmetric padding (PyTorch's), where 'same' would pad a stride-2 input bottom/right
+    conv = Conv2D(
+        filters,
+        size,
+        padding=size // 2,
+        stride=stride,
+        use_bias=False,
+        kernel_initializer="he_normal",
+    )
     # PyTorch's BatchNorm2d defaults: running averages of weight 0.1, eps 1e-5
     return BatchNormalization(momentum=0.9, eps=1e-5)(conv(x))
 
