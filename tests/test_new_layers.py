@@ -125,32 +125,34 @@ def test_new_layer_matches_torch_and_finite_differences(xp, backend, name):
     assert max(errors.values()) < 1e-6, errors
 
 
-def test_merge_layers_gradients_by_finite_differences(xp):
-    rng = np.random.default_rng(0)
-    a, b, c = (
-        rng.standard_normal((2, 3, 4)),
-        rng.standard_normal((2, 2, 4)),
-        rng.standard_normal((2, 3, 4)),
-    )
-    for layer, inputs in (
-        (Add(), [a, c]),
-        (Concatenate(axis=1), [a, b, c]),
-        (Concatenate(axis=-1), [a, c]),
-    ):
-        out = layer.forward_pass([to_xp(v, xp) for v in inputs])
-        probe = rng.standard_normal(tuple(out.shape))
-        grads = layer.backward_pass(to_xp(probe, xp))
-        assert len(grads) == len(inputs)
-        for i, grad in enumerate(grads):
-            # the merge is linear: its gradient is exact for any step
-            def f(v: np.ndarray, i: int = i) -> float:
-                arrays = [to_xp(w, xp) for w in inputs]
-                arrays[i] = to_xp(v, xp)
-                return float(np.sum(to_np(layer.forward_pass(arrays, training=False)) * probe))
+MERGES = {
+    "add": (Add, [(3, 4), (3, 4)]),
+    "concatenate_channels": (lambda: Concatenate(axis=1), [(3, 4), (2, 4), (3, 4)]),
+    "concatenate_last": (lambda: Concatenate(axis=-1), [(3, 4), (3, 1)]),
+}
 
-            direction = rng.standard_normal(inputs[i].shape)
-            slope = f(inputs[i] + direction) - f(inputs[i])
-            np.testing.assert_allclose(slope, np.sum(to_np(grad) * direction), rtol=1e-10)
+
+@pytest.mark.parametrize("name", sorted(MERGES))
+def test_merge_layer_gradients_by_finite_differences(xp, name):
+    factory, shapes = MERGES[name]
+    layer = factory()
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal((2, *shape)) for shape in shapes]
+    out = layer.forward_pass([to_xp(v, xp) for v in inputs])
+    probe = rng.standard_normal(tuple(out.shape))
+    grads = layer.backward_pass(to_xp(probe, xp))
+    assert len(grads) == len(inputs)
+
+    def f(arrays: list[np.ndarray]) -> float:
+        merged = layer.forward_pass([to_xp(a, xp) for a in arrays], training=False)
+        return float(np.sum(to_np(merged) * probe))
+
+    for i, grad in enumerate(grads):
+        # the merge is linear: a difference is exact for any step
+        direction = rng.standard_normal(inputs[i].shape)
+        moved = [a + direction if k == i else a for k, a in enumerate(inputs)]
+        slope = f(moved) - f(inputs)
+        np.testing.assert_allclose(slope, np.sum(to_np(grad) * direction), rtol=1e-10)
 
 
 def test_global_max_pooling_sends_the_gradient_to_the_first_maximum(xp):

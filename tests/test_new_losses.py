@@ -113,7 +113,8 @@ def test_top_k_accuracy(xp):
     scores = {k: float(TopKAccuracy(k=k)(to_xp(y, xp), to_xp(p, xp))) for k in (1, 2, 3)}
     # the third sample's target ties with every class: found at any k
     assert scores == pytest.approx({1: 1 / 3, 2: 2 / 3, 3: 2 / 3})
-    assert TopKAccuracy(k=2).name == "top_2_accuracy" and TopKAccuracy().name == "top_k_accuracy"
+    assert TopKAccuracy(k=2).name == "top_2_accuracy"
+    assert TopKAccuracy().name == "top_k_accuracy"
 
 
 def test_losses_by_name_and_config_round_trip():
@@ -125,8 +126,10 @@ def test_losses_by_name_and_config_round_trip():
         MeanAbsoluteError(),
     ):
         again = from_config(loss.get_config())
-        assert type(again) is type(loss) and again.get_config() == loss.get_config()
-    assert isinstance(get("mse"), MeanSquaredError) and isinstance(get("huber"), Huber)
+        assert type(again) is type(loss)
+        assert again.get_config() == loss.get_config()
+    assert isinstance(get("mse"), MeanSquaredError)
+    assert isinstance(get("huber"), Huber)
     assert isinstance(get("binary_cross_entropy"), BinaryCrossEntropy)
     assert get_metric({"class": "TopKAccuracy", "k": 3}).k == 3
     with pytest.raises(ValueError, match="`delta` must be a positive number"):
@@ -144,7 +147,8 @@ def test_loss_options_and_metrics_survive_save_and_load(tmp_path):
     model.add(Dense(3, input_shape=(2,)))
     model.save(tmp_path / "huber.npz")
     loaded = NeuralNetwork.load(tmp_path / "huber.npz")
-    assert isinstance(loaded.loss_function, Huber) and loaded.loss_function.delta == 0.25
+    assert isinstance(loaded.loss_function, Huber)
+    assert loaded.loss_function.delta == 0.25
     assert [m.name for m in loaded.metrics] == ["accuracy", "top_2_accuracy"]
     X, labels = np.random.default_rng(0).standard_normal((8, 2)), np.arange(8) % 3
     results = loaded.evaluate(X, labels, return_dict=True)

@@ -268,6 +268,7 @@ def summary_rows(network: Network) -> list[tuple[str, ...]]:
     A graph's table numbers the layers and says what each reads: ``input`` (the
     model's input) or the numbers of the layers whose outputs it takes.
     """
+    rows: list[tuple[str, ...]]
     if network.is_chain:
         rows = [("Layer Type", "Parameters", "Output Shape")]
         rows += [

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xconv.backends import Backend, backend_for, get, get_backend
 from xconv.functional._checks import namespace_of
+
+if TYPE_CHECKING:
+    from ._graph import SymbolicTensor
 
 __all__ = ["Layer", "make_rng"]
 
@@ -158,7 +161,7 @@ class Layer:
             )
         return xp
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: Any) -> SymbolicTensor:
         """Connect the layer in a graph model: ``y = Conv2D(16, 3)(x)``.
 
         `inputs` is a symbolic tensor (`xconv.Input`, or another layer's call), a list

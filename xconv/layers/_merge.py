@@ -55,7 +55,7 @@ class Merge(Layer):
             raise ValueError(f"{self.layer_name()}'s output shape is unknown until it is called")
         return self._output_shape(list(self.input_shapes))
 
-    def forward_pass(self, X: Sequence[Array], training: bool = True) -> Array:  # type: ignore[override]
+    def forward_pass(self, X: Sequence[Array], training: bool = True) -> Array:
         """The merged batch of the list of batches `X`."""
         if not isinstance(X, list | tuple) or len(X) < 2:
             raise TypeError(f"{self.layer_name()} takes a list of two or more arrays")
@@ -76,7 +76,7 @@ class Merge(Layer):
         self._shapes = shapes if training else None
         return self._merge(list(X), xp)
 
-    def backward_pass(self, accum_grad: Array) -> list[Array]:  # type: ignore[override]
+    def backward_pass(self, accum_grad: Array) -> list[Array]:
         """The gradient of each input, from the gradient of the merged output."""
         if self._shapes is None:
             raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")

@@ -49,7 +49,7 @@ class LayerNormalization(Layer):
         eps: float = 1e-5,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
-        axes = list(axis) if isinstance(axis, tuple | list) else [axis]
+        axes: list[Any] = list(axis) if isinstance(axis, tuple | list) else [axis]
         if not axes or any(
             isinstance(a, bool) or not isinstance(a, int | np.integer) for a in axes
         ):

@@ -15,6 +15,13 @@ from ._base import Array, Loss
 __all__ = ["BinaryCrossEntropy", "Huber", "MeanAbsoluteError", "MeanSquaredError"]
 
 
+def _real(value: object, name: str, what: str) -> float:
+    """`value` as a float, or a TypeError naming `name` and `what` it must be."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be {what}, got {value!r}")
+    return float(value)
+
+
 class MeanSquaredError(Loss):
     """The mean squared error: per sample ``mean_c (p_c - y_c) ** 2``.
 
@@ -68,11 +75,10 @@ class Huber(Loss):
     """
 
     def __init__(self, delta: float = 1.0) -> None:
-        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
-            raise TypeError(f"`delta` must be a positive number, got {delta!r}")
-        if not (math.isfinite(float(delta)) and float(delta) > 0):
+        value = _real(delta, "delta", "a positive number")
+        if not (math.isfinite(value) and value > 0):
             raise ValueError(f"`delta` must be a positive number, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = value
 
     def get_config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "delta": self.delta}
@@ -115,13 +121,11 @@ class BinaryCrossEntropy(Loss):
     def __init__(self, from_logits: bool = False, eps: float | None = None) -> None:
         if not isinstance(from_logits, bool):
             raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}")
-        if eps is not None:
-            if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-                raise TypeError(f"`eps` must be a number in (0, 0.5) or None, got {eps!r}")
-            if not 0 < float(eps) < 0.5:
-                raise ValueError(f"`eps` must be in (0, 0.5), got {eps!r}")
+        value = None if eps is None else _real(eps, "eps", "a number in (0, 0.5) or None")
+        if value is not None and not 0 < value < 0.5:
+            raise ValueError(f"`eps` must be in (0, 0.5), got {eps!r}")
         self.from_logits = from_logits
-        self.eps = None if eps is None else float(eps)
+        self.eps = value
 
     def get_config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "from_logits": self.from_logits, "eps": self.eps}
