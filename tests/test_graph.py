@@ -353,3 +353,12 @@ def test_network_checks_its_wiring():
         Network(layers, [[0], [0, 1]])
     assert Network(layers).is_chain
     assert not Network(layers, [[0], [0]], 2).is_chain
+
+
+def test_graph_model_moves_to_another_backend(xp, backend):
+    model = _graph_model(_concatenating, "numpy")
+    X, _ = _data(3)
+    expected = model.predict(X)
+    model.to(backend)
+    assert model.network.layers is model.layers
+    np.testing.assert_allclose(to_np(model.predict(X)), expected, rtol=1e-12, atol=1e-14)

@@ -214,3 +214,12 @@ def test_default_initializer_is_unchanged():
     layer.initialize(seed=5, dtype="float64")
     expected = np.random.default_rng(5).uniform(-1 / np.sqrt(3), 1 / np.sqrt(3), (3, 4))
     np.testing.assert_array_equal(layer.params["weight"], expected)
+
+
+@needs_torch
+def test_erf_for_the_exact_gelu_matches_torch(xp):
+    from xconv.layers._smooth_activations import erf
+
+    x = np.linspace(-7, 7, 2001)
+    expected = torch.erf(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(to_np(erf(to_xp(x, xp))), expected, rtol=0, atol=5e-15)
