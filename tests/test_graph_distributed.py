@@ -29,9 +29,10 @@ def client():
         yield connected
 
 
-def _model() -> NeuralNetwork:
+def _model(batch_norm: bool = True) -> NeuralNetwork:
     x = Input((1, 6, 6))
-    h = Activation("relu")(BatchNormalization()(Conv2D(3, 3)(x)))
+    h = Conv2D(3, 3)(x)
+    h = Activation("relu")(BatchNormalization()(h) if batch_norm else h)
     h = Add()([Conv2D(3, 3)(h), Conv2D(3, 1)(x)])
     y = Dense(4)(Flatten()(Concatenate()([h, x])))
     return NeuralNetwork(
@@ -44,11 +45,13 @@ def _model() -> NeuralNetwork:
     )
 
 
-def test_distributed_fit_of_a_graph_equals_a_local_fit(client):
+@pytest.mark.parametrize(("batch_norm", "n_shards"), [(True, 1), (False, 3)])
+def test_distributed_fit_of_a_graph_equals_a_local_fit(client, batch_norm, n_shards):
+    # with BatchNormalization, one shard sees the whole batch's statistics
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((24, 1, 6, 6)), rng.integers(0, 4, 24)
-    parallel, single = _model(), _model()
-    history = xd.fit(parallel, X, y, client=client, n_epochs=2, batch_size=8, n_shards=1)
+    parallel, single = _model(batch_norm), _model(batch_norm)
+    history = xd.fit(parallel, X, y, client=client, n_epochs=2, batch_size=8, n_shards=n_shards)
     expected = single.fit(X, y, 2, 8)
     np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-10)
     for a, b in zip(parallel.layers, single.layers, strict=True):
