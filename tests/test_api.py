@@ -18,6 +18,7 @@ MODULES = [
     "xconv.layers",
     "xconv.losses",
     "xconv.model",
+    "xconv.models",
     "xconv.optimizers",
 ]
 

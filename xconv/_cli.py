@@ -13,43 +13,12 @@ from typing import Any
 import xconv
 from xconv import backends
 from xconv.data import load_digits, train_test_split
-from xconv.layers import (
-    Activation,
-    BatchNormalization,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-)
-from xconv.model import NeuralNetwork
-from xconv.optimizers import Adam
+from xconv.models import digits_cnn
 
 __all__ = ["build_digits_cnn", "main"]
 
-
-def build_digits_cnn(
-    *, seed: int = 0, backend: str | None = None, dtype: str = "float32", validation: Any = None
-) -> NeuralNetwork:
-    """The ancestor's CNN for 8x8 digits: two conv blocks, a dense block, softmax."""
-    model = NeuralNetwork(
-        Adam(), "cross_entropy", validation, dtype=dtype, seed=seed, backend=backend
-    )
-    model.add(Conv2D(16, (3, 3), input_shape=(1, 8, 8), padding="same"))
-    model.add(Activation("relu"))
-    model.add(Dropout(0.25))
-    model.add(BatchNormalization())
-    model.add(Conv2D(32, (3, 3), padding="same"))
-    model.add(Activation("relu"))
-    model.add(Dropout(0.25))
-    model.add(BatchNormalization())
-    model.add(Flatten())
-    model.add(Dense(256))
-    model.add(Activation("relu"))
-    model.add(Dropout(0.4))
-    model.add(BatchNormalization())
-    model.add(Dense(10))
-    model.add(Activation("softmax"))
-    return model
+#: the digits CNN under its older name (it lives in `xconv.models` now)
+build_digits_cnn = digits_cnn
 
 
 def _progress(n_epochs: int, quiet: bool) -> tuple[Callable[[int, dict[str, float]], None], Any]:

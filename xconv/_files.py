@@ -1,5 +1,11 @@
 """The model's files: atomic `.npz` writes, checked reads, saving, loading, resuming.
 
+The configuration (``__config__``) lists the layers (class name as registered with
+`xconv.layers.register`, and `get_config`), the loss's and metrics' configurations,
+and for a graph model its wiring (``"graph"``: input shape, the tensors each layer
+reads, the output; see `xconv._graph.Network`). Files of a stack have no ``"graph"``,
+and older files name the loss by its class only: both still load.
+
 `NeuralNetwork.save`/`load` and training checkpoints go through here. Nothing is
 pickled: the architecture and the optimizer's settings are JSON stored as a uint8
 array beside the parameters. Every read is checked whole before anything changes.
@@ -7,6 +13,7 @@ array beside the parameters. Every read is checked whole before anything changes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,7 +24,9 @@ from typing import Any, cast
 import numpy as np
 
 from xconv import layers as _layers
+from xconv import losses as _losses
 from xconv import optimizers as _optimizers
+from xconv._graph import Network
 
 __all__ = [
     "FORMAT_VERSION",
@@ -120,9 +129,7 @@ def build_layer(spec: Any) -> _layers.Layer:
     """A layer from its saved ``{"class": ..., "config": ...}``."""
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise ValueError(f"a layer must be saved as {{'class', 'config'}}, got {spec!r}")
-    layer_class = getattr(_layers, str(spec.get("class")), None)
-    if not (isinstance(layer_class, type) and issubclass(layer_class, _layers.Layer)):
-        raise ValueError(f"unknown layer class {spec.get('class')!r}")
+    layer_class = _layers.get_layer_class(str(spec.get("class")))
     arguments = {
         key: as_tuple(value) if isinstance(value, list) else value
         for key, value in spec["config"].items()
@@ -196,15 +203,22 @@ def load_model(cls: type[Any], path: Path, backend: Any) -> Any:
     config = json_entry(arrays, "__config__", path)
     check_format(config, path)
     try:
+        layers = [build_layer(spec) for spec in config["layers"]]
+        graph = config.get("graph")
+        inputs, outputs = Network.connect(layers, graph) if graph is not None else (None, None)
         model = cls(
             _optimizers.Optimizer.from_config(config["optimizer"]),
-            config["loss"],
+            _losses.from_config(config["loss"]),
             dtype=config["dtype"],
             seed=config["seed"],
             backend=backend,
+            inputs=inputs,
+            outputs=outputs,
+            metrics=[_losses.get_metric(m) for m in config.get("metrics", ["accuracy"])],
         )
-        for spec in config["layers"]:
-            model.add(build_layer(spec))
+        if graph is None:
+            for layer in layers:
+                model.add(layer)
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"{path}: invalid architecture in the file: {exc}") from None
     stores = _checked_stores(model, arrays, path)
@@ -325,11 +339,15 @@ def restore_checkpoint(
 def _check_same_model(model: Any, config: dict[str, Any], path: Path) -> float:
     """Refuse a checkpoint of another architecture, loss or optimizer; its learning rate."""
     mine = model.get_config()
-    for key in ("dtype", "loss", "layers"):
-        if config.get(key) != mine[key]:
+    config = dict(config)
+    if isinstance(config.get("loss"), str):  # older files: the loss's class name
+        with contextlib.suppress(TypeError, ValueError):  # else it differs below
+            config["loss"] = _losses.from_config(config["loss"]).get_config()
+    for key in ("dtype", "loss", "layers", "graph"):
+        if config.get(key) != mine.get(key):
             raise ValueError(
                 f"{path}: the checkpoint's {key} {config.get(key)!r} differs from this "
-                f"model's {mine[key]!r}"
+                f"model's {mine.get(key)!r}"
             )
     saved_optimizer = dict(config.get("optimizer") or {})
     learning_rate = saved_optimizer.pop("learning_rate", None)

@@ -33,6 +33,7 @@ __all__ = [
     "fit_callbacks",
     "fit_model",
     "positive_int",
+    "score_names",
 ]
 
 Array = Any
@@ -55,10 +56,13 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class BatchOutcome(NamedTuple):
-    """One batch computed but not yet kept: its mean loss and accuracy, and `keep()`."""
+    """One batch computed but not yet kept: its mean loss and scores, and `keep()`.
+
+    `scores` maps ``"accuracy"`` and each metric's name to the batch's mean.
+    """
 
     loss: float
-    accuracy: float
+    scores: dict[str, float]
     keep: Callable[[], None]
 
 
@@ -194,14 +198,13 @@ def fit_model(
 
     def run_batch(index: np.ndarray) -> BatchOutcome:
         result, steps = step.run(model._take(X, index), model._take(y, index))
-        return BatchOutcome(
-            float(result.loss), float(result.accuracy), lambda: step.commit(result.state, steps)
-        )
+        scores = {name: float(value) for name, value in result.scores.items()}
+        return BatchOutcome(float(result.loss), scores, lambda: step.commit(result.state, steps))
 
-    def validate() -> tuple[float, float]:
+    def validate() -> dict[str, float]:
         assert validation is not None
-        score: tuple[float, float] = model._evaluate(*validation, batch_size)
-        return score
+        logs: dict[str, float] = model._evaluate(*validation, batch_size, model.metrics)
+        return logs
 
     loop = FitLoop(
         model,
@@ -212,8 +215,16 @@ def fit_model(
         shuffle=shuffle,
         callbacks=callbacks,
         validate=None if validation is None else validate,
+        scores=score_names(model.metrics),
     )
     return loop.run()
+
+
+def score_names(metrics: Sequence[Any]) -> list[str]:
+    """The names a batch is scored by: the loss's ``accuracy``, then each metric's."""
+    names = ["accuracy"]
+    names += [metric.name for metric in metrics if metric.name not in names]
+    return names
 
 
 def positive_int(value: object, name: str) -> int:
@@ -232,7 +243,9 @@ class FitLoop:
         n_samples: how many samples an epoch covers.
         epochs, batch_size, shuffle: as for `NeuralNetwork.fit`.
         callbacks: called in order.
-        validate: returns (val_loss, val_accuracy) after each epoch, or None.
+        validate: returns the validation logs after each epoch (``loss`` and each
+            score, by name), or None.
+        scores: the names in each `BatchOutcome.scores` (``accuracy`` first).
         batch_order: ``batch_order(n_samples, shuffle)``, the order of an epoch's
             samples; default ``model.batch_order``.
     """
@@ -247,8 +260,9 @@ class FitLoop:
         batch_size: int,
         shuffle: bool,
         callbacks: Sequence[Callback] = (),
-        validate: Callable[[], tuple[float, float]] | None = None,
+        validate: Callable[[], dict[str, float]] | None = None,
         batch_order: Callable[[int, bool], np.ndarray] | None = None,
+        scores: Sequence[str] = ("accuracy",),
     ) -> None:
         self.model, self.step = model, step
         self.batch_order = model.batch_order if batch_order is None else batch_order
@@ -257,8 +271,9 @@ class FitLoop:
         self.callbacks = CallbackList(callbacks)
         self.validate = validate
         self.skipping = self.callbacks.skips_batches
-        keys = ["loss", "accuracy"]
-        keys += ["val_loss", "val_accuracy"] if validate is not None else []
+        self.scores = list(scores)
+        keys = ["loss", *self.scores]
+        keys += [f"val_{key}" for key in keys] if validate is not None else []
         keys += ["skipped"] if self.skipping else []
         #: per epoch, every key of the logs (a `Resume` fills in the earlier epochs)
         self.history: dict[str, list[float]] = {key: [] for key in keys}
@@ -298,7 +313,8 @@ class FitLoop:
     def _epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the data; the epoch's logs."""
         order = self.batch_order(self.n_samples, self.shuffle)
-        total_loss = total_accuracy = 0.0
+        names = ["loss", *self.scores]
+        totals = dict.fromkeys(names, 0.0)
         counted = skipped = 0
         for batch, start in enumerate(range(0, self.n_samples, self.batch_size)):
             self.callbacks.on_batch_begin(batch)
@@ -313,20 +329,18 @@ class FitLoop:
                 continue
             outcome.keep()
             count = int(index.shape[0])
-            total_loss += outcome.loss * count
-            total_accuracy += outcome.accuracy * count
+            batch_logs = {"loss": outcome.loss} | {k: outcome.scores[k] for k in self.scores}
+            for key, value in batch_logs.items():
+                totals[key] += value * count
             counted += count
-            self.callbacks.on_batch_end(
-                batch, {"loss": outcome.loss, "accuracy": outcome.accuracy, "size": count}
-            )
+            self.callbacks.on_batch_end(batch, batch_logs | {"size": count})
             if self.model.stop_training:
                 break
-        logs = {
-            "loss": total_loss / counted if counted else math.nan,
-            "accuracy": total_accuracy / counted if counted else math.nan,
-        }
+        # means over the samples of the batches kept
+        logs = {key: total / counted if counted else math.nan for key, total in totals.items()}
         if self.validate is not None:
-            logs["val_loss"], logs["val_accuracy"] = self.validate()
+            validation = self.validate()
+            logs |= {f"val_{key}": validation[key] for key in names}
         if self.skipping:
             logs["skipped"] = float(skipped)
         return logs

@@ -8,6 +8,9 @@ step with `jax.jit`. The layers, the loss and the optimizer are the step's progr
 Python objects read as code. The step installs the arrays it is given into the layers
 before running them, and the caller keeps the arrays it returns (`TrainingStep.commit`).
 
+The program is a `xconv._graph.Network` (a stack of layers, or a graph of them with
+merges); a plain list of layers runs as a stack.
+
 - `gradients`: forward and backward over one batch; what every data-parallel shard runs.
 - `apply_gradients`: the optimizer's rule for every trainable parameter.
 - `train_step`: the two together.
@@ -21,6 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from xconv._graph import Network, as_network
 from xconv.layers import Layer
 from xconv.losses import Loss
 from xconv.optimizers import Optimizer
@@ -48,11 +52,14 @@ class TrainState(NamedTuple):
 
 
 class StepResult(NamedTuple):
-    """What `train_step` returns: the new state, the batch's loss and accuracy (0-d arrays)."""
+    """What `train_step` returns: the new state, the batch's loss and scores (0-d arrays).
+
+    `scores` holds ``"accuracy"`` (the loss's) and each metric's value, by name.
+    """
 
     state: TrainState
     loss: Array
-    accuracy: Array
+    scores: dict[str, Array]
 
 
 def parameter_key(index: int, name: str) -> str:
@@ -65,36 +72,38 @@ def _trainable(layers: Sequence[Layer], params: Sequence[Store]) -> list[tuple[i
 
 
 def gradients(
-    layers: Sequence[Layer],
+    layers: Sequence[Layer] | Network,
     loss: Loss,
     params: Sequence[Store],
     buffers: Sequence[Store],
     X: Array,
     y: Array,
     noise: Sequence[Store | None],
-) -> tuple[list[Store], list[Store], Array, Array]:
+    metrics: Sequence[Any] = (),
+) -> tuple[list[Store], list[Store], Array, dict[str, Array]]:
     """Forward and backward over one batch, in training mode.
 
     Returns the gradients of the batch's mean loss with respect to every layer's
-    parameters, the layers' new buffers, and the loss and accuracy (0-d arrays).
+    parameters, the layers' new buffers, the loss, and the scores by name: the loss's
+    ``accuracy`` and each of `metrics` on the batch's predictions (0-d arrays).
     ``noise[i]`` is layer i's `sample_noise` (None: a stochastic layer draws its own).
+    `layers` is a network (a stack or a graph) or a list of layers run as a stack.
     """
+    network = as_network(layers)
     # install the arrays: the layers are the program, not the state
-    for layer, layer_params, layer_buffers in zip(layers, params, buffers, strict=True):
+    for layer, layer_params, layer_buffers in zip(network, params, buffers, strict=True):
         layer.params, layer.buffers = dict(layer_params), dict(layer_buffers)
-    # forward, loss, backward
-    out = X
-    for layer, layer_noise in zip(layers, noise, strict=True):
-        if layer.stochastic:
-            out = layer.forward_pass(out, training=True, noise=layer_noise)  # type: ignore[call-arg]
-        else:
-            out = layer.forward_pass(out, training=True)
-    value, accuracy = loss.loss(y, out), loss.accuracy(y, out)
-    grad = loss.gradient(y, out)
-    for layer in reversed(layers):
-        grad = layer.backward_pass(grad)
+    if len(noise) != len(network):
+        raise ValueError(f"`noise` has {len(noise)} entries for {len(network)} layers")
+    # forward in the layers' order, loss, backward in reverse (gradients summed at forks)
+    out = network.forward(X, training=True, noise=noise)
+    value = loss.loss(y, out)
+    scores = {"accuracy": loss.accuracy(y, out)}
+    scores |= {metric.name: metric(y, out) for metric in metrics if metric.name not in scores}
+    network.backward(loss.gradient(y, out))
+    layers = network.layers
     grads = [dict(layer.grads) if layer.params else {} for layer in layers]
-    return grads, [dict(layer.buffers) for layer in layers], value, accuracy
+    return grads, [dict(layer.buffers) for layer in layers], value, scores
 
 
 def apply_gradients(
@@ -126,7 +135,7 @@ def apply_gradients(
 
 
 def train_step(
-    layers: Sequence[Layer],
+    layers: Sequence[Layer] | Network,
     loss: Loss,
     optimizer: Optimizer,
     state: TrainState,
@@ -135,15 +144,16 @@ def train_step(
     noise: Sequence[Store | None],
     steps: dict[str, Any],
     learning_rate: Any,
+    metrics: Sequence[Any] = (),
 ) -> StepResult:
     """One step: `gradients`, then `apply_gradients`. A pure function of its arrays."""
-    grads, buffers, value, accuracy = gradients(
-        layers, loss, state.params, state.buffers, X, y, noise
+    grads, buffers, value, scores = gradients(
+        layers, loss, state.params, state.buffers, X, y, noise, metrics
     )
     params, slots = apply_gradients(
         layers, optimizer, state.params, grads, state.slots, steps, learning_rate
     )
-    return StepResult(TrainState(params, buffers, slots), value, accuracy)
+    return StepResult(TrainState(params, buffers, slots), value, scores)
 
 
 class TrainingStep:
@@ -217,7 +227,7 @@ class TrainingStep:
         try:
             if not self.compiles:
                 result = train_step(
-                    model.layers,
+                    model.network,
                     model.loss_function,
                     model.optimizer,
                     state,
@@ -226,6 +236,7 @@ class TrainingStep:
                     noise,
                     steps,
                     learning_rate,
+                    model.metrics,
                 )
                 return result, steps
             xp = model.xp
@@ -272,7 +283,7 @@ class TrainingStep:
         """Run and keep one step; its (loss, accuracy) before the update."""
         result, steps = self.run(X, y)
         self.commit(result.state, steps)
-        return float(result.loss), float(result.accuracy)
+        return float(result.loss), float(result.scores["accuracy"])
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -282,7 +293,9 @@ class TrainingStep:
         program = json.dumps(
             {
                 "layers": [id(layer) for layer in model.layers],
+                "wiring": model.network.get_config(),
                 "loss": model.loss_function.get_config(),
+                "metrics": [metric.get_config() for metric in model.metrics],
                 "optimizer": {
                     k: v for k, v in model.optimizer.get_config().items() if k != "learning_rate"
                 },
@@ -295,7 +308,8 @@ class TrainingStep:
         if self._compiled is None or program != self._program:
             import jax
 
-            layers, loss, optimizer = list(model.layers), model.loss_function, model.optimizer
+            layers, loss, optimizer = model.network, model.loss_function, model.optimizer
+            metrics = list(model.metrics)
 
             def step(
                 state: TrainState,
@@ -306,7 +320,7 @@ class TrainingStep:
                 learning_rate: Array,
             ) -> StepResult:
                 return train_step(
-                    layers, loss, optimizer, state, X, y, noise, steps, learning_rate
+                    layers, loss, optimizer, state, X, y, noise, steps, learning_rate, metrics
                 )
 
             self._compiled, self._program = jax.jit(step), program

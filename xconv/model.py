@@ -21,6 +21,7 @@ from xconv import losses as _losses
 from xconv import optimizers as _optimizers
 from xconv._files import FORMAT_VERSION, load_model, save_model
 from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model, positive_int
+from xconv._graph import Network, summary_text
 from xconv._inputs import as_inputs, as_labels
 from xconv._step import TrainingStep
 from xconv.backends import Backend, get, get_backend
@@ -31,7 +32,8 @@ Array = Any
 
 
 class NeuralNetwork:
-    """A feed-forward network: add layers, then `fit`, `evaluate` and `predict`.
+    """A network: `add` layers (a stack) or give `inputs` and `outputs` (a graph), then
+    `fit`, `evaluate` and `predict`.
 
     Args:
         optimizer: an optimizer instance, class or name (``"adam"``); it receives each
@@ -46,6 +48,11 @@ class NeuralNetwork:
         jit_compile: whether the training step runs compiled (`jax.jit`); None (the
             default) compiles where the backend can, on JAX. Results agree with the
             uncompiled step up to rounding.
+        inputs, outputs: a graph model (Keras's functional API): an `xconv.Input`, and
+            a symbolic tensor computed from it by calling layers (``Conv2D(8, 3)(x)``,
+            ``Add()([a, b])``). The layers between them are the model's, created now.
+        metrics: metrics `evaluate` reports besides the loss (``"accuracy"``,
+            ``"top_k_accuracy"``, `xconv.losses.Metric` objects); default accuracy.
 
     Inputs may be NumPy arrays or arrays of the model's backend; labels may be integer
     class indices or one-hot rows.
@@ -58,6 +65,8 @@ class NeuralNetwork:
         >>> model.add(Activation("sigmoid"))
         >>> model.predict(np.zeros((4, 2))).shape
         (4, 3)
+
+    A graph model is built from symbolic tensors (see `xconv._graph` and the README).
     """
 
     def __init__(
@@ -70,6 +79,9 @@ class NeuralNetwork:
         seed: int = 0,
         backend: str | Backend | None = None,
         jit_compile: bool | None = None,
+        inputs: Any = None,
+        outputs: Any = None,
+        metrics: Sequence[Any] | None = None,
     ) -> None:
         if dtype not in ("float32", "float64"):
             raise ValueError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
@@ -88,6 +100,12 @@ class NeuralNetwork:
         self.seed = seed
         self.backend = get(backend) if backend is not None else get_backend()
         self.layers: list[_layers.Layer] = []
+        #: the graph's wiring, None for a stack (`add`)
+        self._graph: Network | None = None
+        #: what `evaluate(..., return_dict=True)` reports besides the loss
+        self.metrics = [
+            _losses.get_metric(m) for m in (["accuracy"] if metrics is None else metrics)
+        ]
         # independent random streams: one per layer (parameters, dropout), one for batches
         self._seeds = np.random.SeedSequence(seed)
         #: the generator that orders the samples of each epoch (checkpoints keep it)
@@ -98,6 +116,8 @@ class NeuralNetwork:
         self.history: dict[str, list[float]] = {}
         #: the training step that `fit` and `train_on_batch` run (compiled on JAX)
         self.training_step = TrainingStep(self, compile=jit_compile)
+        if inputs is not None or outputs is not None:
+            self._build_graph(inputs, outputs)
 
     @property
     def xp(self) -> Any:
@@ -106,8 +126,29 @@ class NeuralNetwork:
 
     # -- building ------------------------------------------------------------------
 
+    @property
+    def network(self) -> Network:
+        """The layers and their wiring, as the training step runs them."""
+        return self._graph if self._graph is not None else Network(self.layers)
+
+    def _build_graph(self, inputs: Any, outputs: Any) -> None:
+        graph = Network.from_tensors(inputs, outputs)
+        for layer in graph:
+            self._initialize(layer)
+        self._graph, self.layers = graph, graph.layers
+
+    def _initialize(self, layer: _layers.Layer) -> None:
+        """Create `layer`'s parameters from the next of the model's random streams."""
+        rng = np.random.default_rng(self._seeds.spawn(1)[0])
+        layer.initialize(seed=rng, dtype=self.dtype, backend=self.backend)
+
     def add(self, layer: _layers.Layer) -> None:
         """Append `layer`, give it its input shape and create its parameters now."""
+        if self._graph is not None:
+            raise ValueError(
+                "this is a graph model (inputs=, outputs=); its layers are fixed: "
+                "call the new layer on a tensor and build a new model"
+            )
         if not isinstance(layer, _layers.Layer):
             raise TypeError(f"`layer` must be an xconv layer, got {type(layer).__name__}")
         if any(layer is added for added in self.layers):
@@ -126,41 +167,14 @@ class NeuralNetwork:
                 f"the first layer ({layer.layer_name()}) needs an input_shape, e.g. "
                 "Conv2D(16, 3, input_shape=(1, 8, 8))"
             )
-        layer.initialize(
-            seed=np.random.default_rng(self._seeds.spawn(1)[0]),
-            dtype=self.dtype,
-            backend=self.backend,
-        )
+        self._initialize(layer)
         self.layers.append(layer)
 
     def summary(self, name: str = "Model Summary") -> str:
         """A table of the layers, their output shapes and parameter counts (also printed)."""
         if not self.layers:
             raise ValueError("the model has no layers yet: add() some first")
-        rows = [("Layer Type", "Parameters", "Output Shape")]
-        rows += [
-            (layer.layer_name(), str(layer.parameters()), str(layer.output_shape()))
-            for layer in self.layers
-        ]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-        table = [line]
-        for i, row in enumerate(rows):
-            table.append(
-                "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-            )
-            if i == 0:
-                table.append(line)
-        table.append(line)
-        total = sum(layer.parameters() for layer in self.layers)
-        text = "\n".join(
-            [
-                f"{name} (backend {self.backend.name}, {self.dtype})",
-                f"Input Shape: {self.layers[0].input_shape}",
-                *table,
-                f"Total Parameters: {total}",
-            ]
-        )
+        text = summary_text(self.network, f"{name} (backend {self.backend.name}, {self.dtype})")
         print(text)
         return text
 
@@ -168,12 +182,12 @@ class NeuralNetwork:
 
     def _inputs(self, X: Any, name: str = "X") -> Array:
         """`X` as an array of the model's backend and dtype, checked against the input shape."""
-        expected = self.layers[0].input_shape if self.layers else None
+        expected = self.network.input_shape if self.layers else None
         return as_inputs(X, self.backend, self.dtype, expected, name)
 
     def _labels(self, y: Any, n_samples: int, name: str = "y") -> Array:
         """Labels (indices or one-hot) as one-hot rows on the model's backend."""
-        n_classes = math.prod(self.layers[-1].output_shape())
+        n_classes = math.prod(self.network.output_shape())
         return as_labels(y, self.backend, self.dtype, n_classes, n_samples, name)
 
     def batch_order(self, n_samples: int, shuffle: bool = True) -> np.ndarray:
@@ -287,12 +301,14 @@ class NeuralNetwork:
     # -- inference -----------------------------------------------------------------------
 
     def _forward(self, X: Array, training: bool) -> Array:
-        for layer in self.layers:
-            X = layer.forward_pass(X, training=training)
-        return X
+        return self.network.forward(X, training=training)
 
-    def evaluate(self, X: Any, y: Any, batch_size: int = 256) -> tuple[float, float]:
-        """(loss, accuracy) over all of (X, y), in inference mode."""
+    def evaluate(self, X: Any, y: Any, batch_size: int = 256, *, return_dict: bool = False) -> Any:
+        """(loss, accuracy) over all of (X, y), in inference mode.
+
+        With ``return_dict=True``: ``{"loss": ..., <metric name>: ...}`` for each of
+        the model's `metrics`.
+        """
         self._require_layers()
         batch_size = positive_int(batch_size, "batch_size")
         X = self._inputs(X)
@@ -300,18 +316,25 @@ class NeuralNetwork:
             raise ValueError(
                 f"`X` must hold at least one sample to evaluate, got {tuple(X.shape)}"
             )
-        return self._evaluate(X, self._labels(y, X.shape[0]), batch_size)
+        logs = self._evaluate(X, self._labels(y, X.shape[0]), batch_size, self.metrics)
+        return logs if return_dict else (logs["loss"], logs["accuracy"])
 
-    def _evaluate(self, X: Array, y: Array, batch_size: int) -> tuple[float, float]:
+    def _evaluate(
+        self, X: Array, y: Array, batch_size: int, metrics: Sequence[Any] = ()
+    ) -> dict[str, float]:
+        """The mean loss, the loss's accuracy, and `metrics` over (X, y), by name."""
         n = X.shape[0]
-        total_loss = total_accuracy = 0.0
+        totals = dict.fromkeys(["loss", "accuracy", *(m.name for m in metrics)], 0.0)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            y_pred = self._forward(X[start:stop, ...], training=False)
-            y_batch = y[start:stop, ...]
-            total_loss += float(self.loss_function.loss(y_batch, y_pred)) * (stop - start)
-            total_accuracy += float(self.loss_function.accuracy(y_batch, y_pred)) * (stop - start)
-        return total_loss / n, total_accuracy / n
+            y_pred, y_batch = self._forward(X[start:stop, ...], False), y[start:stop, ...]
+            scores = {
+                "loss": self.loss_function.loss(y_batch, y_pred),
+                "accuracy": self.loss_function.accuracy(y_batch, y_pred),
+            } | {metric.name: metric(y_batch, y_pred) for metric in metrics}
+            for key, score in scores.items():
+                totals[key] += float(score) * (stop - start)
+        return {key: total / n for key, total in totals.items()}
 
     def predict(self, X: Any) -> Array:
         """The network's output for `X`, in inference mode, as an array of the backend.
@@ -352,11 +375,13 @@ class NeuralNetwork:
             "dtype": self.dtype,
             "seed": self.seed,
             "optimizer": self.optimizer.get_config(),
-            "loss": type(self.loss_function).__name__,
+            "loss": self.loss_function.get_config(),
+            "metrics": [metric.get_config() for metric in self.metrics],
             "layers": [
-                {"class": type(layer).__name__, "config": layer.get_config()}
+                {"class": _layers.registered_name(type(layer)), "config": layer.get_config()}
                 for layer in self.layers
             ],
+            **({"graph": self._graph.get_config()} if self._graph is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from xconv import _step
 from xconv import backends as _backends
 from xconv import callbacks as _callbacks
-from xconv._fit import BatchOutcome, FitLoop, check_training_data, fit_callbacks
+from xconv._fit import BatchOutcome, FitLoop, check_training_data, fit_callbacks, score_names
 from xconv.data import to_categorical
 
 from ._replica import Spec, State, replica, replicas, spec_of, state_of
@@ -57,14 +57,12 @@ def _shard_step(
     target = chosen.asarray(np.asarray(y_host), dtype=spec.dtype)
     params = [{k: chosen.asarray(v) for k, v in stores[0].items()} for stores in state]
     buffers = [{k: chosen.asarray(v) for k, v in stores[1].items()} for stores in state]
-    grads, new_buffers, loss, accuracy = _step.gradients(
-        layers, spec.loss, params, buffers, x, target, [None] * len(layers)
+    grads, new_buffers, loss, scores = _step.gradients(
+        layers, spec.loss, params, buffers, x, target, [None] * len(layers), spec.metrics
     )
     count = x.shape[0]
-    result = {
-        "loss": np.asarray(float(loss) * count),
-        "accuracy": np.asarray(float(accuracy) * count),
-    }
+    result = {"loss": np.asarray(float(loss) * count)}
+    result |= {f"score/{name}": np.asarray(float(value) * count) for name, value in scores.items()}
     for i, (layer_grads, layer_buffers) in enumerate(zip(grads, new_buffers, strict=True)):
         for key, value in layer_grads.items():
             result[f"grad/{i}/{key}"] = chosen.to_numpy(value) * weight
@@ -212,16 +210,21 @@ def fit(
                     }
                 )
 
-        return BatchOutcome(float(total["loss"]) / count, float(total["accuracy"]) / count, keep)
+        scores = {
+            key.removeprefix("score/"): float(value) / count
+            for key, value in total.items()
+            if key.startswith("score/")
+        }
+        return BatchOutcome(float(total["loss"]) / count, scores, keep)
 
     validate = None
     if model.validation_data is not None:
 
-        def validate() -> tuple[float, float]:
-            result: tuple[float, float] = model.evaluate(
-                *model.validation_data, batch_size=batch_size
+        def validate() -> dict[str, float]:
+            logs: dict[str, float] = model.evaluate(
+                *model.validation_data, batch_size=batch_size, return_dict=True
             )
-            return result
+            return logs
 
     order = None
     if seed is not None:
@@ -240,6 +243,7 @@ def fit(
         callbacks=chosen,
         validate=validate,
         batch_order=order,
+        scores=score_names(model.metrics),
     )
     return loop.run()
 

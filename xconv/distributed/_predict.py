@@ -10,7 +10,17 @@ import numpy as np
 
 from xconv import backends as _backends
 
-from ._replica import Spec, State, chunk_backend, load, replica, replicas, spec_of, state_of
+from ._replica import (
+    Spec,
+    State,
+    chunk_backend,
+    forward,
+    load,
+    replica,
+    replicas,
+    spec_of,
+    state_of,
+)
 
 __all__ = ["predict"]
 
@@ -27,9 +37,7 @@ def _predict_block(block: Array, payload: tuple[Spec, State, str], backend: str 
         replicas.loaded = (state_token, chosen.name)
     xp = chosen.namespace
     x = xp.astype(x, getattr(xp, spec.dtype))
-    for layer in layers:
-        x = layer.forward_pass(x, training=False)
-    return x
+    return forward(layers, x)
 
 
 def predict(model: Any, X: Array, /, *, backend: str | None = None) -> Array:

@@ -1,7 +1,12 @@
-"""What workers need of a model: its layers' description, its arrays, a cached rebuild."""
+"""What workers need of a model: its layers' description, its arrays, a cached rebuild.
+
+A worker rebuilds the model's network (a stack or a graph, `xconv._graph.Network`)
+from the layers' registered class names and configurations and the wiring.
+"""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from dataclasses import dataclass
@@ -12,8 +17,20 @@ import numpy as np
 
 from xconv import backends as _backends
 from xconv import layers as _layers
+from xconv._files import build_layer
+from xconv._graph import Network
 
-__all__ = ["Spec", "State", "chunk_backend", "load", "replica", "replicas", "spec_of", "state_of"]
+__all__ = [
+    "Spec",
+    "State",
+    "chunk_backend",
+    "forward",
+    "load",
+    "replica",
+    "replicas",
+    "spec_of",
+    "state_of",
+]
 
 Array = Any
 State = list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
@@ -25,10 +42,12 @@ class Spec:
 
     token: str  # names this description in the workers' caches
     layers: tuple[tuple[str, dict[str, Any]], ...]  # (class name, get_config())
+    graph: dict[str, Any] | None  # a graph's wiring (`Network.get_config`), None: a stack
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     dtype: str
     loss: Any  # the model's loss object (small, no arrays)
+    metrics: tuple[Any, ...] = ()  # the model's metrics (small, no arrays)
 
 
 def spec_of(model: Any) -> Spec:
@@ -36,11 +55,15 @@ def spec_of(model: Any) -> Spec:
         raise ValueError("the model has no layers yet: add() some first")
     return Spec(
         token=uuid.uuid4().hex,
-        layers=tuple((type(layer).__name__, layer.get_config()) for layer in model.layers),
-        input_shape=tuple(model.layers[0].input_shape),
-        output_shape=tuple(model.layers[-1].output_shape()),
+        layers=tuple(
+            (_layers.registered_name(type(layer)), layer.get_config()) for layer in model.layers
+        ),
+        graph=None if model.network.is_chain else model.network.get_config(),
+        input_shape=tuple(model.network.input_shape),
+        output_shape=tuple(model.network.output_shape()),
         dtype=model.dtype,
         loss=model.loss_function,
+        metrics=tuple(model.metrics),
     )
 
 
@@ -58,27 +81,37 @@ def state_of(model: Any) -> State:
 replicas = threading.local()
 
 
-def replica(spec: Spec, backend: _backends.Backend) -> list[_layers.Layer]:
-    """The layers of `spec` on `backend`, built once per thread and reused."""
-    cache: dict[tuple[str, str], list[_layers.Layer]] = getattr(replicas, "cache", {})
+def replica(spec: Spec, backend: _backends.Backend) -> Network:
+    """The network of `spec` on `backend`, built once per thread and reused.
+
+    A sequence of its layers (what `xconv._step.gradients` and `load` take).
+    """
+    cache: dict[tuple[str, str], Network] = getattr(replicas, "cache", {})
     replicas.cache = cache
     key = (spec.token, backend.name)
     if key not in cache:
-        built: list[_layers.Layer] = []
-        for name, config in spec.layers:
-            layer = getattr(_layers, name)(**config)
-            if built:
-                layer.set_input_shape(built[-1].output_shape())
+        built = [build_layer({"class": name, "config": config}) for name, config in spec.layers]
+        if spec.graph is None:
+            for previous, layer in itertools.pairwise(built):
+                layer.set_input_shape(previous.output_shape())
+            network = Network(built)
+        else:
+            network = Network.from_tensors(*Network.connect(built, spec.graph))
+        for layer in network:
             layer.initialize(seed=0, dtype=spec.dtype, backend=backend)
-            built.append(layer)
         # forget older models: one per thread is what a fit or predict needs
         cache.clear()
-        cache[key] = built
+        cache[key] = network
         replicas.loaded = None
     return cache[key]
 
 
-def load(layers: list[_layers.Layer], state: State, backend: _backends.Backend) -> None:
+def forward(network: Network, x: Array) -> Array:
+    """The network's output for the batch `x`, in inference mode."""
+    return network.forward(x, training=False)
+
+
+def load(layers: Network, state: State, backend: _backends.Backend) -> None:
     for layer, (params, buffers) in zip(layers, state, strict=True):
         layer.params = {k: backend.asarray(v) for k, v in params.items()}
         layer.buffers = {k: backend.asarray(v) for k, v in buffers.items()}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from xconv.functional._activations import get_activation
-
 from ._base import Array
 from ._reshape import ParameterFreeLayer
+from ._smooth_activations import activation_functions
 
 __all__ = ["Activation"]
 
@@ -18,7 +17,8 @@ class Activation(ParameterFreeLayer):
     Args:
         name: one of ``"relu"``, ``"leaky_relu"`` (slope 0.2), ``"elu"`` (alpha 1),
             ``"selu"``, ``"sigmoid"``, ``"tanh"``, ``"softplus"``, ``"softmax"``
-            (see `xconv.functional.ACTIVATIONS`); anything else is a ValueError.
+            (see `xconv.functional.ACTIVATIONS`), ``"gelu"``, ``"gelu_tanh"``,
+            ``"silu"``; anything else is a ValueError.
         input_shape: the shape of one sample (any number of axes), or taken from the
             first batch.
 
@@ -40,7 +40,7 @@ class Activation(ParameterFreeLayer):
     """
 
     def __init__(self, name: str, input_shape: tuple[int, ...] | None = None) -> None:
-        self._functions = get_activation(name)
+        self._functions = activation_functions(name)
         self.activation_name = name
         super().__init__(input_shape)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xconv.backends import Backend, backend_for, get, get_backend
 from xconv.functional._checks import namespace_of
+
+if TYPE_CHECKING:
+    from ._graph import SymbolicTensor
 
 __all__ = ["Layer", "make_rng"]
 
@@ -157,6 +160,17 @@ class Layer:
                 f"this {self.layer_name()}'s input_shape, got {tuple(X.shape)}"
             )
         return xp
+
+    def __call__(self, inputs: Any) -> SymbolicTensor:
+        """Connect the layer in a graph model: ``y = Conv2D(16, 3)(x)``.
+
+        `inputs` is a symbolic tensor (`xconv.Input`, or another layer's call), a list
+        of them for a merge layer; the result is the layer's symbolic output. Each
+        layer is called once. On arrays, use `forward_pass`.
+        """
+        from ._graph import connect  # the graph module builds on this one
+
+        return connect(self, inputs)
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         """The layer's output for the batch `X`; `training` keeps what backward needs."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,8 @@ from xconv.functional._geometry import (
 )
 
 from ._base import Array, Layer, make_rng
+from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
+from ._smooth_activations import FusedActivation
 
 __all__ = ["Conv2D"]
 
@@ -37,11 +38,16 @@ class Conv2D(Layer):
         stride, dilation: int or pair, >= 1.
         groups: split channels and filters into this many blocks.
         use_bias: learn one bias per filter.
+        activation: an activation applied to the output (``"relu"``, ``"gelu"``, ...,
+            as `Activation` names them), or None (default).
+        kernel_initializer: how the weights are drawn, by name (see
+            `xconv.layers.INITIALIZERS`); default ``"fan_in_uniform"``.
 
-    Parameters (in `params`): ``"weight"`` of shape (F, C // groups, kh, kw), drawn
-    uniformly from +-1/sqrt(fan_in) with fan_in = C // groups * kh * kw, and
-    ``"bias"`` of shape (F,), zeros. They are drawn on the host from the seed given to
-    `initialize`, so a seed gives the same layer on every backend.
+    Parameters (in `params`): ``"weight"`` of shape (F, C // groups, kh, kw), by
+    default drawn uniformly from +-1/sqrt(fan_in) with fan_in = C // groups * kh * kw
+    (and fan_out = F * kh * kw), and ``"bias"`` of shape (F,), zeros. They are drawn
+    on the host from the seed given to `initialize`, so a seed gives the same layer on
+    every backend.
 
     Shape:
         input (N, C, H, W) -> output (N, F, OH, OW), ``OH = (H + pad_top + pad_bottom
@@ -69,6 +75,8 @@ class Conv2D(Layer):
         dilation: IntOrPair = 1,
         groups: int = 1,
         use_bias: bool = True,
+        activation: str | None = None,
+        kernel_initializer: str = DEFAULT_INITIALIZER,
     ) -> None:
         if isinstance(n_filters, bool) or not isinstance(n_filters, int) or n_filters < 1:
             raise ValueError(f"`n_filters` must be a positive integer, got {n_filters!r}")
@@ -88,6 +96,9 @@ class Conv2D(Layer):
         self.padding = padding
         self.groups = groups
         self.use_bias = use_bias
+        self.kernel_initializer = check_initializer(kernel_initializer)
+        self._activation = FusedActivation(activation)
+        self.activation = activation
         self._geometry: ConvGeometry | None = None
         self._cols: Array | None = None
         self._input: Array | None = None
@@ -135,10 +146,15 @@ class Conv2D(Layer):
         super().initialize(seed=rng, dtype=dtype, backend=backend)
         assert self.backend is not None
         kh, kw = self.filter_shape
-        limit = 1.0 / math.sqrt(self.input_shape[0] // self.groups * kh * kw)
         self.params = {
-            "weight": self.backend.random_uniform(
-                self._weight_shape(), rng=rng, low=-limit, high=limit, dtype=dtype
+            "weight": initial_weights(
+                self.kernel_initializer,
+                self._weight_shape(),
+                fan_in=self.input_shape[0] // self.groups * kh * kw,
+                fan_out=self.n_filters * kh * kw,
+                rng=rng,
+                backend=self.backend,
+                dtype=dtype,
             )
         }
         if self.use_bias:
@@ -176,7 +192,7 @@ class Conv2D(Layer):
         )
         # keep the input, and the columns if they fit the workspace, for backward_pass
         self._cols, self._input = cols, (X if training else None)
-        return out
+        return self._activation.forward(out, training)
 
     def backward_pass(self, accum_grad: Array) -> Array:
         if self._input is None:
@@ -186,6 +202,7 @@ class Conv2D(Layer):
         assert self._geometry is not None
         expected = (self._input.shape[0], *self.output_shape())
         check_shape(accum_grad, "accum_grad", expected, "the shape of the layer's output")
+        accum_grad = self._activation.backward(accum_grad)
         geometry, groups = self._geometry, self.groups
         self.grads = {
             "weight": weight_gradient(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,8 @@ from xconv.backends import Backend
 from xconv.functional._checks import check_shape, namespace_of
 
 from ._base import Array, Layer, make_rng
+from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
+from ._smooth_activations import FusedActivation
 
 __all__ = ["Dense"]
 
@@ -22,8 +23,12 @@ class Dense(Layer):
         n_units: number of outputs per sample.
         input_shape: ``(n_inputs,)``; needed before `initialize`, or taken from the
             first batch.
+        activation: an activation applied to the output (``"relu"``, ``"softmax"``,
+            ...), or None (default).
+        kernel_initializer: how the weights are drawn, by name (see
+            `xconv.layers.INITIALIZERS`); default ``"fan_in_uniform"``.
 
-    Parameters: ``"weight"`` of shape (n_inputs, n_units), uniform in
+    Parameters: ``"weight"`` of shape (n_inputs, n_units), by default uniform in
     +-1/sqrt(n_inputs); ``"bias"`` of shape (n_units,), zeros.
 
     Shape:
@@ -37,10 +42,19 @@ class Dense(Layer):
         (2, 3)
     """
 
-    def __init__(self, n_units: int, input_shape: tuple[int] | None = None) -> None:
+    def __init__(
+        self,
+        n_units: int,
+        input_shape: tuple[int] | None = None,
+        activation: str | None = None,
+        kernel_initializer: str = DEFAULT_INITIALIZER,
+    ) -> None:
         if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
             raise ValueError(f"`n_units` must be a positive integer, got {n_units!r}")
         self.n_units = n_units
+        self.kernel_initializer = check_initializer(kernel_initializer)
+        self._activation = FusedActivation(activation)
+        self.activation = activation
         self._input: Array | None = None
         super().__init__(input_shape)
 
@@ -71,10 +85,15 @@ class Dense(Layer):
         super().initialize(seed=rng, dtype=dtype, backend=backend)
         assert self.backend is not None
         n_in = self.input_shape[0]
-        limit = 1.0 / math.sqrt(n_in)
         self.params = {
-            "weight": self.backend.random_uniform(
-                (n_in, self.n_units), rng=rng, low=-limit, high=limit, dtype=dtype
+            "weight": initial_weights(
+                self.kernel_initializer,
+                (n_in, self.n_units),
+                fan_in=n_in,
+                fan_out=self.n_units,
+                rng=rng,
+                backend=self.backend,
+                dtype=dtype,
             ),
             "bias": self.backend.asarray(np.zeros(self.n_units), dtype=dtype),
         }
@@ -100,7 +119,7 @@ class Dense(Layer):
         namespace_of(X=X, weight=weight, bias=bias)
         self.check_input(X)
         self._input = X if training else None
-        return X @ weight + bias
+        return self._activation.forward(X @ weight + bias, training)
 
     def backward_pass(self, accum_grad: Array) -> Array:
         if self._input is None:
@@ -108,6 +127,7 @@ class Dense(Layer):
         xp = namespace_of(accum_grad=accum_grad, X=self._input)
         expected = (self._input.shape[0], self.n_units)
         check_shape(accum_grad, "accum_grad", expected, "the shape of the layer's output")
+        accum_grad = self._activation.backward(accum_grad)
         weight = self.params["weight"]
         self.grads = {
             "weight": xp.matrix_transpose(self._input) @ accum_grad,

@@ -2,7 +2,8 @@
 
 Every loss has ``loss(y, p)`` (a 0-d array), ``gradient(y, p)`` (the derivative of
 exactly that mean, shaped like ``p``) and ``acc(y, p)`` (a float). They work on
-arrays of any array-API library.
+arrays of any array-API library. Metrics (`Accuracy`, `TopKAccuracy`) score
+predictions besides the loss.
 
 >>> import numpy as np
 >>> import xconv.losses as losses
@@ -12,6 +13,22 @@ arrays of any array-API library.
 """
 
 from ._base import Loss
-from ._losses import CrossEntropy, SquareLoss, get
+from ._losses import CrossEntropy, SquareLoss, from_config, get
+from ._metrics import Accuracy, Metric, TopKAccuracy, get_metric
+from ._regression import BinaryCrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 
-__all__ = ["CrossEntropy", "Loss", "SquareLoss", "get"]
+__all__ = [
+    "Accuracy",
+    "BinaryCrossEntropy",
+    "CrossEntropy",
+    "Huber",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "Metric",
+    "SquareLoss",
+    "TopKAccuracy",
+    "from_config",
+    "get",
+    "get_metric",
+]

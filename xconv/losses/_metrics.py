@@ -1,0 +1,130 @@
+"""Metrics besides the loss: ``NeuralNetwork(..., metrics=["accuracy", "top_k_accuracy"])``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+from ._base import Array
+
+__all__ = ["Accuracy", "Metric", "TopKAccuracy", "get_metric"]
+
+
+def _check(y: Array, p: Array) -> Any:
+    xp = array_api_compat.array_namespace(y, p)
+    if p.ndim != 2 or tuple(y.shape) != tuple(p.shape) or p.shape[0] == 0:
+        raise ValueError(
+            f"`y` and `p` must be (N, C) arrays of one shape with N >= 1, got "
+            f"{tuple(y.shape)} and {tuple(p.shape)}"
+        )
+    return xp
+
+
+class Metric:
+    """A number that says how good a batch's predictions are (higher is better).
+
+    ``metric(y, p)`` is the batch's mean, a 0-d array; `y` holds one-hot targets and
+    `p` predictions (probabilities or logits), both (N, C). `name` keys the results.
+    """
+
+    name = "metric"
+
+    def __call__(self, y: Array, p: Array, /) -> Array:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        config = self.get_config()
+        name = config.pop("class")
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"class": class name, **options}``, JSON-able."""
+        return {"class": type(self).__name__}
+
+
+class Accuracy(Metric):
+    """The fraction of samples whose largest prediction is at their target's class.
+
+    Example:
+        >>> import numpy as np
+        >>> float(Accuracy()(np.eye(2), np.array([[0.9, 0.1], [0.8, 0.2]])))
+        0.5
+    """
+
+    name = "accuracy"
+
+    def __call__(self, y: Array, p: Array, /) -> Array:
+        xp = _check(y, p)
+        hits = xp.argmax(p, axis=1) == xp.argmax(y, axis=1)
+        return xp.mean(xp.astype(hits, p.dtype))
+
+
+class TopKAccuracy(Metric):
+    """The fraction of samples whose target is among their `k` largest predictions.
+
+    A target counts as found when fewer than `k` classes score strictly higher than
+    it (ties favour the target).
+
+    Args:
+        k: how many of the top predictions count, >= 1 (default 5).
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
+        >>> float(TopKAccuracy(k=2)(np.eye(3)[[1, 2]], p))
+        0.5
+    """
+
+    def __init__(self, k: int = 5) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"`k` must be a positive integer, got {k!r}")
+        self.k = k
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "top_k_accuracy" if self.k == 5 else f"top_{self.k}_accuracy"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"class": type(self).__name__, "k": self.k}
+
+    def __call__(self, y: Array, p: Array, /) -> Array:
+        xp = _check(y, p)
+        # the target's score, and how many classes beat it
+        target = xp.sum(xp.where(y == xp.max(y, axis=1, keepdims=True), p, 0.0), axis=1)
+        better = xp.sum(xp.astype(p > target[:, None], p.dtype), axis=1)
+        return xp.mean(xp.astype(better < self.k, p.dtype))
+
+
+_BY_NAME: dict[str, type[Metric]] = {
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "topkaccuracy": TopKAccuracy,
+}
+
+
+def get_metric(metric: str | type[Metric] | Metric | dict[str, Any], /) -> Metric:
+    """A metric from a name (``"accuracy"``, ``"top_k_accuracy"``), class, instance or
+    saved config (``{"class": "TopKAccuracy", "k": 3}``).
+
+    Example:
+        >>> get_metric("top_k_accuracy")
+        TopKAccuracy(k=5)
+    """
+    if isinstance(metric, Metric):
+        return metric
+    if isinstance(metric, type) and issubclass(metric, Metric):
+        return metric()
+    if isinstance(metric, dict):
+        options = dict(metric)
+        name = options.pop("class", None)
+        found = {cls.__name__: cls for cls in (Accuracy, TopKAccuracy)}.get(str(name))
+        if found is None:
+            raise ValueError(f"unknown metric class {name!r}")
+        return found(**options)
+    if isinstance(metric, str):
+        cls = _BY_NAME.get(metric.lower().replace("_", "").replace("-", ""))
+        if cls is None:
+            raise ValueError(f"unknown metric {metric!r}; valid names: accuracy, top_k_accuracy")
+        return cls()
+    raise TypeError(f"a metric must be a name, a Metric class or instance, got {metric!r}")
