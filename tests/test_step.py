@@ -112,3 +112,28 @@ def test_the_compiled_jax_step_equals_the_uncompiled_one(backend):
 def test_jit_compile_must_be_a_bool_or_none():
     with pytest.raises(TypeError, match="`jit_compile` must be True, False or None, got 'yes'"):
         NeuralNetwork("sgd", "square_loss", jit_compile="yes")
+
+
+def test_metrics_chosen_in_the_constructor_reach_the_history(backend):
+    from xconv.losses import TopKAccuracy
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((20, 6)), rng.integers(0, 5, 20)
+    model = NeuralNetwork(
+        "sgd", "cross_entropy", dtype="float64", seed=0, backend=backend.name,
+        metrics=["accuracy", TopKAccuracy(k=2)],
+    )  # fmt: skip
+    model.add(Dense(5, input_shape=(6,)))
+    model.add(Activation("softmax"))
+    # one batch, no shuffling: the epoch's scores are those of the model before the update
+    before = model.evaluate(X, y, batch_size=20, return_dict=True)
+    history = model.fit(
+        X, y, epochs=1, batch_size=20, shuffle=False, validation_data=(X, y), verbose=0
+    )
+    assert sorted(history) == sorted(
+        ["loss", "accuracy", "top_2_accuracy", "val_loss", "val_accuracy", "val_top_2_accuracy"]
+    )
+    assert history["top_2_accuracy"][0] == pytest.approx(before["top_2_accuracy"])
+    assert history["loss"][0] == pytest.approx(before["loss"])
+    after = model.evaluate(X, y, batch_size=20, return_dict=True)
+    assert history["val_top_2_accuracy"][0] == pytest.approx(after["top_2_accuracy"])
