@@ -6,4 +6,5 @@ by default, every backend usable here. A backend named there but not usable here
 skip that says why, never a silent pass; an unknown name is a usage error.
 """
 
-pytest_plugins = ["xconv.testing"]
+# pytester runs small test files in-process, for tests/test_testing_plugin.py
+pytest_plugins = ["xconv.testing", "pytester"]

@@ -34,8 +34,9 @@ def _selection(config: pytest.Config) -> tuple[list[str], str]:
         names = list(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
         unknown = [name for name in names if name not in backends.registered()]
         if unknown or not names:
+            problem = f"unknown xconv backends {unknown}" if unknown else "no backend"
             raise pytest.UsageError(
-                f"{source} names unknown xconv backends {unknown or requested!r}; "
+                f"{source} names {problem} ({requested!r}); "
                 f"known: {', '.join(backends.registered())}"
             )
         return names, source
