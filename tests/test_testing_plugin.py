@@ -8,6 +8,8 @@ every backend under test.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -172,6 +174,22 @@ def test_a_test_that_parametrizes_xp_itself_is_left_alone(run):
     )
     result = run("-p", "xconv.testing", "--xconv-backends=array_api_strict", source=source)
     result.assert_outcomes(passed=1)
+
+
+def test_import_xconv_leaves_pytest_out_and_a_missing_pytest_is_named():
+    code = (
+        "import sys, xconv, xconv.functional, xconv.layers, xconv.backends\n"
+        "print('xconv.testing' in sys.modules, 'pytest' in sys.modules)\n"
+        "sys.modules['pytest'] = None  # as if pytest were not installed\n"
+        "import xconv.testing\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False False"
+    assert result.returncode != 0
+    assert (
+        "ImportError: xconv.testing needs pytest, which is not installed: "
+        "pip install 'xconv[test]'" in result.stderr
+    )
 
 
 # -- to_numpy, from_numpy, assert_close ---------------------------------------------------
