@@ -45,9 +45,8 @@ def nox_sessions(
 
         nox_sessions(["numpy", "array_api_strict", "torch"])
 
-    nox must then be able to import xconv (``pip install nox xconv[test]``, or
-    ``nox --install-only``-style bootstrapping of your own); the ``noxfile.py`` pattern
-    in the README does without.
+    nox itself must then be able to import xconv (``pip install nox xconv``); the
+    15-line ``noxfile.py`` pattern in the README needs only nox.
 
     Args:
         backends: backend names, each one session.

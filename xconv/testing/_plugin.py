@@ -73,7 +73,8 @@ def xp(request: pytest.FixtureRequest) -> Any:
     """The array namespace of one backend under test (one test run per backend).
 
     A backend that is not usable here skips the test with the reason. JAX gets
-    ``jax_enable_x64`` switched on, so that float64 references are float64 arrays.
+    ``jax_enable_x64`` switched on for the rest of the process, as ``JAX_ENABLE_X64=1``
+    would, so that float64 references are float64 arrays.
     """
     name = request.param
     try:
