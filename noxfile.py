@@ -1,5 +1,6 @@
-"""Development sessions: `nox -s tests` (one per backend), `lint`, `typecheck`; on
-demand `fuzz` (many more Hypothesis examples), `demo` and `bench`.
+"""Development sessions: `nox -s tests` (one per backend), `example` (the cross-backend
+example project on numpy and array_api_strict), `lint`, `typecheck`; on demand `fuzz`
+(many more Hypothesis examples), `demo` and `bench`.
 
 `nox -l` lists them. Each session builds its own virtual environment and installs
 xconv with the extra that its backend needs.
@@ -14,7 +15,7 @@ import nox
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "example", "lint", "typecheck"]
 
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "dask", "cupy"]
 # extra installed for each backend's session; the test extra always brings torch 2.13.0,
@@ -44,6 +45,16 @@ def tests(session: nox.Session, backend: str) -> None:
     if backend == "jax":
         env["JAX_ENABLE_X64"] = "1"  # float64 references need float64 JAX arrays
     session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+@nox.parametrize("backend", ["numpy", "array_api_strict"])
+def example(session: nox.Session, backend: str) -> None:
+    """Run examples/cross-backend's tests (xconv.testing's plugin) with xconv from here."""
+    session.install(f".[{EXTRAS[backend]}]")
+    session.install("-e", "./examples/cross-backend")
+    session.chdir("examples/cross-backend")
+    session.run("pytest", *session.posargs, env={"XCONV_TEST_BACKENDS": backend})
 
 
 @nox.session

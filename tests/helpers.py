@@ -1,7 +1,9 @@
-"""Reference implementations and conversions shared by the tests.
+"""What xconv's suite needs beyond `xconv.testing`: its references and gradient checks.
 
-The references do not use xconv: PyTorch (CPU, float64), a direct-loop convolution
-in plain NumPy, and central finite differences.
+The references do not use xconv: PyTorch (CPU, float64), a direct-loop convolution in
+plain NumPy, and central finite differences. Host conversions, finite differences and
+the PyTorch import come from `xconv.testing`, the plugin any project can use; the names
+the test files import stay here.
 """
 
 from __future__ import annotations
@@ -10,32 +12,24 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
-import xconv.backends as backends
+from xconv.testing import TORCH_MISSING, from_numpy, numerical_gradient, to_numpy
 
 try:
     import torch
     import torch.nn.functional as F
 except ImportError:  # pragma: no cover - the test extra installs torch
     torch = None  # type: ignore[assignment]
+    F = None  # type: ignore[assignment]
 
-requires_torch_reason = "PyTorch (the reference) is not installed: pip install torch==2.13.0"
+requires_torch_reason = TORCH_MISSING
+to_np = to_numpy
 
 
 def to_xp(a: Any, xp: Any, dtype: str | None = None) -> Any:
-    """A NumPy array as an array of namespace `xp`."""
-    backend = backends.backend_for(xp)
-    assert backend is not None, xp
-    return backend.asarray(np.asarray(a), dtype=dtype)
-
-
-def to_np(x: Any) -> np.ndarray:
-    """Any backend's array as a NumPy array."""
-    backend = backends.backend_for(array_api_compat.array_namespace(x))
-    assert backend is not None, type(x)
-    return np.asarray(backend.to_numpy(x))
+    """A NumPy array as an array of namespace `xp` (`xconv.testing.from_numpy`)."""
+    return from_numpy(a, xp, dtype=dtype)
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -130,19 +124,6 @@ def loop_conv2d(
     return out
 
 
-def numerical_gradient(
-    f: Callable[[np.ndarray], float], a: np.ndarray, eps: float = 1e-6
-) -> np.ndarray:
-    """Central finite differences of scalar `f` at `a` (float64)."""
-    grad = np.zeros_like(a, dtype=np.float64)
-    for index in np.ndindex(a.shape):
-        plus, minus = a.copy(), a.copy()
-        plus[index] += eps
-        minus[index] -= eps
-        grad[index] = (f(plus) - f(minus)) / (2 * eps)
-    return grad
-
-
 def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     """max |actual - expected| / max(max |expected|, tiny): one scale for the whole array."""
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
@@ -220,7 +201,7 @@ def gradient_errors(
 
         claimed = to_np(analytic[name])
         if directions is None:
-            errors[name] = relative_error(claimed, numerical_gradient(partial, value, eps))
+            errors[name] = relative_error(claimed, numerical_gradient(partial, value, eps=eps))
         else:
             errors[name] = directional_error(partial, value, claimed, directions, eps=eps)
     return errors

@@ -1,0 +1,184 @@
+"""Moving arrays to the host and comparing them: `to_numpy`, `from_numpy`, `assert_close`."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+import xconv.backends as backends
+
+__all__ = ["TOLERANCES", "assert_close", "from_numpy", "to_numpy"]
+
+#: (rtol, atol) used by `assert_close` when none is given, by the less precise of the two
+#: dtypes compared (complex dtypes use their real part's entry; bool and integers: exact)
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "float16": (1e-3, 1e-5),
+    "float32": (1e-5, 1e-7),
+    "float64": (1e-10, 1e-12),
+}
+
+_KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "floating", "c": "complex"}
+
+
+def _backend_of(x: Any) -> backends.Backend:
+    import array_api_compat
+
+    try:
+        xp = array_api_compat.array_namespace(x)
+    except TypeError as exc:
+        raise TypeError(f"expected an array, got {type(x).__name__}: {exc}") from None
+    backend = backends.backend_for(xp)
+    if backend is None:
+        raise TypeError(
+            f"no xconv backend handles arrays of type {type(x).__name__}; "
+            f"registered backends: {', '.join(backends.registered())}"
+        )
+    return backend
+
+
+def to_numpy(x: Any, /) -> np.ndarray:
+    """A host NumPy copy of `x`: an array of any registered backend, on any device.
+
+    NumPy arrays, Python numbers and nested sequences go through `numpy.asarray`.
+
+    Example:
+        >>> to_numpy([1.0, 2.0])
+        array([1., 2.])
+    """
+    if isinstance(x, np.ndarray | np.generic | numbers.Number | list | tuple):
+        return np.asarray(x)
+    return np.asarray(_backend_of(x).to_numpy(x))
+
+
+def from_numpy(a: Any, xp: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    """Host data `a` as an array of namespace `xp` (a copy, on `device` if given).
+
+    `dtype` may be a dtype of `xp` or a name such as ``"float64"``.
+
+    Example:
+        >>> import numpy as np
+        >>> from_numpy([1, 2], np, dtype="float32")
+        array([1., 2.], dtype=float32)
+    """
+    backend = backends.backend_for(xp)
+    if backend is None:
+        raise TypeError(f"`xp` must be the array namespace of a registered backend, got {xp!r}")
+    return backend.asarray(np.asarray(a), dtype=dtype, device=device)
+
+
+def _tolerances(*dtypes: np.dtype[Any]) -> tuple[float, float]:
+    """The default (rtol, atol) for comparing arrays of `dtypes`: the loosest applies."""
+    chosen = (0.0, 0.0)
+    for dtype in dtypes:
+        if dtype.kind == "c":
+            dtype = np.finfo(dtype).dtype  # complex128 -> float64
+        if dtype.kind != "f":
+            continue
+        entry = TOLERANCES.get(dtype.name)
+        if entry is None:  # a float dtype without an entry: scale float32's by its epsilon
+            scale = float(np.finfo(dtype).eps / np.finfo(np.float32).eps)
+            entry = (TOLERANCES["float32"][0] * scale, TOLERANCES["float32"][1] * scale)
+        chosen = (max(chosen[0], entry[0]), max(chosen[1], entry[1]))
+    return chosen
+
+
+def assert_close(
+    actual: Any,
+    expected: Any,
+    /,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    msg: str = "",
+) -> None:
+    """Assert that two arrays, of any backends and devices, agree element by element.
+
+    Both are copied to the host (`to_numpy`), then must have the same shape (no
+    broadcasting) and the same kind of dtype (bool, integer, floating or complex; a
+    Python number or list as `expected` is exempt), and every element must satisfy
+    ``|actual - expected| <= atol + rtol * |expected|``. NaNs must sit at the same
+    places in both; infinities must be equal.
+
+    Tolerances left as None come from `TOLERANCES`, by the less precise of the two
+    dtypes (comparing a float32 result with a float64 reference uses float32's):
+
+    ========  ======  ======
+    dtype     rtol    atol
+    ========  ======  ======
+    float16   1e-3    1e-5
+    float32   1e-5    1e-7
+    float64   1e-10   1e-12
+    bool/int  0       0
+    ========  ======  ======
+
+    Complex dtypes use their real dtype's row.
+
+    Args:
+        actual: the array under test.
+        expected: the reference (any backend, or host data).
+        rtol, atol: relative and absolute tolerance.
+        msg: prepended to the failure message.
+
+    Raises:
+        AssertionError: naming the worst element (the one furthest outside its
+            tolerance), its index, both values and the tolerance.
+
+    Example:
+        >>> import numpy as np
+        >>> assert_close(np.array([1.0, 2.0]), [1.0, 2.0 + 1e-13])
+        >>> assert_close(np.array([1.0, 2.0]), [1.0, 2.5])
+        Traceback (most recent call last):
+        ...
+        AssertionError: arrays differ at 1 of 2 elements (rtol=1e-10, atol=1e-12, from float64)
+          worst at index (1,): actual 2.0, expected 2.5, |difference| 0.5 > allowed 2.51e-10
+    """
+    expected_is_data = isinstance(expected, numbers.Number | list | tuple)
+    a, e = to_numpy(actual), to_numpy(expected)
+    prefix = f"{msg}\n" if msg else ""
+    if a.shape != e.shape:
+        raise AssertionError(f"{prefix}shapes differ: actual {a.shape}, expected {e.shape}")
+    kind_a, kind_e = _KINDS.get(a.dtype.kind), _KINDS.get(e.dtype.kind)
+    if kind_a is None or kind_e is None:
+        raise TypeError(f"cannot compare dtypes {a.dtype} and {e.dtype}: not numeric")
+    if kind_a != kind_e and not expected_is_data:
+        raise AssertionError(
+            f"{prefix}dtype kinds differ: actual {a.dtype} ({kind_a}), "
+            f"expected {e.dtype} ({kind_e})"
+        )
+    default_rtol, default_atol = _tolerances(a.dtype, e.dtype)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"`rtol` (={rtol}) and `atol` (={atol}) must be non-negative")
+    source = (
+        "given"
+        if (rtol, atol) != (default_rtol, default_atol)
+        else "from " + (" and ".join(sorted({a.dtype.name, e.dtype.name})))
+    )
+    if a.dtype.kind == "b":
+        a = a.astype(np.int8)
+    if e.dtype.kind == "b":
+        e = e.astype(np.int8)
+    wide = np.complex128 if "c" in (a.dtype.kind, e.dtype.kind) else np.float64
+    a64, e64 = a.astype(wide), e.astype(wide)
+    both_nan = np.isnan(a64) & np.isnan(e64)
+    same_inf = np.isinf(e64) & (a64 == e64)
+    with np.errstate(invalid="ignore"):
+        difference = np.abs(a64 - e64)
+        allowed = atol + rtol * np.abs(e64)
+        close = np.isfinite(e64) & (difference <= allowed)
+        bad = ~(both_nan | same_inf | close)
+    if not bad.any():
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.where(bad, np.nan_to_num(difference / allowed, nan=np.inf), -1.0)
+    worst = np.unravel_index(int(np.argmax(excess)), a.shape) if a.ndim else ()
+    index = tuple(int(i) for i in worst)
+    raise AssertionError(
+        f"{prefix}arrays differ at {int(bad.sum())} of {a.size} elements "
+        f"(rtol={rtol:g}, atol={atol:g}, {source})\n"
+        f"  worst at index {index}: actual {a[index].item()!r}, expected {e[index].item()!r}, "
+        f"|difference| {difference[index]:.3g} > allowed {allowed[index]:.3g}"
+    )
