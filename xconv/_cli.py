@@ -10,9 +10,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import xconv
-from xconv import backends
-from xconv.data import load_digits, train_test_split
+from xconv import backends, models
+from xconv.data import (
+    load_cifar10,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    train_test_split,
+)
 from xconv.models import digits_cnn
 
 __all__ = ["build_digits_cnn", "main"]
@@ -21,55 +29,70 @@ __all__ = ["build_digits_cnn", "main"]
 build_digits_cnn = digits_cnn
 
 
-def _progress(n_epochs: int, quiet: bool) -> tuple[Callable[[int, dict[str, float]], None], Any]:
-    """A per-epoch callback drawing a progress bar (tqdm when installed)."""
-    if quiet:
-        return (lambda epoch, logs: None), None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        bar = None
-    else:
-        bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr)
+#: the datasets `train` knows, and the model each trains by default
+DATASETS = {
+    "digits": "ancestor",
+    "mnist": "lenet5",
+    "fashion_mnist": "lenet5",
+    "cifar10": "resnet20",
+}
+#: (epochs, batch size) when not given, per dataset
+_DEFAULTS = {
+    "digits": (50, 256),
+    "mnist": (3, 128),
+    "fashion_mnist": (3, 128),
+    "cifar10": (10, 128),
+}
 
-    def update(epoch: int, logs: dict[str, float]) -> None:
-        text = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
-        if bar is not None:
-            bar.set_postfix_str(text, refresh=False)
-            bar.update(epoch + 1 - bar.n)  # a resumed run starts past epoch 0
-        else:
-            done = int(30 * (epoch + 1) / n_epochs)
-            line = f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch + 1}/{n_epochs} {text}"
-            print(line, end="\n" if epoch + 1 == n_epochs else "", file=sys.stderr, flush=True)
 
-    return update, bar
+def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_test, y_test) of `args.dataset`; digits split 60/40."""
+    if args.dataset == "digits":
+        X, y = load_digits(dtype=args.dtype)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, seed=args.seed)
+        return X_train, y_train, X_test, y_test
+    loader = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    (X_train, y_train), (X_test, y_test) = loader[args.dataset](path=args.data_dir)
+    return X_train, y_train, X_test, y_test
+
+
+def _build(args: argparse.Namespace, input_shape: tuple[int, ...], backend: str) -> Any:
+    """The model `args.model` for samples of `input_shape`."""
+    options: dict[str, Any] = {"seed": args.seed, "backend": backend, "dtype": args.dtype}
+    if args.model == "ancestor":  # digits only (checked with the arguments)
+        return digits_cnn(**options)
+    build = models.lenet5 if args.model == "lenet5" else models.resnet20
+    return build(input_shape=input_shape, **options)
 
 
 def _train(args: argparse.Namespace) -> int:
     backend = backends.get(args.backend) if args.backend else backends.get_backend()
-    X, y = load_digits(dtype=args.dtype)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, seed=args.seed)
-    model = build_digits_cnn(
-        seed=args.seed, backend=backend.name, dtype=args.dtype, validation=(X_test, y_test)
-    )
+    default_epochs, default_batch = _DEFAULTS[args.dataset]
+    epochs = args.epochs or default_epochs
+    batch_size = args.batch_size or default_batch
+    try:
+        X_train, y_train, X_test, y_test = _load(args)
+    except (OSError, ImportError) as exc:  # no network, no pooch, no permission
+        raise ValueError(f"cannot load {args.dataset}: {exc}") from None
+    if args.train_samples is not None:
+        X_train, y_train = X_train[: args.train_samples], y_train[: args.train_samples]
+    model = _build(args, tuple(X_train.shape[1:]), backend.name)
     if not args.quiet:
         model.summary()
-    callback, bar = _progress(args.epochs, args.quiet)
     start = time.perf_counter()
     history = model.fit(
         X_train,
         y_train,
-        args.epochs,
-        args.batch_size,
-        callback=callback,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=(X_test, y_test),
+        verbose=0 if args.quiet else 1,
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
     )
     backend.synchronize()
     seconds = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
     _, accuracy = model.evaluate(X_test, y_test)
     if args.save:
         model.save(args.save)
@@ -77,8 +100,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(history, Path(args.plot))
     print(
-        f"test accuracy {accuracy:.4f} after {args.epochs} epochs in {seconds:.1f} s "
-        f"on backend {backend.name} ({args.dtype})"
+        f"test accuracy {accuracy:.4f} after {epochs} epochs in {seconds:.1f} s "
+        f"on backend {backend.name} ({args.dtype}; {args.dataset}, {args.model})"
     )
     return 0
 
@@ -89,8 +112,10 @@ def _plot(history: dict[str, list[float]], path: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        print("--plot needs matplotlib (pip install matplotlib); no plot written", file=sys.stderr)
+    except ImportError:  # checked when the arguments were parsed; gone since?
+        print(
+            "--plot needs matplotlib (pip install 'xconv[cli]'); no plot written", file=sys.stderr
+        )
         return
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = range(1, len(history["loss"]) + 1)
@@ -171,6 +196,24 @@ def _output_file(text: str) -> str:
     return text
 
 
+def _plot_file(text: str) -> str:
+    """An argparse type: an image path whose folder exists, with matplotlib installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise argparse.ArgumentTypeError(
+            "needs matplotlib (pip install 'xconv[cli]'); checked before training"
+        ) from None
+    return _output_file(text)
+
+
+def _folder(text: str) -> str:
+    """An argparse type: an existing folder."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder {text!r}")
+    return text
+
+
 def _input_file(text: str) -> str:
     """An argparse type: an existing file."""
     if not Path(text).is_file():
@@ -182,23 +225,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="xconv", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text, epochs in (
-        ("demo", "train the ancestor's CNN on digits (50 epochs)", 50),
-        ("train", "train the digits CNN with your settings", 50),
+    for name, help_text in (
+        ("demo", "train the ancestor's CNN on the bundled digits (50 epochs)"),
+        ("train", "train a built-in model on a dataset with your settings"),
     ):
         command = commands.add_parser(name, help=help_text)
+        if name == "train":
+            command.add_argument(
+                "--dataset",
+                choices=list(DATASETS),
+                default="digits",
+                help="digits is bundled; the others are read from --data-dir or downloaded "
+                "once into the cache (XCONV_DATA_DIR)",
+            )
+            command.add_argument(
+                "--model",
+                choices=("ancestor", "lenet5", "resnet20"),
+                help="default: ancestor for digits, lenet5 for (fashion) MNIST, resnet20 "
+                "for CIFAR-10",
+            )
+            command.add_argument(
+                "--data-dir", type=_folder, help="a folder with the dataset's original files"
+            )
+            command.add_argument(
+                "--train-samples",
+                type=_positive_int("train_samples"),
+                help="train on the first N training samples only (a quick run)",
+            )
         command.add_argument(
             "--backend", type=_backend_name, help="backend name (default: the current backend)"
         )
-        command.add_argument("--epochs", type=_positive_int("n_epochs"), default=epochs)
-        command.add_argument("--batch-size", type=_positive_int("batch_size"), default=256)
+        command.add_argument(
+            "--epochs",
+            type=_positive_int("n_epochs"),
+            help="default: 50 digits, 3 MNIST, 10 CIFAR",
+        )
+        command.add_argument(
+            "--batch-size",
+            type=_positive_int("batch_size"),
+            help="default: 256 digits, 128 others",
+        )
         command.add_argument("--seed", type=_seed, default=0)
         command.add_argument("--dtype", choices=("float32", "float64"), default="float32")
         command.add_argument(
             "--save", type=_output_file, help="write the trained model to this .npz file"
         )
         command.add_argument(
-            "--plot", type=_output_file, help="draw loss and accuracy curves to this image"
+            "--plot", type=_plot_file, help="draw loss and accuracy curves to this image"
         )
         command.add_argument(
             "--checkpoint",
@@ -212,11 +285,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--resume", type=_input_file, help="continue the training saved in this checkpoint"
         )
         command.add_argument("--quiet", action="store_true", help="no summary or progress bar")
-        command.set_defaults(run=_train)
+        command.set_defaults(run=_train, dataset="digits", model=None, data_dir=None)
+        command.set_defaults(train_samples=None)
     commands.add_parser("info", help="backends usable here, versions and devices").set_defaults(
         run=_info
     )
     args = parser.parse_args(argv)
+    if args.command != "info":
+        args.model = args.model or DATASETS[args.dataset]
+        if args.model == "ancestor" and args.dataset != "digits":
+            parser.exit(
+                2,
+                f"xconv {args.command}: error: --model ancestor is the 8x8 digits CNN; "
+                f"for {args.dataset} use --model lenet5 or resnet20\n",
+            )
     try:
         return int(args.run(args))
     except (TypeError, ValueError) as exc:
