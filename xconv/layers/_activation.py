@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xconv.functional._activations import get_activation
+from xconv.functional import get_activation
 
 from ._base import Array
 from ._reshape import ParameterFreeLayer

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 from xconv._resolve import resolve
+from xconv._validation import real
 
 from ._base import Array, Loss
 
@@ -15,10 +14,13 @@ __all__ = ["CrossEntropy", "SquareLoss", "get"]
 
 def _check_eps(eps: object) -> float:
     """A probability floor in (0, 1)."""
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"`eps` must be a number in (0, 1) or None, got {eps!r}")
-    value = float(eps)
-    if not (math.isfinite(value) and 0 < value < 1):
+    try:
+        value = real(eps, "eps")
+    except TypeError:
+        raise TypeError(f"`eps` must be a number in (0, 1) or None, got {eps!r}") from None
+    except ValueError:
+        raise ValueError(f"`eps` must be in (0, 1), got {eps!r}") from None
+    if not 0 < value < 1:
         raise ValueError(f"`eps` must be in (0, 1), got {eps!r}")
     return value
 

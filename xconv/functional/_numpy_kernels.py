@@ -1,19 +1,24 @@
-"""The NumPy backend's convolution kernels: im2col and col2im in place, and threads.
+"""NumPy's fast path for the convolution: im2col and col2im in place, threads, buffers.
 
 The generic code (xconv/functional/_im2col.py) may not write into arrays, so it pads a
 copy of the input, stacks the taps into a second copy, and adds each tap's slice into
 a fresh image. NumPy can do better, with the same results:
 
-- im2col writes each tap's valid region straight from the unpadded input into the
+- `unfold` writes each tap's valid region straight from the unpadded input into the
   column matrix and zeroes only the border the padding would have filled;
-- col2im adds each tap straight into the (unpadded) input gradient, in place.
+- `fold` adds each tap straight into the (unpadded) input gradient, in place.
 
 Threads: splitting these copies over threads did not pay (OpenBLAS's threads spin
 between matrix products and take the cores; benchmarks/results/cpu-2026-11-26.md). What
 pays is running whole batch chunks (copies and matrix products) on threads, with BLAS
 limited to one thread meanwhile: `map_chunks`.
 
-Layouts are the convolution's ("_t"): columns (C * kh * kw, N * OH * OW), row
+Buffers: a convolution's column matrices are large and short-lived. Allocated afresh
+on every call, their pages are faulted in again each time (glibc hands blocks this
+large back to the system when freed). `BUFFERS` keeps a few of them for reuse instead:
+only scratch arrays that never leave xconv's functions go back into it.
+
+Layout is the convolution's: columns (C * kh * kw, N * OH * OW), row
 c * kh * kw + i * kw + j holding tap (i, j) of channel c, column n * OH * OW + l the
 window at output pixel l of sample n.
 """
@@ -24,21 +29,26 @@ import ctypes
 import functools
 import os
 import sys
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from xconv.functional._geometry import ConvGeometry
+from ._geometry import ConvGeometry
 
 __all__ = [
-    "col2im_t",
-    "im2col_t",
+    "BUFFERS",
+    "BufferCache",
+    "fold",
     "map_chunks",
+    "matmul",
     "parallel_chunks",
     "retain_freed_memory",
+    "unfold",
 ]
 
 #: below this many forward FLOPs a convolution runs its chunks one after another:
@@ -63,7 +73,84 @@ def _blas() -> Any:
     return threadpoolctl.ThreadpoolController()
 
 
-#: glibc's mallopt parameters, and what the NumPy backend sets them to
+class BufferCache:
+    """A small, bounded, thread-safe pool of scratch arrays, by shape and dtype.
+
+    `take` hands out an uninitialised array (a free one of that shape and dtype if
+    there is one, else a new one); `give` takes it (or a view of it) back once nothing
+    refers to it any more. Only arrays that `take` handed out are kept, so a caller's
+    array can never end up here. At most `limit_bytes` are kept; the least recently
+    returned go first.
+
+    Example:
+        >>> cache = BufferCache(limit_bytes=1024)
+        >>> a = cache.take((4, 4), np.float64)
+        >>> cache.give(a[1:])  # a view of it returns it too
+        >>> cache.take((4, 4), np.float64) is a
+        True
+    """
+
+    def __init__(self, *, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self._free: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lent: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """An uninitialised C-contiguous array of `shape` and `dtype`."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        with self._lock:
+            for ident, array in self._free.items():
+                if array.shape == shape and array.dtype == dtype:
+                    del self._free[ident]
+                    self._bytes -= array.nbytes
+                    break
+            else:
+                array = np.empty(shape, dtype=dtype)
+            self._lent[id(array)] = array
+            return array
+
+    def give(self, array: np.ndarray) -> None:
+        """Keep `array` (from `take`, or a view of one) for reuse, if it fits the bound."""
+        with self._lock:
+            for candidate in (array, array.base):
+                if candidate is not None and self._lent.get(id(candidate)) is candidate:
+                    break
+            else:
+                return  # not ours
+            del self._lent[id(candidate)]
+            if candidate.nbytes > self.limit_bytes:
+                return
+            while self._free and self._bytes + candidate.nbytes > self.limit_bytes:
+                _, old = self._free.popitem(last=False)
+                self._bytes -= old.nbytes
+            self._free[id(candidate)] = candidate
+            self._bytes += candidate.nbytes
+
+    def clear(self) -> None:
+        """Drop every kept array."""
+        with self._lock:
+            self._free.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes kept now."""
+        return self._bytes
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` into a scratch array from `BUFFERS` (give it back when done)."""
+    out = BUFFERS.take((*a.shape[:-1], b.shape[-1]), np.result_type(a, b))
+    return np.matmul(a, b, out=out)
+
+
+#: the column buffers of NumPy convolutions: room for a few workspaces' worth
+BUFFERS = BufferCache(limit_bytes=96 * 2**20)
+
+
+#: glibc's mallopt parameters, and what `retain_freed_memory` sets them to
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 RETAINED_BYTES = 256 * 2**20
 MMAP_BYTES = 32 * 2**20
@@ -73,14 +160,10 @@ MMAP_BYTES = 32 * 2**20
 def retain_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse; True if it agreed.
 
-    By default glibc returns the top of its heap to the system once more than twice
-    its mmap threshold is free, and serves large blocks from fresh mmaps, so every
-    convolution call faults its buffers' pages in again (up to a third of a call's
-    time on the anchor shapes). Keeping up to `RETAINED_BYTES` of freed heap, and
-    taking blocks up to `MMAP_BYTES` from it, does what a caching allocator does.
-    Called by every NumPy convolution (through `NumpyBackend.workspace_for`; only the
-    first call does anything) unless ``xconv.config.retain_freed_memory`` is False;
-    a no-op off glibc.
+    Process-wide and irreversible, so only on request: the first NumPy convolution
+    calls this when ``xconv.config.retain_freed_memory`` is True (default False).
+    Keeps up to `RETAINED_BYTES` of freed heap and takes blocks up to `MMAP_BYTES`
+    from it, as a caching allocator would. A no-op off glibc.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -166,14 +249,19 @@ def _taps(geometry: ConvGeometry) -> tuple[_Tap, ...]:
     return tuple(taps)
 
 
-def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """Columns (C * kh * kw, N * OH * OW) of an (N, C, H, W) array."""
+def unfold(x: np.ndarray, geometry: ConvGeometry, *, scratch: bool = False) -> np.ndarray:
+    """Columns (C * kh * kw, N * OH * OW) of an (N, C, H, W) array.
+
+    With `scratch`, the columns come from `BUFFERS`: give them back when done.
+    """
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    if cols.size == 0:
-        return cols.reshape(c * kh * kw, n * oh * ow)
+    shape = (c * kh * kw, n * oh * ow)
+    matrix = BUFFERS.take(shape, x.dtype) if scratch else np.empty(shape, dtype=x.dtype)
+    if matrix.size == 0:
+        return matrix
+    cols = matrix.reshape(c, kh, kw, n, oh, ow)  # a view, written tap by tap
     source = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
     for tap in _taps(geometry):
         dest = cols[:, tap.i, tap.j]
@@ -182,11 +270,11 @@ def im2col_t(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
             dest[:, :, rows, columns] = 0
         if tap.seen is not None:
             dest[(..., *tap.seen)] = source[(..., *tap.source)]
-    return cols.reshape(c * kh * kw, n * oh * ow)
+    return matrix
 
 
-def col2im_t(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """The adjoint of `im2col_t`: sum columns back into an (N, C, H, W) array."""
+def fold(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """The adjoint of `unfold`: sum columns back into an (N, C, H, W) array."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     c, n = cols.shape[0] // (kh * kw), cols.shape[1] // (oh * ow)
