@@ -110,15 +110,34 @@ class ConvGeometry:
         padding: Padding = 0,
         dilation: IntOrPair = 1,
     ) -> ConvGeometry:
-        """Validate the arguments and work out the padding and the output size.
+        """Validate the arguments and work out the padding and the output size."""
+        return cls.from_pairs(
+            int_or_pair(in_size, "input size", minimum=0),
+            int_or_pair(kernel_size, "kernel_size"),
+            stride=int_or_pair(stride, "stride"),
+            padding=padding,
+            dilation=int_or_pair(dilation, "dilation"),
+        )
 
-        Pairs given as tuples of ints pass through unchanged, so a layer that
-        normalised its options at construction builds its geometry once from them.
+    @classmethod
+    def from_pairs(
+        cls,
+        in_size: tuple[int, int],
+        kernel_size: tuple[int, int],
+        *,
+        stride: tuple[int, int],
+        padding: Padding,
+        dilation: tuple[int, int],
+    ) -> ConvGeometry:
+        """`build` from sizes already made pairs of ints (by `int_or_pair`), as a layer
+        holds them: they are not normalised a second time; `padding` is checked.
+
+        >>> ConvGeometry.from_pairs((4, 4), (2, 2), stride=(2, 2), padding=0, dilation=(1, 1))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ConvGeometry(in_size=(4, 4), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1),
+                     padding=((0, 0), (0, 0)), out_size=(2, 2))
         """
-        size = int_or_pair(in_size, "input size", minimum=0)
-        kernel = int_or_pair(kernel_size, "kernel_size")
-        strides = int_or_pair(stride, "stride")
-        dilations = int_or_pair(dilation, "dilation")
+        size, kernel, strides, dilations = in_size, kernel_size, stride, dilation
         check_padding(padding)
         if padding == "valid":
             pads = (0, 0), (0, 0)
@@ -255,7 +274,9 @@ class ConvGeometry:
                     f"`padding` {padding!r} crops more than the transposed convolution "
                     f"makes: the output would be {out_size[0]} x {out_size[1]}"
                 )
-        geometry = cls.build(out_size, kernel, stride=strides, padding=padding, dilation=dilations)
+        geometry = cls.from_pairs(
+            out_size, kernel, stride=strides, padding=padding, dilation=dilations
+        )
         # An output_padding of at least the stride (allowed while below the dilation)
         # makes room for one more window than the input has; the transposed convolution
         # spreads exactly the input's pixels, so it keeps that many windows.

@@ -114,7 +114,7 @@ class Conv2D(Layer):
         super().set_input_shape((channels, height, width))
 
     def _build_geometry(self, height: int, width: int) -> ConvGeometry:
-        return ConvGeometry.build(
+        return ConvGeometry.from_pairs(
             (height, width),
             self.filter_shape,
             stride=self.stride,
