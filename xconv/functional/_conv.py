@@ -274,6 +274,12 @@ def forward(
     chunks = batch_chunks(x, geometry, xp, filters=filters)
     keep = keep_columns and chunks.whole_fits
 
+    numpy = array_api_compat.is_numpy_namespace(xp)
+    if numpy and (bias is not None or len(chunks.spans) > 1):
+        # the products go into scratch buffers and each chunk's output, bias added,
+        # straight into the one result array
+        return _numpy_forward(x, w, bias, geometry, groups, chunks, keep)
+
     def one(start: int, stop: int) -> tuple[Any, Any]:
         cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
         out = from_columns(w @ cols, stop - start, geometry, xp)
@@ -289,6 +295,46 @@ def forward(
     if bias is not None:
         out = out + xp.reshape(bias, (1, filters, 1, 1))
     return out, (ConvColumns(chunks, [cols for _, cols in results]) if keep else None)
+
+
+def _numpy_forward(
+    x: Any,
+    w: Any,
+    bias: Any,
+    geometry: ConvGeometry,
+    groups: int,
+    chunks: Chunks,
+    keep: bool,
+) -> tuple[Any, ConvColumns | None]:
+    """`forward` on NumPy: one fresh array, the result; every other buffer is scratch."""
+    xp = array_api_compat.array_namespace(x)
+    n, filters = x.shape[0], w.shape[0] * (w.shape[1] if w.ndim == 3 else 1)
+    dtype = xp.result_type(x, w)
+    if len(chunks.spans) == 1:  # laid out (F, N, OH, OW), as the product comes out
+        out = xp.permute_dims(
+            xp.empty((filters, n, *geometry.out_size), dtype=dtype), (1, 0, 2, 3)
+        )
+    else:
+        out = xp.empty((n, filters, *geometry.out_size), dtype=dtype)
+    shift = None if bias is None else xp.reshape(bias, (1, filters, 1, 1))
+
+    def one(start: int, stop: int) -> Any:
+        cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
+        y = _numpy_kernels.matmul(w, cols)
+        part = from_columns(y, stop - start, geometry, xp)
+        if shift is None:
+            _numpy_kernels.copy_into(out[start:stop, ...], part)
+        else:
+            _numpy_kernels.add_into(out[start:stop, ...], part, shift)
+        release(y, xp)
+        # a chunk's columns go back to the cache here, unless kept for the backward pass
+        if keep:
+            return cols
+        release(cols, xp)
+        return None
+
+    kept = chunks.map(one)
+    return out, (ConvColumns(chunks, kept) if keep else None)
 
 
 def backward(
@@ -324,12 +370,13 @@ def weight_gradient(
         chunks = batch_chunks(x, geometry, xp, filters=grad_output.shape[1])
 
     def one(start: int, stop: int) -> Any:
-        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp)
+        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp, scratch=True)
         cols = None if kept is None else kept.take((start, stop))
         if cols is None:
             cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
         partial = grad @ xp.matrix_transpose(cols)
         release(cols, xp)
+        release(grad, xp)
         return partial
 
     partial = chunks.map(one)
@@ -352,9 +399,10 @@ def input_gradient(
     numpy = array_api_compat.is_numpy_namespace(xp)
 
     def one(start: int, stop: int) -> Any:
-        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp)
+        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp, scratch=True)
         # (the product is scratch: on NumPy it goes into a cached buffer)
         grad_cols = _numpy_kernels.matmul(w_t, grad) if numpy else w_t @ grad
+        release(grad, xp)
         if groups > 1:
             rows = grad_cols.shape[0] * grad_cols.shape[1]
             grad_cols = xp.reshape(grad_cols, (rows, grad_cols.shape[2]))
@@ -374,11 +422,19 @@ def columns(x: Any, geometry: ConvGeometry, groups: int, xp: Any, *, scratch: bo
     return xp.reshape(cols, (groups, cols.shape[0] // groups, cols.shape[1]))
 
 
-def to_columns(a: Any, groups: int, xp: Any) -> Any:
-    """(N, F, OH, OW) -> (G, F/G, N * OH * OW): channels first, then samples, then pixels."""
+def to_columns(a: Any, groups: int, xp: Any, *, scratch: bool = False) -> Any:
+    """(N, F, OH, OW) -> (G, F/G, N * OH * OW): channels first, then samples, then pixels.
+
+    With `scratch`, NumPy's copy goes into a cached buffer: `release` it once used.
+    """
     n, f, oh, ow = a.shape
     shape = (f, n * oh * ow) if groups == 1 else (groups, f // groups, n * oh * ow)
-    return xp.reshape(xp.permute_dims(a, (1, 0, 2, 3)), shape)
+    channels_first = xp.permute_dims(a, (1, 0, 2, 3))
+    if scratch and n > 1 and array_api_compat.is_numpy_namespace(xp):
+        matrix = _numpy_kernels.BUFFERS.take((f, n * oh * ow), a.dtype)
+        _numpy_kernels.copy_into(xp.reshape(matrix, (f, n, oh, ow)), channels_first)
+        return xp.reshape(matrix, shape)
+    return xp.reshape(channels_first, shape)
 
 
 def from_columns(y: Any, n: int, geometry: ConvGeometry, xp: Any) -> Any:

@@ -43,6 +43,8 @@ from ._geometry import ConvGeometry
 __all__ = [
     "BUFFERS",
     "BufferCache",
+    "add_into",
+    "copy_into",
     "fold",
     "map_chunks",
     "matmul",
@@ -138,6 +140,16 @@ class BufferCache:
     def nbytes(self) -> int:
         """Bytes kept now."""
         return self._bytes
+
+
+def copy_into(dest: np.ndarray, source: np.ndarray) -> None:
+    """``dest[...] = source``."""
+    np.copyto(dest, source)
+
+
+def add_into(dest: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """``dest[...] = a + b``, with no temporary."""
+    np.add(a, b, out=dest)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
