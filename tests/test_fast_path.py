@@ -387,3 +387,26 @@ def test_public_im2col_is_the_internal_layout_transposed():
     internal = _im2col.unfold(x, geometry, np_xp)  # (C * kh * kw, N * L)
     public = xconv.functional.im2col(x, (2, 3), stride=(2, 1), padding=1)
     np.testing.assert_array_equal(public, internal.reshape(12, 3, -1).transpose(1, 0, 2))
+
+
+def test_result_pool_reuses_only_what_every_caller_let_go():
+    pool = _numpy_kernels.ResultPool(limit_bytes=10 * 8 * 16)
+    a = pool.take((4, 4), np.float64)
+    view = a[1:]
+    del a
+    assert pool.take((4, 4), np.float64).base is None  # a view still holds it: a new one
+    b = pool.take((4, 4), np.float64)
+    assert not np.shares_memory(b, view)
+    del view, b
+    pool.clear()
+
+
+def test_results_held_as_views_are_not_overwritten():
+    rng = np.random.default_rng(11)
+    x, weight, bias, grad = _conv_case(rng)
+    first = conv2d(x, weight, bias)[0]  # only a view of the result survives
+    expected = first.copy()
+    for _ in range(3):
+        later = conv2d(rng.standard_normal(x.shape), weight, bias)
+        assert not np.shares_memory(later, first)
+    np.testing.assert_array_equal(first, expected)

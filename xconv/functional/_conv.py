@@ -311,11 +311,10 @@ def _numpy_forward(
     n, filters = x.shape[0], w.shape[0] * (w.shape[1] if w.ndim == 3 else 1)
     dtype = xp.result_type(x, w)
     if len(chunks.spans) == 1:  # laid out (F, N, OH, OW), as the product comes out
-        out = xp.permute_dims(
-            xp.empty((filters, n, *geometry.out_size), dtype=dtype), (1, 0, 2, 3)
-        )
+        result = _numpy_kernels.RESULTS.take((filters, n, *geometry.out_size), dtype)
+        out = xp.permute_dims(result, (1, 0, 2, 3))
     else:
-        out = xp.empty((n, filters, *geometry.out_size), dtype=dtype)
+        out = _numpy_kernels.RESULTS.take((n, filters, *geometry.out_size), dtype)
     shift = None if bias is None else xp.reshape(bias, (1, filters, 1, 1))
 
     def one(start: int, stop: int) -> Any:

@@ -42,7 +42,9 @@ from ._geometry import ConvGeometry
 
 __all__ = [
     "BUFFERS",
+    "RESULTS",
     "BufferCache",
+    "ResultPool",
     "add_into",
     "copy_into",
     "fold",
@@ -160,6 +162,68 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 #: the column buffers of NumPy convolutions: room for a few workspaces' worth
 BUFFERS = BufferCache(limit_bytes=96 * 2**20)
+
+
+class ResultPool:
+    """Result arrays, reused only once nothing outside the pool refers to them.
+
+    A result is handed to the caller, so it may be reused only after the caller (and
+    every view of it, which holds a reference to it) has let it go: `take` reuses an
+    array whose reference count shows that only the pool holds it, else allocates a
+    new one and keeps it, within `limit_bytes` (CPython only; elsewhere `take` always
+    allocates). This spares large results the page faults of fresh memory, as a
+    caching allocator does, without touching the process's malloc.
+
+    Example:
+        >>> pool = ResultPool(limit_bytes=1024)
+        >>> a = pool.take((4, 4), np.float64)
+        >>> pool.take((4, 4), np.float64) is a  # still held here: a new one
+        False
+        >>> address = a.ctypes.data
+        >>> del a
+        >>> pool.take((4, 4), np.float64).ctypes.data == address  # let go: reused
+        True
+    """
+
+    #: references to a free array while `take` looks at it: the pool's list, the loop
+    #: variable and getrefcount's argument
+    _FREE_REFS = 3
+
+    def __init__(self, *, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self._arrays: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._counted = sys.implementation.name == "cpython"
+
+    def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """An uninitialised C-contiguous array of `shape` and `dtype` for a result."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        if not self._counted:
+            return np.empty(shape, dtype=dtype)
+        with self._lock:
+            for array in self._arrays:
+                if (
+                    array.shape == shape
+                    and array.dtype == dtype
+                    and sys.getrefcount(array) == self._FREE_REFS
+                ):
+                    return array
+            fresh = np.empty(shape, dtype=dtype)
+            if fresh.nbytes <= self.limit_bytes:
+                held = sum(a.nbytes for a in self._arrays)
+                while self._arrays and held + fresh.nbytes > self.limit_bytes:
+                    held -= self._arrays.pop(0).nbytes  # (the caller may still hold it)
+                self._arrays.append(fresh)
+            return fresh
+
+    def clear(self) -> None:
+        """Forget every array (callers keep theirs)."""
+        with self._lock:
+            self._arrays.clear()
+
+
+#: the result arrays of NumPy convolutions (outputs and input gradients)
+RESULTS = ResultPool(limit_bytes=64 * 2**20)
 
 
 #: glibc's mallopt parameters, and what `retain_freed_memory` sets them to
@@ -290,7 +354,8 @@ def fold(cols: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     c, n = cols.shape[0] // (kh * kw), cols.shape[1] // (oh * ow)
-    image = np.zeros((n, c, *geometry.in_size), dtype=cols.dtype)
+    image = RESULTS.take((n, c, *geometry.in_size), cols.dtype)
+    image[...] = 0
     if image.size == 0:
         return image
     taps = cols.reshape(c, kh, kw, n, oh, ow)
