@@ -31,7 +31,6 @@ import os
 import sys
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -96,41 +95,53 @@ class BufferCache:
 
     def __init__(self, *, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
-        self._free: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._lent: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+        # free arrays by (shape, dtype), least recently returned key first
+        self._free: dict[tuple[tuple[int, ...], np.dtype[Any]], list[np.ndarray]] = {}
+        # arrays handed out: id -> weak reference (a dead one never matches)
+        self._lent: dict[int, weakref.ref[np.ndarray]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """An uninitialised C-contiguous array of `shape` and `dtype`."""
-        shape, dtype = tuple(shape), np.dtype(dtype)
+        key = (shape, np.dtype(dtype))
         with self._lock:
-            for ident, array in self._free.items():
-                if array.shape == shape and array.dtype == dtype:
-                    del self._free[ident]
-                    self._bytes -= array.nbytes
-                    break
+            free = self._free.get(key)
+            if free:
+                array = free.pop()
+                self._bytes -= array.nbytes
             else:
                 array = np.empty(shape, dtype=dtype)
-            self._lent[id(array)] = array
+            if len(self._lent) > 1024:  # forget arrays that died without coming back
+                self._lent = {i: r for i, r in self._lent.items() if r() is not None}
+            self._lent[id(array)] = weakref.ref(array)
             return array
 
     def give(self, array: np.ndarray) -> None:
         """Keep `array` (from `take`, or a view of one) for reuse, if it fits the bound."""
         with self._lock:
             for candidate in (array, array.base):
-                if candidate is not None and self._lent.get(id(candidate)) is candidate:
+                ref = self._lent.get(id(candidate))
+                if ref is not None and ref() is candidate:
                     break
             else:
                 return  # not ours
+            assert candidate is not None
             del self._lent[id(candidate)]
-            if candidate.nbytes > self.limit_bytes:
+            size = candidate.nbytes
+            if size > self.limit_bytes:
                 return
-            while self._free and self._bytes + candidate.nbytes > self.limit_bytes:
-                _, old = self._free.popitem(last=False)
-                self._bytes -= old.nbytes
-            self._free[id(candidate)] = candidate
-            self._bytes += candidate.nbytes
+            while self._bytes + size > self.limit_bytes:
+                oldest = next(iter(self._free))
+                dropped = self._free[oldest].pop()
+                self._bytes -= dropped.nbytes
+                if not self._free[oldest]:
+                    del self._free[oldest]
+            key = (candidate.shape, candidate.dtype)
+            free = self._free.pop(key, [])  # (re-inserted: the most recently used key)
+            free.append(candidate)
+            self._free[key] = free
+            self._bytes += size
 
     def clear(self) -> None:
         """Drop every kept array."""
@@ -142,6 +153,11 @@ class BufferCache:
     def nbytes(self) -> int:
         """Bytes kept now."""
         return self._bytes
+
+    def kept(self) -> list[np.ndarray]:
+        """The arrays kept now (for tests)."""
+        with self._lock:
+            return [a for free in self._free.values() for a in free]
 
 
 def copy_into(dest: np.ndarray, source: np.ndarray) -> None:
