@@ -345,28 +345,33 @@ def _glibc() -> bool:
 
 
 def test_buffer_cache_is_bounded_and_keeps_only_its_own_arrays():
-    cache = _numpy_kernels.BufferCache(limit_bytes=3 * 8 * 16)
-    a, b = cache.take((4, 4), np.float64), cache.take((4, 4), np.float64)
+    big = (256, 256)  # 512 KiB of float64: worth caching
+    cache = _numpy_kernels.BufferCache(limit_bytes=3 * 8 * 256 * 256)
+    a, b = cache.take(big, np.float64), cache.take(big, np.float64)
     assert a is not b
-    cache.give(np.empty((4, 4)))  # not from this cache: ignored
+    cache.give(np.empty(big))  # not from this cache: ignored
     assert cache.nbytes == 0
     cache.give(a)
     cache.give(a)  # twice: kept once
     assert cache.nbytes == a.nbytes
-    assert cache.take((4, 4), np.float32) is not a  # another dtype
-    assert cache.take((4, 4), np.float64) is a
+    assert cache.take(big, np.float32) is not a  # another dtype
+    assert cache.take(big, np.float64) is a
     for _ in range(5):
-        cache.give(cache.take((4, 4), np.float64))
+        cache.give(cache.take(big, np.float64))
         cache.give(b)
-        b = cache.take((2, 8), np.float64)
+        b = cache.take((128, 512), np.float64)
     assert cache.nbytes <= cache.limit_bytes
+    small = cache.take((4, 4), np.float64)  # too small to bother: not tracked
+    cache.give(small)
+    assert all(kept is not small for kept in cache.kept())
 
 
 def test_results_never_share_memory_with_cached_buffers(monkeypatch):
     """Scratch columns go back to the cache; outputs and kept columns never do."""
     rng = np.random.default_rng(9)
-    x, weight, bias, _ = _conv_case(rng)
-    grad = rng.standard_normal((7, 6, 7, 7))
+    x = rng.standard_normal((16, 8, 32, 32))  # columns large enough for the cache
+    weight, bias = rng.standard_normal((6, 8, 3, 3)), rng.standard_normal(6)
+    grad = rng.standard_normal((16, 6, 30, 30))
     _numpy_kernels.BUFFERS.clear()
     out = conv2d(x, weight)  # no bias: the output is the matrix product's memory
     gx, gw, _ = conv2d_backward(grad, x, weight)
@@ -390,12 +395,12 @@ def test_public_im2col_is_the_internal_layout_transposed():
 
 
 def test_result_pool_reuses_only_what_every_caller_let_go():
-    pool = _numpy_kernels.ResultPool(limit_bytes=10 * 8 * 16)
-    a = pool.take((4, 4), np.float64)
+    big = (256, 256)
+    pool = _numpy_kernels.ResultPool(limit_bytes=10 * 8 * 256 * 256)
+    a = pool.take(big, np.float64)
     view = a[1:]
     del a
-    assert pool.take((4, 4), np.float64).base is None  # a view still holds it: a new one
-    b = pool.take((4, 4), np.float64)
+    b = pool.take(big, np.float64)  # a view still holds the first: a new one
     assert not np.shares_memory(b, view)
     del view, b
     pool.clear()
@@ -403,7 +408,8 @@ def test_result_pool_reuses_only_what_every_caller_let_go():
 
 def test_results_held_as_views_are_not_overwritten():
     rng = np.random.default_rng(11)
-    x, weight, bias, _ = _conv_case(rng)
+    x = rng.standard_normal((16, 8, 32, 32))  # a result large enough for the pool
+    weight, bias = rng.standard_normal((8, 8, 3, 3)), rng.standard_normal(8)
     first = conv2d(x, weight, bias)[0]  # only a view of the result survives
     expected = first.copy()
     for _ in range(3):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import sys
 import threading
@@ -76,6 +77,11 @@ def _blas() -> Any:
     return threadpoolctl.ThreadpoolController()
 
 
+#: arrays smaller than this are not worth a cache's bookkeeping: malloc keeps such
+#: blocks on its heap, already faulted in
+SMALL_BYTES = 256 * 2**10
+
+
 class BufferCache:
     """A small, bounded, thread-safe pool of scratch arrays, by shape and dtype.
 
@@ -86,10 +92,10 @@ class BufferCache:
     returned go first.
 
     Example:
-        >>> cache = BufferCache(limit_bytes=1024)
-        >>> a = cache.take((4, 4), np.float64)
+        >>> cache = BufferCache(limit_bytes=2**22)
+        >>> a = cache.take((512, 512), np.float64)
         >>> cache.give(a[1:])  # a view of it returns it too
-        >>> cache.take((4, 4), np.float64) is a
+        >>> cache.take((512, 512), np.float64) is a
         True
     """
 
@@ -105,6 +111,8 @@ class BufferCache:
     def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """An uninitialised C-contiguous array of `shape` and `dtype`."""
         key = (shape, np.dtype(dtype))
+        if math.prod(shape) * key[1].itemsize < SMALL_BYTES:
+            return np.empty(shape, dtype=dtype)  # malloc's own free lists serve these
         with self._lock:
             free = self._free.get(key)
             if free:
@@ -191,13 +199,13 @@ class ResultPool:
     caching allocator does, without touching the process's malloc.
 
     Example:
-        >>> pool = ResultPool(limit_bytes=1024)
-        >>> a = pool.take((4, 4), np.float64)
-        >>> pool.take((4, 4), np.float64) is a  # still held here: a new one
+        >>> pool = ResultPool(limit_bytes=2**22)
+        >>> a = pool.take((512, 512), np.float64)
+        >>> pool.take((512, 512), np.float64) is a  # still held here: a new one
         False
         >>> address = a.ctypes.data
         >>> del a
-        >>> pool.take((4, 4), np.float64).ctypes.data == address  # let go: reused
+        >>> pool.take((512, 512), np.float64).ctypes.data == address  # let go: reused
         True
     """
 
@@ -214,7 +222,7 @@ class ResultPool:
     def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """An uninitialised C-contiguous array of `shape` and `dtype` for a result."""
         shape, dtype = tuple(shape), np.dtype(dtype)
-        if not self._counted:
+        if not self._counted or math.prod(shape) * dtype.itemsize < SMALL_BYTES:
             return np.empty(shape, dtype=dtype)
         with self._lock:
             for array in self._arrays:
