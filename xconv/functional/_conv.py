@@ -278,7 +278,7 @@ def forward(
     if numpy and (bias is not None or len(chunks.spans) > 1):
         # the products go into scratch buffers and each chunk's output, bias added,
         # straight into the one result array
-        return _numpy_forward(x, w, bias, geometry, groups, chunks, keep)
+        return _numpy_forward(x, w, bias, geometry, groups, chunks, keep, xp)
 
     def one(start: int, stop: int) -> tuple[Any, Any]:
         cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
@@ -305,9 +305,9 @@ def _numpy_forward(
     groups: int,
     chunks: Chunks,
     keep: bool,
+    xp: Any,
 ) -> tuple[Any, ConvColumns | None]:
     """`forward` on NumPy: one fresh array, the result; every other buffer is scratch."""
-    xp = array_api_compat.array_namespace(x)
     n, filters = x.shape[0], w.shape[0] * (w.shape[1] if w.ndim == 3 else 1)
     dtype = xp.result_type(x, w)
     if len(chunks.spans) == 1:  # laid out (F, N, OH, OW), as the product comes out

@@ -127,6 +127,9 @@ class BufferCache:
 
     def give(self, array: np.ndarray) -> None:
         """Keep `array` (from `take`, or a view of one) for reuse, if it fits the bound."""
+        base = array.base
+        if array.nbytes < SMALL_BYTES and getattr(base, "nbytes", 0) < SMALL_BYTES:
+            return  # (too small for `take` to have lent it)
         with self._lock:
             for candidate in (array, array.base):
                 ref = self._lent.get(id(candidate))
