@@ -24,8 +24,10 @@ Attributes:
     retain_freed_memory: whether the first NumPy convolution asks glibc's malloc to
         keep up to 256 MiB of freed memory for reuse instead of returning it to the
         system (Linux with glibc only). This changes the allocator of the whole
-        process, for good, so it is off by default: xconv reuses its own column
-        buffers instead. Set True before the first convolution to opt in.
+        process, for good, so it is off by default: xconv reuses its own buffers
+        instead (NumPy: up to 96 MiB of scratch columns, and up to 64 MiB of results
+        once their callers let them go; xconv/functional/_numpy_kernels.py). Set True
+        before the first convolution to opt in.
 """
 
 from __future__ import annotations
