@@ -33,11 +33,8 @@ import array_api_compat.numpy as xp
 import numpy as np
 
 import xconv
-from xconv.backends import _numpy_kernels
-from xconv.functional import conv2d, conv2d_backward
+from xconv.functional import ConvGeometry, _numpy_kernels, col2im, conv2d, conv2d_backward, im2col
 from xconv.functional._conv import weight_gradient
-from xconv.functional._geometry import ConvGeometry
-from xconv.functional._im2col import fold, unfold
 
 from ._common import geomean
 from ._conv_worker import SHAPES, _inputs
@@ -47,12 +44,12 @@ def per_sample(x: Any, w: Any, b: Any, g: Any, stride: int, pad: int) -> Any:
     """The former formulation: (F, K) @ (N, K, L), one small GEMM per sample."""
     geometry = ConvGeometry.build(x.shape[2:], w.shape[2:], stride=stride, padding=pad)
     f = w.shape[0]
-    cols = unfold(x, geometry, xp)
+    cols = im2col(x, w.shape[2:], stride=stride, padding=pad)  # (N, K, L)
     w2 = w.reshape(f, -1)
     out = (w2 @ cols).reshape(x.shape[0], f, *geometry.out_size) + b.reshape(1, f, 1, 1)
     g3 = g.reshape(g.shape[0], f, -1)
     grad_w = (g3 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
-    grad_x = fold(w2.T @ g3, geometry, xp)
+    grad_x = col2im(w2.T @ g3, x.shape[2:], w.shape[2:], stride=stride, padding=pad)
     return out, grad_x, grad_w, g.sum(axis=(0, 2, 3))
 
 
@@ -101,11 +98,10 @@ _POOL = ThreadPoolExecutor(2, thread_name_prefix="copies")
 
 def _threaded_copies(*args: Any) -> Any:
     """Chunks in turn; each im2col/col2im split over two threads by channel."""
-    backend = xconv.backends.get("numpy")
     pool = _POOL
 
     def split(kernel: Callable[..., Any], axis: int) -> Callable[..., Any]:
-        def run(a: Any, geometry: Any) -> Any:
+        def run(a: Any, geometry: Any, **_: Any) -> Any:
             if axis == 1:  # im2col: halves of the channels, columns stacked by row
                 c = a.shape[1] // 2
                 halves = [a[:, :c], a[:, c:]] if c else [a]
@@ -118,17 +114,10 @@ def _threaded_copies(*args: Any) -> Any:
 
         return run
 
-    kernels = backend.kernels
     with (
         _patched(_numpy_kernels, "PARALLEL_FLOPS", float("inf")),
-        _patched(
-            backend,
-            "_kernels",
-            {
-                "im2col_t": split(kernels["im2col_t"], 1),
-                "col2im_t": split(kernels["col2im_t"], 0),
-            },
-        ),
+        _patched(_numpy_kernels, "unfold", split(_numpy_kernels.unfold, 1)),
+        _patched(_numpy_kernels, "fold", split(_numpy_kernels.fold, 0)),
     ):
         return _default(*args)
 

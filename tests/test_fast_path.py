@@ -1,4 +1,4 @@
-"""The NumPy backend's kernels agree with the generic code; chunking changes nothing.
+"""NumPy's fast path agrees with the generic code; chunking changes nothing.
 
 `xconv.config.workspace_bytes` bounds each call's column matrix: bigger batches go
 through in chunks. These tests check that chunked and unchunked runs give the same
@@ -18,16 +18,17 @@ import pytest
 from helpers import to_np, to_xp
 
 import xconv
-from xconv.backends import _numpy_kernels
 from xconv.functional import (
+    ConvGeometry,
+    _im2col,
+    _numpy_kernels,
     conv2d,
     conv2d_backward,
     conv_transpose2d,
     conv_transpose2d_backward,
 )
-from xconv.functional._conv import batch_chunks
-from xconv.functional._geometry import ConvGeometry
-from xconv.functional._im2col import col2im_t_generic, im2col_t_generic
+from xconv.functional._chunks import batch_chunks
+from xconv.functional._im2col import fold_generic, unfold_generic
 from xconv.layers import Conv2D
 
 GEOMETRIES = [
@@ -64,12 +65,15 @@ def test_numpy_kernels_equal_the_generic_code():
             continue
         for n, c in [(3, 4), (1, 1), (0, 2), (2, 0)]:
             x = rng.standard_normal((n, c, *case["size"]))
-            expected = im2col_t_generic(x, geometry, np_xp)
-            np.testing.assert_array_equal(_numpy_kernels.im2col_t(x, geometry), expected)
+            expected = unfold_generic(x, geometry, np_xp)
+            np.testing.assert_array_equal(_numpy_kernels.unfold(x, geometry), expected)
+            np.testing.assert_array_equal(
+                _numpy_kernels.unfold(x, geometry, scratch=True), expected
+            )
             cols = rng.standard_normal(expected.shape)
             np.testing.assert_allclose(
-                _numpy_kernels.col2im_t(cols, geometry),
-                col2im_t_generic(cols, geometry, np_xp),
+                _numpy_kernels.fold(cols, geometry),
+                fold_generic(cols, geometry, np_xp),
                 rtol=1e-13,
                 atol=1e-13,
             )
@@ -77,10 +81,21 @@ def test_numpy_kernels_equal_the_generic_code():
     assert checked > 400  # the geometries are not all invalid
 
 
-def test_numpy_backend_registers_its_kernels():
-    backend = xconv.backends.get("numpy")
-    assert backend.kernel("im2col_t") is _numpy_kernels.im2col_t
-    assert backend.kernel("col2im_t") is _numpy_kernels.col2im_t
+def test_numpy_arrays_take_the_fast_path_unless_told_not_to(monkeypatch):
+    calls = []
+    unfold = _numpy_kernels.unfold
+
+    def spy(x, geometry, **options):
+        calls.append(geometry)
+        return unfold(x, geometry, **options)
+
+    monkeypatch.setattr(_numpy_kernels, "unfold", spy)
+    x = np.ones((2, 1, 4, 4))
+    conv2d(x, np.ones((1, 1, 3, 3)))
+    assert len(calls) == 1
+    with xconv.config.using(fast_kernels=False):
+        conv2d(x, np.ones((1, 1, 3, 3)))
+    assert len(calls) == 1
 
 
 def _conv_case(rng: np.random.Generator, groups: int = 1) -> tuple[np.ndarray, ...]:
@@ -178,14 +193,14 @@ def test_conv2d_layer_is_unchanged_when_its_columns_do_not_fit(xp, backend):
 
 def test_no_column_matrix_exceeds_the_workspace(monkeypatch):
     sizes = []
-    im2col_t = _numpy_kernels.im2col_t
+    unfold = _numpy_kernels.unfold
 
-    def spy(x, geometry):
-        cols = im2col_t(x, geometry)
+    def spy(x, geometry, **options):
+        cols = unfold(x, geometry, **options)
         sizes.append(cols.nbytes)
         return cols
 
-    monkeypatch.setitem(xconv.backends.get("numpy")._kernels, "im2col_t", spy)
+    monkeypatch.setattr(_numpy_kernels, "unfold", spy)
     x, weight, bias, _ = _conv_case(np.random.default_rng(6))
     per_sample = _sample_bytes(x, (3, 2), (7, 7))
     with xconv.config.using(workspace_bytes=3 * per_sample):
@@ -270,15 +285,15 @@ def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch):
     monkeypatch.setattr(_numpy_kernels, "PARALLEL_FLOPS", 0)  # even this one, then
     monkeypatch.setattr(_numpy_kernels, "_threads", lambda: 3)
     sizes, threads = [], set()
-    im2col_t = _numpy_kernels.im2col_t
+    unfold = _numpy_kernels.unfold
 
-    def spy(a, geometry):
-        cols = im2col_t(a, geometry)
+    def spy(a, geometry, **options):
+        cols = unfold(a, geometry, **options)
         sizes.append(cols.nbytes)
         threads.add(threading.current_thread().name)
         return cols
 
-    monkeypatch.setitem(xconv.backends.get("numpy")._kernels, "im2col_t", spy)
+    monkeypatch.setattr(_numpy_kernels, "unfold", spy)
     per_sample = _sample_bytes(x, (3, 2), (4, 4))
     with xconv.config.using(workspace_bytes=6 * per_sample):
         chunks = batch_chunks(x, ConvGeometry.build((9, 8), (3, 2), **options), np_xp, filters=6)
@@ -307,12 +322,14 @@ def test_retaining_freed_memory_follows_the_setting(monkeypatch):
     calls = []
     monkeypatch.setattr(_numpy_kernels, "retain_freed_memory", lambda: calls.append(1))
     x, weight = np.ones((2, 1, 4, 4)), np.ones((1, 1, 3, 3))
-    with xconv.config.using(retain_freed_memory=False):
-        conv2d(x, weight)
+    conv2d(x, weight)  # by default xconv leaves the process's allocator alone
+    assert xconv.config.retain_freed_memory is False
     assert calls == []
-    with xconv.config.using(fast_kernels=False, workspace_bytes=2**20):  # either way
+    with xconv.config.using(retain_freed_memory=True):
         conv2d(x, weight)
-    assert calls == [1]
+        with xconv.config.using(fast_kernels=False, workspace_bytes=2**20):  # either way
+            conv2d(x, weight)
+    assert calls == [1, 1]
 
 
 def test_retain_freed_memory_is_harmless_to_repeat():
@@ -325,3 +342,77 @@ def _glibc() -> bool:
     import platform
 
     return platform.libc_ver()[0] == "glibc"
+
+
+def test_buffer_cache_is_bounded_and_keeps_only_its_own_arrays():
+    big = (256, 256)  # 512 KiB of float64: worth caching
+    cache = _numpy_kernels.BufferCache(limit_bytes=3 * 8 * 256 * 256)
+    a, b = cache.take(big, np.float64), cache.take(big, np.float64)
+    assert a is not b
+    cache.give(np.empty(big))  # not from this cache: ignored
+    assert cache.nbytes == 0
+    cache.give(a)
+    cache.give(a)  # twice: kept once
+    assert cache.nbytes == a.nbytes
+    assert cache.take(big, np.float32) is not a  # another dtype
+    assert cache.take(big, np.float64) is a
+    for _ in range(5):
+        cache.give(cache.take(big, np.float64))
+        cache.give(b)
+        b = cache.take((128, 512), np.float64)
+    assert cache.nbytes <= cache.limit_bytes
+    small = cache.take((4, 4), np.float64)  # too small to bother: not tracked
+    cache.give(small)
+    assert all(kept is not small for kept in cache.kept())
+
+
+def test_results_never_share_memory_with_cached_buffers(monkeypatch):
+    """Scratch columns go back to the cache; outputs and kept columns never do."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((16, 8, 32, 32))  # columns large enough for the cache
+    weight, bias = rng.standard_normal((6, 8, 3, 3)), rng.standard_normal(6)
+    grad = rng.standard_normal((16, 6, 30, 30))
+    _numpy_kernels.BUFFERS.clear()
+    out = conv2d(x, weight)  # no bias: the output is the matrix product's memory
+    gx, gw, _ = conv2d_backward(grad, x, weight)
+    kept = [a.copy() for a in (out, gx, gw)]
+    assert _numpy_kernels.BUFFERS.nbytes > 0  # some columns were kept for reuse
+    for _ in range(3):  # calls that reuse the buffers must not change earlier results
+        conv2d(rng.standard_normal(x.shape), weight, bias)
+        conv2d_backward(grad, x, rng.standard_normal(weight.shape))
+    for a, b in zip((out, gx, gw), kept, strict=True):
+        np.testing.assert_array_equal(a, b)
+        for buffer in _numpy_kernels.BUFFERS.kept():
+            assert not np.shares_memory(a, buffer)
+
+
+def test_public_im2col_is_the_internal_layout_transposed():
+    x = np.random.default_rng(10).standard_normal((3, 2, 5, 4))
+    geometry = ConvGeometry.build((5, 4), (2, 3), stride=(2, 1), padding=1)
+    internal = _im2col.unfold(x, geometry, np_xp)  # (C * kh * kw, N * L)
+    public = xconv.functional.im2col(x, (2, 3), stride=(2, 1), padding=1)
+    np.testing.assert_array_equal(public, internal.reshape(12, 3, -1).transpose(1, 0, 2))
+
+
+def test_result_pool_reuses_only_what_every_caller_let_go():
+    big = (256, 256)
+    pool = _numpy_kernels.ResultPool(limit_bytes=10 * 8 * 256 * 256)
+    a = pool.take(big, np.float64)
+    view = a[1:]
+    del a
+    b = pool.take(big, np.float64)  # a view still holds the first: a new one
+    assert not np.shares_memory(b, view)
+    del view, b
+    pool.clear()
+
+
+def test_results_held_as_views_are_not_overwritten():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((16, 8, 32, 32))  # a result large enough for the pool
+    weight, bias = rng.standard_normal((8, 8, 3, 3)), rng.standard_normal(8)
+    first = conv2d(x, weight, bias)[0]  # only a view of the result survives
+    expected = first.copy()
+    for _ in range(3):
+        later = conv2d(rng.standard_normal(x.shape), weight, bias)
+        assert not np.shares_memory(later, first)
+    np.testing.assert_array_equal(first, expected)

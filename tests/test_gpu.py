@@ -22,17 +22,25 @@ import pytest
 from helpers import relative_error, requires_torch_reason, torch
 
 import xconv.backends as backends
-from xconv.backends import _cupy_kernels
 from xconv.backends._cupy import CupyBackend
 from xconv.backends._torch import TorchBackend
-from xconv.functional import ConvGeometry, _im2col, col2im, conv2d, conv2d_backward, im2col
+from xconv.functional import (
+    ConvGeometry,
+    _cupy_kernels,
+    _im2col,
+    col2im,
+    conv2d,
+    conv2d_backward,
+    im2col,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NEEDS_GPU = "needs CuPy and a CUDA device"
 HAS_CUPY = CupyBackend().unavailable_reason() is None
 HAS_TORCH_CUDA = torch is not None and torch.cuda.is_available()
 requires_gpu = pytest.mark.skipif(not HAS_CUPY, reason=NEEDS_GPU)
-OPS = sorted(_cupy_kernels.KERNELS)
+OPS = sorted(_cupy_kernels.STEPS)  # "fold", "unfold"
+KERNELS = {"unfold": _cupy_kernels.unfold, "fold": _cupy_kernels.fold}
 np_xp = backends.get("numpy").namespace
 
 
@@ -77,23 +85,15 @@ def _build(shape: tuple[int, ...], options: dict) -> ConvGeometry:
 
 
 def _generic(op: str):
-    """The generic array-API implementation of kernel op `op` (a skip if this tree lacks it)."""
-    found = getattr(_im2col, f"{op}_generic", None)
-    if found is None or op not in backends.KERNEL_OPS:
-        pytest.skip(f"xconv.functional has no generic {op} here")
-    return found
+    """The generic array-API implementation of kernel op `op`."""
+    return getattr(_im2col, f"{op}_generic")
 
 
 def _input(op: str, shape: tuple[int, ...], geometry: ConvGeometry, dtype: str, seed: int):
     """A random input of kernel op `op` for images of `shape`."""
     (kh, kw), (oh, ow) = geometry.kernel_size, geometry.out_size
     n, c = shape[0], shape[1]
-    sizes = {
-        "im2col": shape,
-        "im2col_t": shape,
-        "col2im": (n, c * kh * kw, oh * ow),
-        "col2im_t": (c * kh * kw, n * oh * ow),
-    }
+    sizes = {"unfold": shape, "fold": (c * kh * kw, n * oh * ow)}
     return np.random.default_rng(seed).standard_normal(sizes[op]).astype(dtype)
 
 
@@ -113,10 +113,11 @@ def test_kernel_index_math_matches_the_public_ops():
     x = np.random.default_rng(3).standard_normal((2, 3, 7, 6))
     options = {"stride": (2, 1), "padding": ((1, 0), (2, 1)), "dilation": (1, 2)}
     geometry = ConvGeometry.build((7, 6), (3, 2), **options)
-    cols = _cupy_kernels.reference("im2col", x, geometry)
-    np.testing.assert_array_equal(cols, im2col(x, (3, 2), **options))
-    image = _cupy_kernels.reference("col2im", cols, geometry)
-    np.testing.assert_array_equal(image, col2im(cols, (7, 6), (3, 2), **options))
+    cols = _cupy_kernels.reference("unfold", x, geometry)  # (C * kh * kw, N * L)
+    public = cols.reshape(cols.shape[0], 2, -1).transpose(1, 0, 2)
+    np.testing.assert_array_equal(public, im2col(x, (3, 2), **options))
+    image = _cupy_kernels.reference("fold", cols, geometry)
+    np.testing.assert_array_equal(image, col2im(public, (7, 6), (3, 2), **options))
 
 
 @pytest.mark.parametrize("wide", [False, True])
@@ -127,8 +128,8 @@ def test_kernel_source_is_built_from_the_tested_formulas(wide):
         assert source.startswith(f"typedef {index} IDX;\n")
         for name, expr in (step for part in steps for step in part):
             assert f"const IDX {name} = {expr};" in source
-    assert "cols = inside ? image[source] : (T)0;" in _cupy_kernels.kernel_source("im2col")
-    assert "total += cols[source]" in _cupy_kernels.kernel_source("col2im")
+    assert "cols = inside ? image[source] : (T)0;" in _cupy_kernels.kernel_source("unfold")
+    assert "total += cols[source]" in _cupy_kernels.kernel_source("fold")
     with pytest.raises(ValueError, match=r"`op` must be one of .*, got 'pool'"):
         _cupy_kernels.kernel_source("pool")
 
@@ -136,16 +137,12 @@ def test_kernel_source_is_built_from_the_tested_formulas(wide):
 # -- the backends' devices and errors, on a CPU ------------------------------------------
 
 
-def test_cupy_backend_registers_its_kernels_and_keeps_them_per_device():
-    backend = CupyBackend()
-    expected = {op: k for op, k in _cupy_kernels.KERNELS.items() if op in backends.KERNEL_OPS}
-    assert backend.kernels == expected
-    assert {"im2col", "col2im"} <= set(expected)
-    backend.unregister_kernel("col2im")
-    other = backend.with_device(1)
+def test_cupy_backend_with_device():
+    other = CupyBackend().with_device(np.int64(1))
     assert other.device == 1
-    assert other.kernels == {op: k for op, k in expected.items() if op != "col2im"}
     assert repr(other) == "<xconv backend 'cupy' on cuda:1>"
+    with pytest.raises(TypeError, match="`device` must be a CUDA device number or None"):
+        CupyBackend(device=True)
 
 
 @pytest.mark.parametrize(
@@ -346,7 +343,7 @@ def test_cupy_kernels_match_the_generic_code(cupy_backend, dtype, op, shape, opt
     generic = _generic(op)
     geometry = _build(shape, options)
     a = cupy_backend.asarray(_input(op, shape, geometry, dtype, seed=4))
-    result = _cupy_kernels.KERNELS[op](a, geometry)
+    result = KERNELS[op](a, geometry)
     assert result.dtype == a.dtype
     assert result.device == a.device
     # col2im: the same additions in the same order, so equal to the last bit
@@ -362,15 +359,19 @@ def test_cupy_kernels_with_64_bit_indices(cupy_backend, monkeypatch, op, shape, 
     geometry = _build(shape, options)
     a = cupy_backend.asarray(_input(op, shape, geometry, "float32", seed=5))
     expected = _generic(op)(a, geometry, cupy_backend.namespace)
-    np.testing.assert_array_equal(_cupy_kernels.KERNELS[op](a, geometry).get(), expected.get())
+    np.testing.assert_array_equal(KERNELS[op](a, geometry).get(), expected.get())
 
 
 @requires_gpu
 def test_cupy_kernels_leave_other_dtypes_to_the_generic_code(cupy_backend):
+    assert _cupy_kernels.supports(np.dtype("float32"))
+    assert not _cupy_kernels.supports(np.dtype("float16"))
     x = cupy_backend.asarray(np.arange(32.0).reshape(1, 2, 4, 4), dtype="float16")
-    cols = _cupy_kernels.im2col(x, ConvGeometry.build((4, 4), 3, padding=1))
+    cols = im2col(x, 3, padding=1)  # the generic path
     assert cols.dtype == x.dtype
     np.testing.assert_array_equal(cols.get(), im2col(x.get(), 3, padding=1))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _cupy_kernels.unfold(x, ConvGeometry.build((4, 4), 3, padding=1))
 
 
 CONV_CASES = [

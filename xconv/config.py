@@ -16,15 +16,18 @@ Attributes:
         backend: 16 MiB on a CPU (`Backend.workspace_bytes`), 1 GiB on a GPU, where
         chunks cost kernel launches. Lazy backends (Dask) are not chunked: their own
         chunks bound the memory.
-    fast_kernels: whether backends' registered kernels (e.g. the NumPy backend's
-        in-place im2col) replace the generic code, and whether the NumPy backend runs
-        a large convolution's chunks on threads. Default True; False is for comparing
+    fast_kernels: whether xconv's functional ops take the fast path that exists for
+        the arrays' library (NumPy's in-place im2col, reused buffers and threads for
+        a large convolution's chunks; CuPy's CUDA kernels; Dask's chunk-by-chunk
+        tasks). Default True; False runs the generic array-API code, for comparing
         the two and for debugging.
-    retain_freed_memory: whether the NumPy backend's first convolution asks glibc's
-        malloc to keep up to 256 MiB of freed memory for reuse, as a caching
-        allocator would, instead of returning it to the system and faulting its
-        pages in again on every call (Linux with glibc only; process-wide, once).
-        Default True; set False before the first convolution to leave malloc alone.
+    retain_freed_memory: whether the first NumPy convolution asks glibc's malloc to
+        keep up to 256 MiB of freed memory for reuse instead of returning it to the
+        system (Linux with glibc only). This changes the allocator of the whole
+        process, for good, so it is off by default: xconv reuses its own buffers
+        instead (NumPy: up to 96 MiB of scratch columns, and up to 64 MiB of results
+        once their callers let them go; xconv/functional/_numpy_kernels.py). Set True
+        before the first convolution to opt in.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def _from_environment() -> int | None:
 
 workspace_bytes: int | None = _from_environment()
 fast_kernels: bool = True
-retain_freed_memory: bool = True
+retain_freed_memory: bool = False
 
 
 def checked_workspace_bytes() -> int | None:
@@ -63,6 +66,7 @@ def checked_workspace_bytes() -> int | None:
 
 
 def _check_workspace(value: Any) -> int | None:
+    # (not xconv._validation's positive_int: config is a leaf, imported by everything)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(
             f"`xconv.config.workspace_bytes` must be a positive integer or None, got {value!r}"

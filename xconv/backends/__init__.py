@@ -7,11 +7,11 @@ True
 'numpy'
 
 Functional ops (`xconv.functional`) need no backend: they follow their inputs. A
-backend matters where xconv creates arrays itself (layer parameters, random numbers)
-and where a library offers a faster kernel for an op.
+backend matters where xconv creates arrays itself (layer parameters, random numbers),
+moves or converts them, and waits for them.
 """
 
-from ._base import KERNEL_OPS, Backend, BackendUnavailableError
+from ._base import Backend, BackendUnavailableError
 from ._registry import (
     DEFAULT_BACKEND,
     ENTRY_POINT_GROUP,
@@ -31,7 +31,6 @@ __all__ = [
     "DEFAULT_BACKEND",
     "ENTRY_POINT_GROUP",
     "ENV_VAR",
-    "KERNEL_OPS",
     "Backend",
     "BackendUnavailableError",
     "XconvPluginWarning",

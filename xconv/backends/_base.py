@@ -3,29 +3,24 @@
 The array API standard covers the arithmetic. A backend covers the rest: where the
 library's namespace comes from, which device is the default, how to move data to and
 from NumPy, how to draw random numbers (the standard has no random module), how to
-wait for queued work, and optional faster kernels for single ops.
+wait for queued work, and a few facts about the library (is it lazy, how much scratch
+memory suits a convolution). It runs no op: fast kernels live beside the ops they
+speed up, in `xconv.functional`.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
 from functools import cached_property
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KERNEL_OPS", "Backend", "BackendUnavailableError"]
+__all__ = ["Backend", "BackendUnavailableError"]
 
 Array = Any  # an array of the backend's library
-
-#: ops a backend may replace with a faster kernel; each takes (array, ConvGeometry).
-#: im2col/col2im: (N, C, H, W) <-> (N, C * kh * kw, L), `torch.nn.functional.unfold`'s
-#: layout; im2col_t/col2im_t: (N, C, H, W) <-> (C * kh * kw, N * L), the convolution's
-#: (see xconv/functional/_im2col.py)
-KERNEL_OPS = frozenset({"im2col", "col2im", "im2col_t", "col2im_t"})
 
 
 class BackendUnavailableError(ValueError):
@@ -49,9 +44,6 @@ class Backend:
     array_api_name: str = ""
     #: pip extra that installs the library, for error messages
     extra: str | None = None
-
-    def __init__(self) -> None:
-        self._kernels: dict[str, Callable[..., Any]] = {}
 
     def __repr__(self) -> str:
         return f"<xconv backend {self.name!r}>"
@@ -131,21 +123,6 @@ class Backend:
         """The column-matrix bound for a convolution of `x` (GPUs return more)."""
         return self.workspace_bytes
 
-    def parallel_chunks(self, flops: float, /) -> int:
-        """How many batch chunks of a convolution of `flops` forward FLOPs to run at once.
-
-        1 (the default) runs chunks in turn; the workspace is shared among those that
-        run at once, so the bound holds either way.
-        """
-        return 1
-
-    def map_chunks(
-        self, fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]], /
-    ) -> list[Any]:
-        """``[fn(start, stop) for (start, stop) in spans]``, in order; a backend may run
-        them concurrently (NumPy: on threads, with one-thread BLAS meanwhile)."""
-        return [fn(start, stop) for start, stop in spans]
-
     def persist(self, *arrays: Array) -> tuple[Array, ...]:
         """Compute lazy arrays and keep the results, so later work starts from them.
 
@@ -192,32 +169,3 @@ class Backend:
     ) -> Array:
         """Normal samples drawn from the host generator `rng` (see `random_uniform`)."""
         return self.asarray(rng.normal(mean, std, size=shape), dtype=dtype, device=device)
-
-    # -- optional fast kernels ----------------------------------------------------------
-
-    def register_kernel(self, op: str, fn: Callable[..., Any], /) -> None:
-        """Use `fn` instead of xconv's generic code for `op` on this backend's arrays.
-
-        `fn` takes the same arguments as the generic implementation of `op` (see
-        `KERNEL_OPS`: the array and its `xconv.functional.ConvGeometry`) and must
-        return the same result; a test should prove it. To go back to the generic code,
-        use `unregister_kernel`.
-        """
-        if op not in KERNEL_OPS:
-            raise ValueError(f"`op` must be one of {sorted(KERNEL_OPS)}, got {op!r}")
-        if not callable(fn):
-            raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
-        self._kernels[op] = fn
-
-    def unregister_kernel(self, op: str, /) -> None:
-        """Go back to the generic code for `op` (no error if none was registered)."""
-        self._kernels.pop(op, None)
-
-    def kernel(self, op: str, /) -> Callable[..., Any] | None:
-        """The fast kernel registered for `op`, or None."""
-        return self._kernels.get(op)
-
-    @property
-    def kernels(self) -> dict[str, Callable[..., Any]]:
-        """A copy of the registered fast kernels, by op name."""
-        return dict(self._kernels)

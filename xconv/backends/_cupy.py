@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _cupy_kernels
-from ._base import KERNEL_OPS, Array, Backend
+from xconv._validation import as_int
+
+from ._base import Array, Backend
 
 # DLPack device types (dlpack.h): where an exported array's memory lives
 _DLPACK_CPU = 1
@@ -20,9 +21,8 @@ class CupyBackend(Backend):
     Available only where CuPy imports and sees a CUDA device (the one asked for, with
     `device`). New arrays go to `default_device`: device number `device` if given,
     else the current device (``cupy.cuda.Device()``). Outputs of xconv's ops stay on
-    their inputs' device. The im2col and col2im ops run as single CUDA kernels
-    (`xconv.backends._cupy_kernels`); ``unregister_kernel`` goes back to the generic
-    code.
+    their inputs' device. xconv's im2col and col2im run as single CUDA kernels on
+    CuPy arrays (xconv/functional/_cupy_kernels.py).
 
     Random numbers are drawn on the host from the model's NumPy generator and copied
     over, so one seed gives the same numbers as on every other backend.
@@ -44,14 +44,12 @@ class CupyBackend(Backend):
 
     def __init__(self, *, device: int | None = None) -> None:
         super().__init__()
-        if device is not None and (isinstance(device, bool) or not isinstance(device, int)):
+        number = None if device is None else as_int(device)
+        if device is not None and number is None:
             raise TypeError(f"`device` must be a CUDA device number or None, got {device!r}")
-        if device is not None and device < 0:
+        if number is not None and number < 0:
             raise ValueError(f"`device` must be a CUDA device number >= 0, got {device!r}")
-        self.device = device
-        for op, kernel in _cupy_kernels.KERNELS.items():
-            if op in KERNEL_OPS:
-                self.register_kernel(op, kernel)
+        self.device = number
 
     def __repr__(self) -> str:
         where = "the current device" if self.device is None else f"cuda:{self.device}"
@@ -59,9 +57,7 @@ class CupyBackend(Backend):
 
     def with_device(self, device: int | None, /) -> CupyBackend:
         """A CuPy backend like this one whose new arrays go to CUDA device `device`."""
-        other = type(self)(device=device)
-        other._kernels = dict(self._kernels)  # the same kernels, also if changed on self
-        return other
+        return type(self)(device=device)
 
     def unavailable_reason(self) -> str | None:
         reason = super().unavailable_reason()
@@ -94,8 +90,8 @@ class CupyBackend(Backend):
             return self.default_device
         if isinstance(device, cuda.Device):
             return device
-        if isinstance(device, int) and not isinstance(device, bool):
-            return cuda.Device(device)
+        if as_int(device) is not None:
+            return cuda.Device(as_int(device))
         raise TypeError(
             f"`device` must be None, a CUDA device number or a cupy.cuda.Device, got {device!r}"
         )

@@ -153,7 +153,8 @@ def get(name: str | Backend, /) -> Backend:
 def backend_for(xp: Any, /) -> Backend | None:
     """The registered backend whose namespace is `xp`, or None.
 
-    Used to find a backend's fast kernels for arrays that arrive at a functional op.
+    Used to learn facts about the library of arrays that arrive at a functional op
+    (whether it is lazy, its workspace size) and to convert them.
     Only backends whose library is already imported can match, so nothing is imported.
     """
     return _backend_for_namespace(xp)

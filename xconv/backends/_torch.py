@@ -57,9 +57,7 @@ class TorchBackend(Backend):
 
     def with_device(self, device: Any, /) -> TorchBackend:
         """A torch backend like this one whose new tensors go to `device`."""
-        other = type(self)(device=device)
-        other._kernels = dict(self._kernels)
-        return other
+        return type(self)(device=device)
 
     def unavailable_reason(self) -> str | None:
         reason = super().unavailable_reason()

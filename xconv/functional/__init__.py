@@ -4,6 +4,17 @@ Every function takes arrays of any array-API library (NumPy, CuPy, PyTorch, JAX,
 Dask, array-api-strict), infers their namespace once, and returns results in that
 namespace, on the inputs' device, in the inputs' dtype. Semantics follow
 `torch.nn.functional`: NCHW layout, weight of shape (F, C // groups, kh, kw).
+
+Layers, which validate their options once and run many batches, use the variants
+that take a `ConvGeometry` built beforehand (`ConvGeometry.build`, `.for_pooling`,
+`.for_transpose`) instead of `stride`/`padding`/...: `conv2d_forward` (which can keep
+its im2col columns, a `ConvColumns`, for `conv2d_gradients` to reuse),
+`max_pool2d_forward` / `max_pool2d_gradient` and `avg_pool2d_forward` /
+`avg_pool2d_gradient`. They expect arrays already checked.
+
+Fast paths (NumPy's in-place im2col and buffer reuse, CuPy's CUDA kernels, Dask's
+chunk-by-chunk tasks) are chosen here from the arrays' namespace;
+``xconv.config.fast_kernels = False`` runs the generic array-API code instead.
 """
 
 from ._activations import (
@@ -29,37 +40,51 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
-from ._checks import KERNEL_OPS
-from ._conv import conv2d, conv2d_backward
+from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_gradients
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
-from ._geometry import ConvGeometry
-from ._im2col import col2im, col2im_generic, im2col, im2col_generic
-from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from ._geometry import ConvGeometry, IntOrPair, Padding
+from ._im2col import col2im, im2col
+from ._pooling import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    avg_pool2d_gradient,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    max_pool2d_gradient,
+)
 
 __all__ = [
     "ACTIVATIONS",
-    "KERNEL_OPS",
     "ActivationFunctions",
+    "ConvColumns",
     "ConvGeometry",
+    "IntOrPair",
+    "Padding",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_gradient",
     "col2im",
-    "col2im_generic",
     "conv2d",
     "conv2d_backward",
+    "conv2d_forward",
+    "conv2d_gradients",
     "conv_transpose2d",
     "conv_transpose2d_backward",
     "elu",
     "elu_backward",
     "get_activation",
     "im2col",
-    "im2col_generic",
     "leaky_relu",
     "leaky_relu_backward",
     "log_softmax",
     "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool2d_forward",
+    "max_pool2d_gradient",
     "relu",
     "relu_backward",
     "selu",

@@ -15,12 +15,11 @@ log_softmax subtract the maximum first, elu and selu exponentiate only x <= 0.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from ._checks import check_shape, namespace_of
+from xconv._validation import as_int, check_shape, namespace_of, real
 
 __all__ = [
     "ACTIVATIONS",
@@ -52,9 +51,10 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _check_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha):
-        raise TypeError(f"`alpha` must be a finite real number, got {alpha!r}")
-    return float(alpha)
+    try:
+        return real(alpha, "alpha")
+    except (TypeError, ValueError):  # one kind of error for both, as always
+        raise TypeError(f"`alpha` must be a finite real number, got {alpha!r}") from None
 
 
 def _check_backward(grad_output: Any, saved: Any, saved_name: str) -> Any:
@@ -65,9 +65,10 @@ def _check_backward(grad_output: Any, saved: Any, saved_name: str) -> Any:
     return xp
 
 
-def _check_axis(x: Any, axis: object) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"`axis` must be an integer, got {axis!r}")
+def _check_axis(x: Any, value: object) -> int:
+    axis = as_int(value)
+    if axis is None:
+        raise TypeError(f"`axis` must be an integer, got {value!r}")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(
             f"`axis` (={axis}) is out of range for `x` of shape {tuple(x.shape)} ({x.ndim} axes)"

@@ -8,16 +8,18 @@ blocks; block g of the output sees only block g of the input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-from .. import config
-from ..backends import Backend, backend_for
-from ._checks import check_ndim, check_shape, namespace_of
+import array_api_compat
+
+from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
+
+from . import _numpy_kernels
+from ._chunks import Chunks, batch_chunks
 from ._geometry import ConvGeometry, IntOrPair, Padding
-from ._im2col import fold_t, unfold_t
+from ._im2col import fold, release, unfold
 
-__all__ = ["conv2d", "conv2d_backward"]
+__all__ = ["ConvColumns", "conv2d", "conv2d_backward", "conv2d_forward", "conv2d_gradients"]
 
 
 def conv2d(
@@ -65,6 +67,92 @@ def conv2d(
     return out
 
 
+def conv2d_forward(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    /,
+    *,
+    geometry: ConvGeometry,
+    groups: int = 1,
+    keep_columns: bool = False,
+) -> tuple[Any, ConvColumns | None]:
+    """`conv2d` with a geometry built beforehand, keeping its columns if asked.
+
+    For layers, which validate their options once and run many batches: `geometry`
+    must be ``ConvGeometry.build((H, W), (kh, kw), ...)`` for this `x` and `weight`.
+    With `keep_columns`, the im2col columns are returned for `conv2d_gradients` to
+    reuse (they are as large as `x` times kh * kw; None when they do not fit
+    ``xconv.config.workspace_bytes``, and then the gradient recomputes them).
+
+    Returns:
+        ``(output, columns)``: the output as `conv2d` gives it, and a `ConvColumns`
+        or None.
+
+    Example:
+        >>> import numpy as np
+        >>> g = ConvGeometry.build((4, 4), 2, stride=2)
+        >>> x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
+        >>> out, kept = conv2d_forward(x, w, geometry=g, keep_columns=True)
+        >>> gx, gw, gb = conv2d_gradients(np.ones_like(out), x, w, geometry=g, columns=kept)
+        >>> out[0, 0], gw[0, 0]
+        (array([[10., 18.],
+               [42., 50.]]), array([[20., 24.],
+               [36., 40.]]))
+    """
+    xp = array_api_compat.array_namespace(x, weight)
+    _check_planned(x, weight, geometry, groups)
+    return forward(x, weight, bias, geometry, groups, xp, keep_columns=keep_columns)
+
+
+def conv2d_gradients(
+    grad_output: Any,
+    x: Any,
+    weight: Any,
+    /,
+    *,
+    geometry: ConvGeometry,
+    groups: int = 1,
+    bias: bool = True,
+    columns: ConvColumns | None = None,
+) -> tuple[Any, Any, Any | None]:
+    """`conv2d_backward` with a geometry built beforehand and `conv2d_forward`'s columns.
+
+    `columns` are used up: the weight gradient takes them and frees them before the
+    input gradient makes columns of its own, so peak memory stays one set of columns.
+
+    Returns:
+        ``(grad_input, grad_weight, grad_bias)``, as `conv2d_backward`.
+    """
+    xp = array_api_compat.array_namespace(grad_output, x, weight)
+    _check_planned(x, weight, geometry, groups)
+    expected = (x.shape[0], weight.shape[0], *geometry.out_size)
+    check_shape(grad_output, "grad_output", expected, "the shape of conv2d's output")
+    # bias: sum over batch and pixels
+    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    shape = tuple(weight.shape)
+    grad_weight = weight_gradient(grad_output, x, columns, shape, geometry, groups, xp)
+    grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
+    return grad_input, grad_weight, grad_bias
+
+
+def _check_planned(x: Any, weight: Any, geometry: ConvGeometry, groups: int) -> None:
+    if (x.shape[2], x.shape[3]) != geometry.in_size or tuple(weight.shape[2:]) != (
+        geometry.kernel_size
+    ):
+        raise ValueError(
+            f"`geometry` is for {geometry.in_size} images and {geometry.kernel_size} "
+            f"kernels, got `x` of shape {tuple(x.shape)} and `weight` of shape "
+            f"{tuple(weight.shape)}"
+        )
+    if weight.shape[1] * groups != x.shape[1]:
+        raise ValueError(
+            f"`weight` of shape {tuple(weight.shape)} expects {weight.shape[1] * groups} "
+            f"input channels (shape[1] * groups), but `x` of shape {tuple(x.shape)} "
+            f"has {x.shape[1]}"
+        )
+
+
 def conv2d_backward(
     grad_output: Any,
     x: Any,
@@ -99,8 +187,7 @@ def conv2d_backward(
         (array([[20., 24.],
                [36., 40.]]), array([4.]))
     """
-    if not isinstance(bias, bool):
-        raise TypeError(f"`bias` must be True or False, got {bias!r}")
+    bias = true_or_false(bias, "bias")
     xp = namespace_of(grad_output=grad_output, x=x, weight=weight)
     geometry = _check_conv(x, weight, None, stride, padding, dilation, groups)
     check_ndim(grad_output, "grad_output", "NFHW")
@@ -121,8 +208,7 @@ def _check_conv(
     """Validate a convolution's arrays and options; return its geometry."""
     check_ndim(x, "x", "NCHW")
     check_ndim(weight, "weight", "FCHW")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"`groups` must be a positive integer, got {groups!r}")
+    groups = positive_int(groups, "groups")
     channels, filters = x.shape[1], weight.shape[0]
     if channels % groups:
         raise ValueError(f"`x` has {channels} channels, not divisible by `groups` (={groups})")
@@ -150,27 +236,26 @@ def _check_conv(
 # L = OH * OW, so each group is ONE matrix product (G, F/G, K) @ (G, K, N * L) however
 # many samples there are (a batch of small images would otherwise be many tiny ones).
 # Batches whose columns exceed the workspace (`xconv.config`) go through in chunks, which
-# a backend may run concurrently (`Backend.map_chunks`).
+# NumPy runs on threads when they are large (`_numpy_kernels.map_chunks`). Columns that
+# die inside these functions are scratch: on NumPy they go back to a buffer cache.
 
 
-class Chunks(NamedTuple):
-    """How a convolution's batch is cut: spans that fit the workspace, whether the
-    backend runs them concurrently, and whether all the batch's columns would fit."""
+class ConvColumns:
+    """The im2col columns of a `conv2d_forward`, kept for `conv2d_gradients`.
 
-    spans: list[tuple[int, int]]
-    parallel: bool
-    backend: Backend | None
-    whole_fits: bool
+    Opaque: hand it back unchanged. It holds one column matrix per batch chunk and
+    lets go of each once the weight gradient has used it.
+    """
 
-    def map(self, fn: Callable[[int, int], Any]) -> list[Any]:
-        """``fn(start, stop)`` for every span, in order."""
-        if self.parallel and self.backend is not None:
-            return self.backend.map_chunks(fn, self.spans)
-        return [fn(start, stop) for start, stop in self.spans]
+    __slots__ = ("_by_span", "chunks")
 
-    def part(self, a: Any, start: int, stop: int) -> Any:
-        """Samples [start, stop) of `a` (no slicing when there is one span)."""
-        return a if len(self.spans) == 1 else a[start:stop, ...]
+    def __init__(self, chunks: Chunks, columns: list[Any]) -> None:
+        self.chunks = chunks
+        self._by_span = dict(zip(chunks.spans, columns, strict=True))
+
+    def take(self, span: tuple[int, int]) -> Any | None:
+        """The columns of samples [start, stop), forgotten here once taken."""
+        return self._by_span.pop(span, None)
 
 
 def forward(
@@ -182,24 +267,73 @@ def forward(
     xp: Any,
     *,
     keep_columns: bool = False,
-) -> tuple[Any, tuple[Chunks, list[Any]] | None]:
-    """The convolution, and (if asked and they fit the workspace) its columns by chunk."""
+) -> tuple[Any, ConvColumns | None]:
+    """The convolution, and (if asked and they fit the workspace) its columns."""
     filters = weight.shape[0]
     w = _grouped(weight, groups, xp)
     chunks = batch_chunks(x, geometry, xp, filters=filters)
     keep = keep_columns and chunks.whole_fits
 
+    numpy = array_api_compat.is_numpy_namespace(xp)
+    if numpy and (bias is not None or len(chunks.spans) > 1):
+        # the products go into scratch buffers and each chunk's output, bias added,
+        # straight into the one result array
+        return _numpy_forward(x, w, bias, geometry, groups, chunks, keep, xp)
+
     def one(start: int, stop: int) -> tuple[Any, Any]:
-        cols = columns(chunks.part(x, start, stop), geometry, groups, xp)
-        # (a chunk's columns die here unless they are kept for the backward pass)
-        return from_columns(w @ cols, stop - start, geometry, xp), (cols if keep else None)
+        cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
+        out = from_columns(w @ cols, stop - start, geometry, xp)
+        # a chunk's columns go back to the cache here, unless kept for the backward pass
+        if keep:
+            return out, cols
+        release(cols, xp)
+        return out, None
 
     results = chunks.map(one)
     outs = [out for out, _ in results]
     out = outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
     if bias is not None:
         out = out + xp.reshape(bias, (1, filters, 1, 1))
-    return out, ((chunks, [cols for _, cols in results]) if keep else None)
+    return out, (ConvColumns(chunks, [cols for _, cols in results]) if keep else None)
+
+
+def _numpy_forward(
+    x: Any,
+    w: Any,
+    bias: Any,
+    geometry: ConvGeometry,
+    groups: int,
+    chunks: Chunks,
+    keep: bool,
+    xp: Any,
+) -> tuple[Any, ConvColumns | None]:
+    """`forward` on NumPy: one fresh array, the result; every other buffer is scratch."""
+    n, filters = x.shape[0], w.shape[0] * (w.shape[1] if w.ndim == 3 else 1)
+    dtype = xp.result_type(x, w)
+    if len(chunks.spans) == 1:  # laid out (F, N, OH, OW), as the product comes out
+        result = _numpy_kernels.RESULTS.take((filters, n, *geometry.out_size), dtype)
+        out = xp.permute_dims(result, (1, 0, 2, 3))
+    else:
+        out = _numpy_kernels.RESULTS.take((n, filters, *geometry.out_size), dtype)
+    shift = None if bias is None else xp.reshape(bias, (1, filters, 1, 1))
+
+    def one(start: int, stop: int) -> Any:
+        cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
+        y = _numpy_kernels.matmul(w, cols)
+        part = from_columns(y, stop - start, geometry, xp)
+        if shift is None:
+            _numpy_kernels.copy_into(out[start:stop, ...], part)
+        else:
+            _numpy_kernels.add_into(out[start:stop, ...], part, shift)
+        release(y, xp)
+        # a chunk's columns go back to the cache here, unless kept for the backward pass
+        if keep:
+            return cols
+        release(cols, xp)
+        return None
+
+    kept = chunks.map(one)
+    return out, (ConvColumns(chunks, kept) if keep else None)
 
 
 def backward(
@@ -222,7 +356,7 @@ def backward(
 def weight_gradient(
     grad_output: Any,
     x: Any,
-    kept: tuple[Chunks, list[Any]] | None,
+    kept: ConvColumns | None,
     weight_shape: tuple[int, ...],
     geometry: ConvGeometry,
     groups: int,
@@ -230,17 +364,19 @@ def weight_gradient(
 ) -> Any:
     """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `kept` are `forward`'s columns."""
     if kept is not None:
-        chunks, kept_cols = kept
-        parts = dict(zip(chunks.spans, kept_cols, strict=True))
+        chunks = kept.chunks
     else:
-        chunks, parts = batch_chunks(x, geometry, xp, filters=grad_output.shape[1]), {}
+        chunks = batch_chunks(x, geometry, xp, filters=grad_output.shape[1])
 
     def one(start: int, stop: int) -> Any:
-        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp)
-        cols = parts.pop((start, stop), None)  # (forget kept columns once used)
+        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp, scratch=True)
+        cols = None if kept is None else kept.take((start, stop))
         if cols is None:
-            cols = columns(chunks.part(x, start, stop), geometry, groups, xp)
-        return grad @ xp.matrix_transpose(cols)
+            cols = columns(chunks.part(x, start, stop), geometry, groups, xp, scratch=True)
+        partial = grad @ xp.matrix_transpose(cols)
+        release(cols, xp)
+        release(grad, xp)
+        return partial
 
     partial = chunks.map(one)
     grad_weight = partial[0]
@@ -252,38 +388,52 @@ def weight_gradient(
 def input_gradient(
     grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int, xp: Any
 ) -> Any:
-    """Input gradient: (G, K, F/G) @ (G, F/G, N * L) gives columns; col2im sums them back.
+    """Input gradient: (G, K, F/G) @ (G, F/G, N * L) gives columns; fold sums them back.
 
     This is also the transposed convolution of `grad_output` with `weight`.
     """
     w_t = xp.matrix_transpose(_grouped(weight, groups, xp))
     channels = weight.shape[1] * groups
     chunks = batch_chunks(grad_output, geometry, xp, channels=channels, filters=weight.shape[0])
+    numpy = array_api_compat.is_numpy_namespace(xp)
 
     def one(start: int, stop: int) -> Any:
-        grad_cols = w_t @ to_columns(chunks.part(grad_output, start, stop), groups, xp)
+        grad = to_columns(chunks.part(grad_output, start, stop), groups, xp, scratch=True)
+        # (the product is scratch: on NumPy it goes into a cached buffer)
+        grad_cols = _numpy_kernels.matmul(w_t, grad) if numpy else w_t @ grad
+        release(grad, xp)
         if groups > 1:
             rows = grad_cols.shape[0] * grad_cols.shape[1]
             grad_cols = xp.reshape(grad_cols, (rows, grad_cols.shape[2]))
-        return fold_t(grad_cols, geometry, xp)
+        image = fold(grad_cols, geometry, xp)
+        release(grad_cols, xp)
+        return image
 
     parts = chunks.map(one)
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
 
-def columns(x: Any, geometry: ConvGeometry, groups: int, xp: Any) -> Any:
+def columns(x: Any, geometry: ConvGeometry, groups: int, xp: Any, *, scratch: bool) -> Any:
     """x's columns, (G, C/G * kh * kw, N * L); a plain matrix when G == 1."""
-    cols = unfold_t(x, geometry, xp)
+    cols = unfold(x, geometry, xp, scratch=scratch)
     if groups == 1:
         return cols
     return xp.reshape(cols, (groups, cols.shape[0] // groups, cols.shape[1]))
 
 
-def to_columns(a: Any, groups: int, xp: Any) -> Any:
-    """(N, F, OH, OW) -> (G, F/G, N * OH * OW): channels first, then samples, then pixels."""
+def to_columns(a: Any, groups: int, xp: Any, *, scratch: bool = False) -> Any:
+    """(N, F, OH, OW) -> (G, F/G, N * OH * OW): channels first, then samples, then pixels.
+
+    With `scratch`, NumPy's copy goes into a cached buffer: `release` it once used.
+    """
     n, f, oh, ow = a.shape
     shape = (f, n * oh * ow) if groups == 1 else (groups, f // groups, n * oh * ow)
-    return xp.reshape(xp.permute_dims(a, (1, 0, 2, 3)), shape)
+    channels_first = xp.permute_dims(a, (1, 0, 2, 3))
+    if scratch and n > 1 and array_api_compat.is_numpy_namespace(xp):
+        matrix = _numpy_kernels.BUFFERS.take((f, n * oh * ow), a.dtype)
+        _numpy_kernels.copy_into(xp.reshape(matrix, (f, n, oh, ow)), channels_first)
+        return xp.reshape(matrix, shape)
+    return xp.reshape(channels_first, shape)
 
 
 def from_columns(y: Any, n: int, geometry: ConvGeometry, xp: Any) -> Any:
@@ -298,36 +448,3 @@ def _grouped(weight: Any, groups: int, xp: Any) -> Any:
     f, c, kh, kw = weight.shape
     shape = (f, c * kh * kw) if groups == 1 else (groups, f // groups, c * kh * kw)
     return xp.reshape(weight, shape)
-
-
-def batch_chunks(
-    x: Any, geometry: ConvGeometry, xp: Any, *, channels: int | None = None, filters: int = 1
-) -> Chunks:
-    """Cut the batch into spans whose columns fit the workspace.
-
-    The bound is `xconv.config.workspace_bytes`, or if that is None the backend's
-    `workspace_for(x)`. A backend that runs chunks at once (`parallel_chunks`, for
-    convolutions of enough FLOPs, and only with `xconv.config.fast_kernels`) gets at
-    least that many spans, sharing the bound. One span on lazy backends: their chunks
-    already bound memory, and slicing them anew would rechunk the batch axis.
-    """
-    n = x.shape[0]
-    backend = backend_for(xp)
-    if n == 0 or (backend is not None and backend.lazy):
-        return Chunks([(0, n)], False, backend, True)
-    # (the backend is always asked: it may get ready for convolutions there, as NumPy does)
-    limit = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
-    limit = config.checked_workspace_bytes() or limit
-    c = x.shape[1] if channels is None else channels
-    kh, kw = geometry.kernel_size
-    oh, ow = geometry.out_size
-    per_sample = c * kh * kw * oh * ow  # elements of one sample's columns
-    per_sample_bytes = per_sample * xp.finfo(x.dtype).bits // 8
-    threads = 1
-    if backend is not None and config.fast_kernels:
-        threads = min(n, backend.parallel_chunks(2 * per_sample * filters * n))
-    size = max(1, limit // threads // max(per_sample_bytes, 1))
-    if threads > 1:
-        size = min(size, -(-n // threads))  # at least one span per thread
-    spans = [(start, min(start + size, n)) for start in range(0, n, size)]
-    return Chunks(spans, threads > 1, backend, per_sample_bytes * n <= limit)

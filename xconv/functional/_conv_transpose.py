@@ -9,12 +9,12 @@ Semantics follow `torch.nn.functional.conv_transpose2d`: weight of shape
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from ._checks import check_ndim, check_shape, namespace_of
+from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
+
 from ._conv import forward, input_gradient, weight_gradient
-from ._geometry import ConvGeometry, IntOrPair, Padding, check_padding, explicit_padding, pair
+from ._geometry import ConvGeometry, IntOrPair, Padding
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_backward"]
 
@@ -89,8 +89,7 @@ def conv_transpose2d_backward(
         ``(grad_input, grad_weight, grad_bias)``, shaped like `x`, `weight` and (F,);
         `grad_bias` is None when ``bias=False``.
     """
-    if not isinstance(bias, bool):
-        raise TypeError(f"`bias` must be True or False, got {bias!r}")
+    bias = true_or_false(bias, "bias")
     xp = namespace_of(grad_output=grad_output, x=x, weight=weight)
     geometry = _check_transpose(x, weight, None, stride, padding, output_padding, dilation, groups)
     check_ndim(grad_output, "grad_output", "NFHW")
@@ -102,64 +101,6 @@ def conv_transpose2d_backward(
     grad_weight = weight_gradient(x, grad_output, cols, tuple(weight.shape), geometry, groups, xp)
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     return grad_input, grad_weight, grad_bias
-
-
-def transpose_geometry(
-    in_size: tuple[int, int],
-    kernel_size: IntOrPair,
-    *,
-    stride: IntOrPair = 1,
-    padding: Padding = 0,
-    output_padding: IntOrPair = 0,
-    dilation: IntOrPair = 1,
-) -> ConvGeometry:
-    """The geometry of the convolution that a transposed convolution transposes.
-
-    Its `in_size` is the transposed convolution's output size, its `out_size` the
-    transposed convolution's input size.
-    """
-    kernel = pair(kernel_size, "kernel_size")
-    strides = pair(stride, "stride")
-    dilations = pair(dilation, "dilation")
-    extra = pair(output_padding, "output_padding", minimum=0)
-    check_padding(padding)
-    for axis in (0, 1):
-        if extra[axis] >= max(strides[axis], dilations[axis]):
-            raise ValueError(
-                f"`output_padding` must be smaller than the stride or the dilation, got "
-                f"{output_padding!r} with stride={stride!r}, dilation={dilation!r}"
-            )
-    if padding == "same":
-        if any(extra):
-            raise ValueError(
-                f"`output_padding` must be 0 with padding='same', got {output_padding!r}"
-            )
-        out_size = (in_size[0] * strides[0], in_size[1] * strides[1])
-    else:
-        pads = ((0, 0), (0, 0)) if padding == "valid" else explicit_padding(padding)
-        out_size = (
-            _transposed_size(in_size[0], kernel[0], strides[0], pads[0], extra[0], dilations[0]),
-            _transposed_size(in_size[1], kernel[1], strides[1], pads[1], extra[1], dilations[1]),
-        )
-        if min(out_size) < 1:
-            raise ValueError(
-                f"`padding` {padding!r} crops more than the transposed convolution makes: "
-                f"the output would be {out_size[0]} x {out_size[1]}"
-            )
-    geometry = ConvGeometry.build(
-        out_size, kernel, stride=strides, padding=padding, dilation=dilations
-    )
-    # An output_padding of at least the stride (allowed while below the dilation) makes
-    # room for one more window than the input has; the transposed convolution spreads
-    # exactly the input's pixels, so it keeps that many windows.
-    assert all(o >= i for o, i in zip(geometry.out_size, in_size, strict=True)), geometry
-    return dataclasses.replace(geometry, out_size=(in_size[0], in_size[1]))
-
-
-def _transposed_size(
-    size: int, kernel: int, stride: int, pads: tuple[int, int], extra: int, dilation: int
-) -> int:
-    return (size - 1) * stride - pads[0] - pads[1] + dilation * (kernel - 1) + extra + 1
 
 
 def _check_transpose(
@@ -175,8 +116,7 @@ def _check_transpose(
     """Validate a transposed convolution's arrays and options; return its geometry."""
     check_ndim(x, "x", "NCHW")
     check_ndim(weight, "weight", "CFHW")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"`groups` must be a positive integer, got {groups!r}")
+    groups = positive_int(groups, "groups")
     channels = x.shape[1]
     if channels % groups:
         raise ValueError(f"`x` has {channels} channels, not divisible by `groups` (={groups})")
@@ -187,7 +127,7 @@ def _check_transpose(
         )
     if bias is not None:
         check_shape(bias, "bias", (weight.shape[1] * groups,), "one value per filter")
-    return transpose_geometry(
+    return ConvGeometry.for_transpose(
         (x.shape[2], x.shape[3]),
         (weight.shape[2], weight.shape[3]),
         stride=stride,

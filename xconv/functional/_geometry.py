@@ -6,61 +6,24 @@ arguments fail fast with a message that names them.
 
 from __future__ import annotations
 
-import operator
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
+
+from xconv._validation import int_or_pair
 
 __all__ = [
     "ConvGeometry",
     "IntOrPair",
     "Padding",
-    "as_int",
     "check_padding",
     "explicit_padding",
-    "pair",
 ]
 
 IntOrPair: TypeAlias = int | tuple[int, int]
 Padding: TypeAlias = (
     int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | Literal["valid", "same"]
 )
-
-
-def as_int(value: object) -> int | None:
-    """`value` as an int if it is an integer (bools excluded), else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
-def pair(value: object, name: str, *, minimum: Literal[0, 1] = 1) -> tuple[int, int]:
-    """Normalise an int-or-pair argument to a pair of ints >= `minimum` (0 or 1).
-
-    >>> pair(3, "stride")
-    (3, 3)
-    >>> pair((1, 2), "dilation")
-    (1, 2)
-    >>> pair(0, "stride")
-    Traceback (most recent call last):
-    ...
-    ValueError: `stride` must be a positive integer or pair of them, got 0
-    """
-    what = f"a {'positive' if minimum else 'non-negative'} integer or pair of them"
-    single = as_int(value)
-    if single is not None:
-        items: tuple[int | None, ...] = (single, single)
-    elif isinstance(value, tuple | list) and len(value) == 2:
-        items = (as_int(value[0]), as_int(value[1]))
-    else:
-        raise TypeError(f"`{name}` must be {what}, got {value!r}")
-    if items[0] is None or items[1] is None:
-        raise TypeError(f"`{name}` must be {what}, got {value!r}")
-    if items[0] < minimum or items[1] < minimum:
-        raise ValueError(f"`{name}` must be {what}, got {value!r}")
-    return items[0], items[1]
 
 
 _PADDING_FORMS = (
@@ -77,13 +40,13 @@ def explicit_padding(padding: object) -> tuple[tuple[int, int], tuple[int, int]]
         and all(isinstance(p, tuple | list) for p in padding)
     ):
         try:
-            top, bottom = pair(padding[0], "padding", minimum=0)
-            left, right = pair(padding[1], "padding", minimum=0)
+            top, bottom = int_or_pair(padding[0], "padding", minimum=0)
+            left, right = int_or_pair(padding[1], "padding", minimum=0)
         except (TypeError, ValueError):
             raise _padding_error(padding) from None
         return (top, bottom), (left, right)
     try:
-        pad_h, pad_w = pair(padding, "padding", minimum=0)
+        pad_h, pad_w = int_or_pair(padding, "padding", minimum=0)
     except TypeError:
         raise _padding_error(padding, TypeError) from None
     except ValueError:
@@ -148,10 +111,33 @@ class ConvGeometry:
         dilation: IntOrPair = 1,
     ) -> ConvGeometry:
         """Validate the arguments and work out the padding and the output size."""
-        size = pair(in_size, "input size", minimum=0)
-        kernel = pair(kernel_size, "kernel_size")
-        strides = pair(stride, "stride")
-        dilations = pair(dilation, "dilation")
+        return cls.from_pairs(
+            int_or_pair(in_size, "input size", minimum=0),
+            int_or_pair(kernel_size, "kernel_size"),
+            stride=int_or_pair(stride, "stride"),
+            padding=padding,
+            dilation=int_or_pair(dilation, "dilation"),
+        )
+
+    @classmethod
+    def from_pairs(
+        cls,
+        in_size: tuple[int, int],
+        kernel_size: tuple[int, int],
+        *,
+        stride: tuple[int, int],
+        padding: Padding,
+        dilation: tuple[int, int],
+    ) -> ConvGeometry:
+        """`build` from sizes already made pairs of ints (by `int_or_pair`), as a layer
+        holds them: they are not normalised a second time; `padding` is checked.
+
+        >>> ConvGeometry.from_pairs((4, 4), (2, 2), stride=(2, 2), padding=0, dilation=(1, 1))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ConvGeometry(in_size=(4, 4), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1),
+                     padding=((0, 0), (0, 0)), out_size=(2, 2))
+        """
+        size, kernel, strides, dilations = in_size, kernel_size, stride, dilation
         check_padding(padding)
         if padding == "valid":
             pads = (0, 0), (0, 0)
@@ -200,3 +186,105 @@ class ConvGeometry:
             self.stride[1],
         )
         return rows, cols
+
+    check_padding = staticmethod(check_padding)
+
+    def real_pixels(self, axis: int) -> list[int]:
+        """How many real (non-padding) pixels each window holds along `axis` (0 or 1)."""
+        before = self.padding[axis][0]
+        size, kernel = self.in_size[axis], self.kernel_size[axis]
+        step = self.stride[axis]
+        starts = range(0, self.out_size[axis] * step, step)
+        # overlap of the padded window [start, start + kernel) with the input
+        return [max(min(s + kernel, before + size) - max(s, before), 0) for s in starts]
+
+    @classmethod
+    def for_pooling(
+        cls,
+        in_size: tuple[int, int],
+        kernel_size: IntOrPair,
+        *,
+        stride: IntOrPair | None = None,
+        padding: Padding = 0,
+    ) -> ConvGeometry:
+        """A pooling's geometry (`stride` defaults to the window); every window must
+        keep at least one real pixel.
+
+        >>> ConvGeometry.for_pooling((7, 8), 2).out_size
+        (3, 4)
+        """
+        geometry = cls.build(
+            in_size, kernel_size, stride=kernel_size if stride is None else stride, padding=padding
+        )
+        for axis, name in enumerate(("height", "width")):
+            if min(geometry.real_pixels(axis)) < 1:
+                raise ValueError(
+                    f"`padding` (={padding!r}) leaves pooling windows with no input pixel "
+                    f"along the {name} (input {geometry.in_size[axis]}, kernel "
+                    f"{geometry.kernel_size[axis]}, padding {geometry.padding[axis][0]} + "
+                    f"{geometry.padding[axis][1]}); pad each side by less than the kernel size"
+                )
+        return geometry
+
+    @classmethod
+    def for_transpose(
+        cls,
+        in_size: tuple[int, int],
+        kernel_size: IntOrPair,
+        *,
+        stride: IntOrPair = 1,
+        padding: Padding = 0,
+        output_padding: IntOrPair = 0,
+        dilation: IntOrPair = 1,
+    ) -> ConvGeometry:
+        """The geometry of the convolution that a transposed convolution of an input
+        of (H, W) = `in_size` transposes.
+
+        Its `in_size` is the transposed convolution's output size, its `out_size` the
+        transposed convolution's input size.
+
+        >>> ConvGeometry.for_transpose((5, 5), 3, stride=2, padding="same").in_size
+        (10, 10)
+        """
+        kernel = int_or_pair(kernel_size, "kernel_size")
+        strides = int_or_pair(stride, "stride")
+        dilations = int_or_pair(dilation, "dilation")
+        extra = int_or_pair(output_padding, "output_padding", minimum=0)
+        check_padding(padding)
+        for axis in (0, 1):
+            if extra[axis] >= max(strides[axis], dilations[axis]):
+                raise ValueError(
+                    f"`output_padding` must be smaller than the stride or the dilation, got "
+                    f"{output_padding!r} with stride={stride!r}, dilation={dilation!r}"
+                )
+        if padding == "same":
+            if any(extra):
+                raise ValueError(
+                    f"`output_padding` must be 0 with padding='same', got {output_padding!r}"
+                )
+            out_size = (in_size[0] * strides[0], in_size[1] * strides[1])
+        else:
+            pads = ((0, 0), (0, 0)) if padding == "valid" else explicit_padding(padding)
+            out_size = (
+                _transposed(in_size[0], kernel[0], strides[0], pads[0], extra[0], dilations[0]),
+                _transposed(in_size[1], kernel[1], strides[1], pads[1], extra[1], dilations[1]),
+            )
+            if min(out_size) < 1:
+                raise ValueError(
+                    f"`padding` {padding!r} crops more than the transposed convolution "
+                    f"makes: the output would be {out_size[0]} x {out_size[1]}"
+                )
+        geometry = cls.from_pairs(
+            out_size, kernel, stride=strides, padding=padding, dilation=dilations
+        )
+        # An output_padding of at least the stride (allowed while below the dilation)
+        # makes room for one more window than the input has; the transposed convolution
+        # spreads exactly the input's pixels, so it keeps that many windows.
+        assert all(o >= i for o, i in zip(geometry.out_size, in_size, strict=True)), geometry
+        return dataclasses.replace(geometry, out_size=(in_size[0], in_size[1]))
+
+
+def _transposed(
+    size: int, kernel: int, stride: int, pads: tuple[int, int], extra: int, dilation: int
+) -> int:
+    return (size - 1) * stride - pads[0] - pads[1] + dilation * (kernel - 1) + extra + 1

@@ -1,10 +1,19 @@
 """im2col and its adjoint col2im, with `torch.nn.functional.unfold`/`fold` semantics.
 
 im2col copies every kernel-sized window of the (padded) input into a column, so a
-convolution becomes one matrix product. It is written the Chainer way: one strided
-slice of the input per kernel tap (kh * kw slices, each as large as the output),
-stacked. col2im sums the columns back: one strided slice-add per tap. Both use only
-the array API standard and `array_api_extra`, so they run on every backend.
+convolution becomes one matrix product. Internally there is one layout, the one the
+matrix product uses, the batch's columns side by side: `unfold` gives
+(C * kh * kw, N * L), row ``c * kh * kw + i * kw + j`` and column ``n * L + l``
+holding tap (i, j) of channel c of the window at output pixel l of sample n; `fold`
+is its adjoint. The public `im2col`/`col2im`, (N, C * kh * kw, L), are a transpose of
+that layout.
+
+`unfold` and `fold` pick a fast path from the arrays' namespace: NumPy's in-place
+kernels (`_numpy_kernels`), CuPy's CUDA kernels (`_cupy_kernels`), one task per batch
+chunk on Dask (`_dask`); else the generic code below, written the Chainer way with
+the array API standard and `array_api_extra` only: one strided slice of the input per
+kernel tap, stacked; one strided slice-add per tap back. ``xconv.config.fast_kernels
+= False`` selects the generic code everywhere.
 """
 
 from __future__ import annotations
@@ -14,11 +23,13 @@ from typing import Any
 import array_api_compat
 import array_api_extra as xpx
 
-from .. import config
-from ._checks import check_ndim, fast_kernel, namespace_of
-from ._geometry import ConvGeometry, IntOrPair, Padding, pair
+from xconv import config
+from xconv._validation import check_ndim, int_or_pair, namespace_of
 
-__all__ = ["col2im", "im2col"]
+from . import _cupy_kernels, _dask, _numpy_kernels
+from ._geometry import ConvGeometry, IntOrPair, Padding
+
+__all__ = ["col2im", "fold", "fold_generic", "im2col", "unfold", "unfold_generic"]
 
 
 def im2col(
@@ -62,7 +73,9 @@ def im2col(
     geometry = ConvGeometry.build(
         (x.shape[2], x.shape[3]), kernel_size, stride=stride, padding=padding, dilation=dilation
     )
-    return unfold(x, geometry, xp)
+    n, (oh, ow) = x.shape[0], geometry.out_size
+    cols = unfold(x, geometry, xp)  # (C * kh * kw, N * L)
+    return xp.permute_dims(xp.reshape(cols, (cols.shape[0], n, oh * ow)), (1, 0, 2))
 
 
 def col2im(
@@ -98,7 +111,7 @@ def col2im(
     xp = namespace_of(cols=cols)
     check_ndim(cols, "cols", "NKL")
     geometry = ConvGeometry.build(
-        pair(output_size, "output_size", minimum=0),
+        int_or_pair(output_size, "output_size", minimum=0),
         kernel_size,
         stride=stride,
         padding=padding,
@@ -117,30 +130,13 @@ def col2im(
             f"{output_size!r} and these kernel, stride, padding and dilation, "
             f"got shape {tuple(cols.shape)}"
         )
-    return fold(cols, geometry, xp)
+    n, rows = cols.shape[0], cols.shape[1]
+    # (N, C * kh * kw, L) -> (C * kh * kw, N * L)
+    matrix = xp.reshape(xp.permute_dims(cols, (1, 0, 2)), (rows, n * oh * ow))
+    return fold(matrix, geometry, xp)
 
 
 # -- implementations, arguments already checked --------------------------------------
-
-
-def _kernel(op: str, xp: Any) -> Any:
-    return fast_kernel(op, xp) if config.fast_kernels else None
-
-
-def unfold(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """im2col of a checked NCHW array: a backend's kernel, else the generic code."""
-    kernel = _kernel("im2col", xp)
-    if kernel is not None:
-        return kernel(x, geometry)
-    return im2col_generic(x, geometry, xp)
-
-
-def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """col2im of checked columns: a backend's kernel, else the generic code."""
-    kernel = _kernel("col2im", xp)
-    if kernel is not None:
-        return kernel(cols, geometry)
-    return col2im_generic(cols, geometry, xp)
 
 
 def _pointwise(geometry: ConvGeometry) -> bool:
@@ -148,79 +144,49 @@ def _pointwise(geometry: ConvGeometry) -> bool:
     return geometry.kernel_size == (1, 1) and geometry.stride == (1, 1) and not geometry.is_padded
 
 
-def unfold_t(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """The batch's columns side by side, (C * kh * kw, N * L): a kernel, else generic."""
+def unfold(x: Any, geometry: ConvGeometry, xp: Any, *, scratch: bool = False) -> Any:
+    """The columns (C * kh * kw, N * L) of a checked (N, C, H, W) array.
+
+    With `scratch`, NumPy's columns may come from the buffer cache: pass them to
+    `release` once used, and never hand them to a caller.
+    """
     if _pointwise(geometry):  # no copy at all if x is laid out channels-first already
         n, c, h, w = x.shape
         return xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (c, n * h * w))
-    kernel = _kernel("im2col_t", xp)
-    if kernel is not None:
-        return kernel(x, geometry)
-    return im2col_t_generic(x, geometry, xp)
+    if config.fast_kernels:
+        if array_api_compat.is_numpy_namespace(xp):
+            return _numpy_kernels.unfold(x, geometry, scratch=scratch)
+        if array_api_compat.is_cupy_namespace(xp) and _cupy_kernels.supports(x.dtype):
+            return _cupy_kernels.unfold(x, geometry)
+        if array_api_compat.is_dask_namespace(xp):
+            return _dask.chunkwise_unfold(x, geometry, unfold)
+    return unfold_generic(x, geometry, xp)
 
 
-def fold_t(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """The adjoint of `unfold_t`, back to (N, C, H, W): a kernel, else generic."""
+def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """The adjoint of `unfold`: checked columns (C * kh * kw, N * L) to (N, C, H, W)."""
     if _pointwise(geometry):
         h, w = geometry.in_size
         image = xp.reshape(cols, (cols.shape[0], cols.shape[1] // (h * w), h, w))
         return xp.permute_dims(image, (1, 0, 2, 3))
-    kernel = _kernel("col2im_t", xp)
-    if kernel is not None:
-        return kernel(cols, geometry)
-    return col2im_t_generic(cols, geometry, xp)
+    if config.fast_kernels:
+        if array_api_compat.is_numpy_namespace(xp):
+            return _numpy_kernels.fold(cols, geometry)
+        if array_api_compat.is_cupy_namespace(xp) and _cupy_kernels.supports(cols.dtype):
+            return _cupy_kernels.fold(cols, geometry)
+        if array_api_compat.is_dask_namespace(xp):
+            return _dask.chunkwise_fold(cols, geometry, fold)
+    return fold_generic(cols, geometry, xp)
 
 
-def im2col_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """im2col with standard functions only: pad, one strided slice per tap, stack."""
-    n, c = x.shape[0], x.shape[1]
-    kh, kw = geometry.kernel_size
-    oh, ow = geometry.out_size
-    if n == 0 or c == 0:  # no windows to copy (and Dask cannot pad an empty array)
-        shape = (n, c * kh * kw, oh * ow)
-        return xp.zeros(shape, dtype=x.dtype, device=array_api_compat.device(x))
-    # pad (zeros) only where asked, to spare a copy
-    if geometry.is_padded:
-        x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), xp=xp)
-    # windows: tap (i, j) of every window is one strided slice, shaped like the output
-    taps = [x[(..., *geometry.window(i, j))] for i in range(kh) for j in range(kw)]
-    # stack the taps after the channel axis: rows come out as c * kh * kw + i * kw + j
-    cols = xp.stack(taps, axis=2)
-    return xp.reshape(cols, (n, c * kh * kw, oh * ow))
+def release(cols: Any, xp: Any) -> None:
+    """Give scratch columns from `unfold(..., scratch=True)` back (NumPy; else nothing)."""
+    if array_api_compat.is_numpy_namespace(xp):
+        _numpy_kernels.BUFFERS.give(cols)
 
 
-def col2im_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """col2im with standard functions only: one strided slice-add per tap, then crop."""
-    n = cols.shape[0]
-    kh, kw = geometry.kernel_size
-    oh, ow = geometry.out_size
-    c = cols.shape[1] // (kh * kw)
-    device = array_api_compat.device(cols)
-    if n == 0 or c == 0:  # nothing to add up (and Dask cannot assign empty slices)
-        return xp.zeros((n, c, *geometry.in_size), dtype=cols.dtype, device=device)
-    taps = xp.reshape(cols, (n, c, kh, kw, oh, ow))
-    # slice-add each tap into a zero image the size of the padded input
-    image = xp.zeros((n, c, *geometry.padded_size), dtype=cols.dtype, device=device)
-    for i in range(kh):
-        for j in range(kw):
-            where = (slice(None), slice(None), *geometry.window(i, j))
-            image = xpx.at(image, where).add(taps[:, :, i, j, :, :], xp=xp)
-    # crop the padding away
-    if geometry.is_padded:
-        (top, _), (left, _) = geometry.padding
-        height, width = geometry.in_size
-        image = image[:, :, top : top + height, left : left + width]
-    return image
-
-
-# The convolution's layout, "_t": channels and taps first, then samples, then pixels.
-# Row c * kh * kw + i * kw + j, column n * L + l holds tap (i, j) of channel c of the
-# window at output pixel l of sample n: the rows of `im2col`, with the batch's columns
-# side by side.
-
-
-def im2col_t_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """`unfold_t` with standard functions: channels first, pad, strided slices, stack."""
+def unfold_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """`unfold` with standard functions only: channels first, pad, strided slices, stack."""
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
@@ -228,16 +194,17 @@ def im2col_t_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
         shape = (c * kh * kw, n * oh * ow)
         return xp.zeros(shape, dtype=x.dtype, device=array_api_compat.device(x))
     x = xp.permute_dims(x, (1, 0, 2, 3))
+    # pad (zeros) only where asked, to spare a copy
     if geometry.is_padded:
         x = xpx.pad(x, ((0, 0), (0, 0), *geometry.padding), xp=xp)
-    # tap (i, j) of every window is one strided slice, (C, N, OH, OW)
+    # windows: tap (i, j) of every window is one strided slice, (C, N, OH, OW)
     taps = [x[(..., *geometry.window(i, j))] for i in range(kh) for j in range(kw)]
     cols = xp.stack(taps, axis=1)  # (C, kh * kw, N, OH, OW)
     return xp.reshape(cols, (c * kh * kw, n * oh * ow))
 
 
-def col2im_t_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """`fold_t` with standard functions: one strided slice-add per tap, crop, NCHW."""
+def fold_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """`fold` with standard functions only: one strided slice-add per tap, crop, NCHW."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     c, n = cols.shape[0] // (kh * kw), cols.shape[1] // (oh * ow)
@@ -245,11 +212,13 @@ def col2im_t_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
     if n == 0 or c == 0:  # nothing to add up (and Dask cannot assign empty slices)
         return xp.zeros((n, c, *geometry.in_size), dtype=cols.dtype, device=device)
     taps = xp.reshape(cols, (c, kh, kw, n, oh, ow))
+    # slice-add each tap into a zero image the size of the padded input
     image = xp.zeros((c, n, *geometry.padded_size), dtype=cols.dtype, device=device)
     for i in range(kh):
         for j in range(kw):
             where = (slice(None), slice(None), *geometry.window(i, j))
             image = xpx.at(image, where).add(taps[:, i, j, ...], xp=xp)
+    # crop the padding away
     if geometry.is_padded:
         (top, _), (left, _) = geometry.padding
         height, width = geometry.in_size

@@ -1,11 +1,12 @@
 """2-D max and average pooling and their gradients, side by side, via im2col.
 
 Pooling reuses the convolution's window machinery: `unfold` copies every window into
-a column, a reduction over the window axis pools it, and `fold` (col2im) sums the
-gradient columns back into an image. Semantics are those of
-`torch.nn.functional.max_pool2d` / `avg_pool2d` (NCHW, ``ceil_mode=False``), with
-two differences: `stride` defaults to `kernel_size`, and `padding` also takes
-``"valid"`` and ``"same"`` (TensorFlow's) and asymmetric pairs, as `conv2d` does.
+a column (the convolution's layout, (C * kh * kw, N * L)), a reduction over the window
+axis pools it, and `fold` (col2im) sums the gradient columns back into an image.
+Semantics are those of `torch.nn.functional.max_pool2d` / `avg_pool2d` (NCHW,
+``ceil_mode=False``), with two differences: `stride` defaults to `kernel_size`, and
+`padding` also takes ``"valid"`` and ``"same"`` (TensorFlow's) and asymmetric pairs,
+as `conv2d` does.
 
 Padding never takes part in a pool: max pooling pads with -inf, and average pooling
 divides each window's sum by the number of real (non-padding) pixels in it, like
@@ -20,11 +21,21 @@ from typing import Any
 
 import array_api_compat
 
-from ._checks import check_ndim, check_shape, namespace_of
+from xconv._validation import check_ndim, check_shape, namespace_of
+
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold, unfold
 
-__all__ = ["avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward"]
+__all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_gradient",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+    "max_pool2d_gradient",
+]
 
 
 def max_pool2d(
@@ -104,7 +115,7 @@ def max_pool2d_backward(
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
     # the position of each window's first maximum, as the forward pass found it
-    index = xp.argmax(_windows(x, geometry, xp), axis=2, keepdims=True)
+    index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
     return max_backward(grad_output, index, geometry, xp)
 
 
@@ -190,31 +201,46 @@ def pool_geometry(
 ) -> ConvGeometry:
     """Validate a pooling's input and options; return its geometry."""
     check_ndim(x, "x", "NCHW")
-    return build_pool_geometry((x.shape[2], x.shape[3]), kernel_size, stride, padding)
-
-
-def build_pool_geometry(
-    in_size: tuple[int, int],
-    kernel_size: IntOrPair,
-    stride: IntOrPair | None,
-    padding: Padding,
-) -> ConvGeometry:
-    """The geometry of a pooling over (H, W) = `in_size`; every window must see the input."""
-    geometry = ConvGeometry.build(
-        in_size,
-        kernel_size,
-        stride=kernel_size if stride is None else stride,
-        padding=padding,
+    return ConvGeometry.for_pooling(
+        (x.shape[2], x.shape[3]), kernel_size, stride=stride, padding=padding
     )
-    for axis, name in enumerate(("height", "width")):
-        if min(real_pixels(geometry, axis)) < 1:
-            raise ValueError(
-                f"`padding` (={padding!r}) leaves pooling windows with no input pixel along "
-                f"the {name} (input {geometry.in_size[axis]}, kernel "
-                f"{geometry.kernel_size[axis]}, padding {geometry.padding[axis][0]} + "
-                f"{geometry.padding[axis][1]}); pad each side by less than the kernel size"
-            )
-    return geometry
+
+
+# -- with a geometry built beforehand (`ConvGeometry.for_pooling`), for layers ---------
+
+
+def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
+    """`max_pool2d` of a checked `x`, and where each window's first maximum is.
+
+    Returns:
+        ``(output, index)``: `index` is opaque, for `max_pool2d_gradient`.
+
+    Example:
+        >>> import numpy as np
+        >>> g = ConvGeometry.for_pooling((2, 2), 2)
+        >>> out, index = max_pool2d_forward(np.array([[[[1.0, 4.0], [3.0, 2.0]]]]), geometry=g)
+        >>> max_pool2d_gradient(np.ones_like(out), index, geometry=g)[0, 0]
+        array([[0., 1.],
+               [0., 0.]])
+    """
+    xp = array_api_compat.array_namespace(x)
+    out, index = max_forward(x, geometry, xp, keep_index=True)
+    return out, index
+
+
+def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeometry) -> Any:
+    """The input gradient of `max_pool2d_forward`, from its `index`."""
+    return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))
+
+
+def avg_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> Any:
+    """`avg_pool2d` of a checked `x`."""
+    return avg_forward(x, geometry, array_api_compat.array_namespace(x))
+
+
+def avg_pool2d_gradient(grad_output: Any, /, *, geometry: ConvGeometry) -> Any:
+    """The input gradient of `avg_pool2d_forward`."""
+    return avg_backward(grad_output, geometry, array_api_compat.array_namespace(grad_output))
 
 
 def _check_grad_output(grad_output: Any, x: Any, geometry: ConvGeometry) -> None:
@@ -224,25 +250,38 @@ def _check_grad_output(grad_output: Any, x: Any, geometry: ConvGeometry) -> None
 
 
 # -- implementations, arguments already checked ---------------------------------------
-# Windows come out of `unfold` as (N, C * kh * kw, L); they are viewed as
-# (N, C, kh * kw, L) so that axis 2 runs over the pixels of one window.
+# Windows come out of `unfold` as (C * kh * kw, N * L); they are viewed as
+# (C, kh * kw, N, L) so that axis 1 runs over the pixels of one window.
 
 
 def _windows(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
-    """The windows of `x` as (N, C, kh * kw, L), padding filled with -inf."""
+    """The windows of `x` as (C, kh * kw, N, L), padding filled with -inf."""
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    # im2col pads with zeros (and so goes through a backend's kernel, chunk by chunk on
-    # Dask); adding -inf where a window pixel is padding keeps NaN and the first maximum
-    windows = xp.reshape(unfold(x, geometry, xp), (n, c, kh * kw, oh * ow))
+    # unfold pads with zeros (and so takes the fast paths, chunk by chunk on Dask);
+    # adding -inf where a window pixel is padding keeps NaN and the first maximum
+    windows = xp.reshape(unfold(x, geometry, xp), (c, kh * kw, n, oh * ow))
     if not geometry.is_padded:
         return windows
     return windows + _padding_mask(geometry, xp, x)
 
 
+def _to_nchw(a: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """(C, N, L) -> (N, C, OH, OW)."""
+    c, n = a.shape[0], a.shape[1]
+    return xp.permute_dims(xp.reshape(a, (c, n, *geometry.out_size)), (1, 0, 2, 3))
+
+
+def _window_columns(grad: Any, geometry: ConvGeometry, xp: Any) -> Any:
+    """(N, C, OH, OW) -> (C, 1, N, L), one value per window, for the window axis."""
+    n, c = grad.shape[0], grad.shape[1]
+    oh, ow = geometry.out_size
+    return xp.reshape(xp.permute_dims(grad, (1, 0, 2, 3)), (c, 1, n, oh * ow))
+
+
 def _padding_mask(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
-    """(1, 1, kh * kw, L): -inf where a window's pixel is padding, 0 where it is real."""
+    """(1, kh * kw, 1, L): -inf where a window's pixel is padding, 0 where it is real."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     device = array_api_compat.device(like)
@@ -258,18 +297,17 @@ def _padding_mask(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
 
     rows = xp.reshape(axis_mask(0, kh, oh), (kh, 1, oh, 1))
     cols = xp.reshape(axis_mask(1, kw, ow), (1, kw, 1, ow))
-    return xp.reshape(rows + cols, (1, 1, kh * kw, oh * ow))
+    return xp.reshape(rows + cols, (1, kh * kw, 1, oh * ow))
 
 
 def max_forward(
     x: Any, geometry: ConvGeometry, xp: Any, *, keep_index: bool = False
 ) -> tuple[Any, Any | None]:
-    """Max pooling, and (if asked) where each window's first maximum is, (N, C, 1, L)."""
-    n, c = x.shape[0], x.shape[1]
+    """Max pooling, and (if asked) where each window's first maximum is, (C, 1, N, L)."""
     windows = _windows(x, geometry, xp)
     # max over the pixels of each window; argmax picks the first maximum
-    out = xp.reshape(xp.max(windows, axis=2), (n, c, *geometry.out_size))
-    index = xp.argmax(windows, axis=2, keepdims=True) if keep_index else None
+    out = _to_nchw(xp.max(windows, axis=1), geometry, xp)
+    index = xp.argmax(windows, axis=1, keepdims=True) if keep_index else None
     return out, index
 
 
@@ -280,27 +318,16 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry, xp: Any) 
     oh, ow = geometry.out_size
     # one-hot mask of the first maximum: window pixel k == argmax
     pixels = xp.arange(kh * kw, dtype=index.dtype, device=array_api_compat.device(index))
-    first_max = xp.reshape(pixels, (1, 1, kh * kw, 1)) == index
+    first_max = xp.reshape(pixels, (1, kh * kw, 1, 1)) == index
     # gradient columns: the output gradient at the maximum, zero elsewhere
-    grad = xp.reshape(grad_output, (n, c, 1, oh * ow))
-    grad_cols = xp.where(first_max, grad, 0.0)
-    # col2im sums overlapping windows and crops the padding away
-    return fold(xp.reshape(grad_cols, (n, c * kh * kw, oh * ow)), geometry, xp)
-
-
-def real_pixels(geometry: ConvGeometry, axis: int) -> list[int]:
-    """How many real (non-padding) pixels each window holds along `axis` (0 or 1)."""
-    before = geometry.padding[axis][0]
-    size, kernel = geometry.in_size[axis], geometry.kernel_size[axis]
-    step = geometry.stride[axis]
-    starts = range(0, geometry.out_size[axis] * step, step)
-    # overlap of the padded window [start, start + kernel) with the input [before, before + size)
-    return [max(min(s + kernel, before + size) - max(s, before), 0) for s in starts]
+    grad_cols = xp.where(first_max, _window_columns(grad_output, geometry, xp), 0.0)
+    # fold sums overlapping windows and crops the padding away
+    return fold(xp.reshape(grad_cols, (c * kh * kw, n * oh * ow)), geometry, xp)
 
 
 def _real_pixel_counts(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
     """How many real pixels each window holds, as an (OH, OW) array like `like`."""
-    rows, cols = real_pixels(geometry, 0), real_pixels(geometry, 1)
+    rows, cols = geometry.real_pixels(0), geometry.real_pixels(1)
     table = [[float(r * c) for c in cols] for r in rows]
     return xp.asarray(table, dtype=like.dtype, device=array_api_compat.device(like))
 
@@ -310,9 +337,9 @@ def avg_forward(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    # im2col (zero padding, so padding adds nothing to the sums)
-    windows = xp.reshape(unfold(x, geometry, xp), (n, c, kh * kw, oh * ow))
-    sums = xp.reshape(xp.sum(windows, axis=2), (n, c, oh, ow))
+    # unfold (zero padding, so padding adds nothing to the sums)
+    windows = xp.reshape(unfold(x, geometry, xp), (c, kh * kw, n, oh * ow))
+    sums = _to_nchw(xp.sum(windows, axis=1), geometry, xp)
     # divide by the real pixels of each window
     return sums / _real_pixel_counts(geometry, xp, x)
 
@@ -324,7 +351,6 @@ def avg_backward(grad_output: Any, geometry: ConvGeometry, xp: Any) -> Any:
     oh, ow = geometry.out_size
     # each pixel of a window gets the window's gradient over its real pixel count
     share = grad_output / _real_pixel_counts(geometry, xp, grad_output)
-    share = xp.reshape(share, (n, c, 1, oh * ow))
-    grad_cols = xp.broadcast_to(share, (n, c, kh * kw, oh * ow))
-    # col2im sums overlapping windows; the padding's share is cropped away
-    return fold(xp.reshape(grad_cols, (n, c * kh * kw, oh * ow)), geometry, xp)
+    grad_cols = xp.broadcast_to(_window_columns(share, geometry, xp), (c, kh * kw, n, oh * ow))
+    # fold sums overlapping windows; the padding's share is cropped away
+    return fold(xp.reshape(grad_cols, (c * kh * kw, n * oh * ow)), geometry, xp)

@@ -19,9 +19,8 @@ from typing import Any, Literal
 import array_api_compat
 import numpy as np
 
+from xconv._validation import check_ndim, check_shape, int_or_pair, namespace_of
 from xconv.backends import Backend
-from xconv.functional._checks import check_ndim, check_shape, namespace_of
-from xconv.functional._geometry import pair
 
 from ._base import Array, make_rng
 from ._reshape import ParameterFreeLayer
@@ -233,7 +232,7 @@ class RandomCrop(_RandomLayer):
     def __init__(
         self, padding: int | tuple[int, int] = 4, input_shape: tuple[int, ...] | None = None
     ) -> None:
-        self._pad = pair(padding, "padding", minimum=0)
+        self._pad = int_or_pair(padding, "padding", minimum=0)
         self.padding = padding
         super().__init__(input_shape)
 

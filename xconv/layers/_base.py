@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xconv._validation import namespace_of, nonnegative_int
 from xconv.backends import Backend, backend_for, get, get_backend
-from xconv.functional._checks import namespace_of
 
 if TYPE_CHECKING:
     from ._graph import SymbolicTensor
@@ -23,11 +23,12 @@ def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
     """A host generator from a seed, or the generator itself."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    try:
+        return np.random.default_rng(nonnegative_int(seed, "seed"))
+    except (TypeError, ValueError):  # one kind of error, naming both accepted kinds
         raise TypeError(
             f"`seed` must be a non-negative integer or a numpy Generator, got {seed!r}"
-        )
-    return np.random.default_rng(seed)
+        ) from None
 
 
 class Layer:

@@ -6,16 +6,22 @@ from typing import Any
 
 import numpy as np
 
+from xconv._validation import (
+    as_int,
+    check_shape,
+    int_or_pair,
+    namespace_of,
+    positive_int,
+    true_or_false,
+)
 from xconv.backends import Backend
-from xconv.functional._checks import check_shape, namespace_of
-from xconv.functional._conv import forward, input_gradient, weight_gradient
-from xconv.functional._geometry import (
+from xconv.functional import (
+    ConvColumns,
     ConvGeometry,
     IntOrPair,
     Padding,
-    as_int,
-    check_padding,
-    pair,
+    conv2d_forward,
+    conv2d_gradients,
 )
 
 from ._base import Array, Layer, make_rng
@@ -78,21 +84,19 @@ class Conv2D(Layer):
         activation: str | None = None,
         kernel_initializer: str = DEFAULT_INITIALIZER,
     ) -> None:
-        if isinstance(n_filters, bool) or not isinstance(n_filters, int) or n_filters < 1:
-            raise ValueError(f"`n_filters` must be a positive integer, got {n_filters!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"`groups` must be a positive integer, got {groups!r}")
+        n_filters = positive_int(n_filters, "n_filters")
+        groups = positive_int(groups, "groups")
         if n_filters % groups:
             raise ValueError(
                 f"`n_filters` (={n_filters}) must be divisible by `groups` (={groups})"
             )
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"`use_bias` must be True or False, got {use_bias!r}")
-        check_padding(padding)
+        use_bias = true_or_false(use_bias, "use_bias")
+        ConvGeometry.check_padding(padding)
         self.n_filters = n_filters
-        self.filter_shape = pair(filter_shape, "filter_shape")
-        self.stride = pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
+        # made pairs once, here: the geometry is built from these pairs as they are
+        self.filter_shape = int_or_pair(filter_shape, "filter_shape")
+        self.stride = int_or_pair(stride, "stride")
+        self.dilation = int_or_pair(dilation, "dilation")
         self.padding = padding
         self.groups = groups
         self.use_bias = use_bias
@@ -100,7 +104,7 @@ class Conv2D(Layer):
         self._activation = FusedActivation(activation)
         self.activation = activation
         self._geometry: ConvGeometry | None = None
-        self._cols: Array | None = None
+        self._cols: ConvColumns | None = None
         self._input: Array | None = None
         super().__init__(input_shape)
 
@@ -121,7 +125,7 @@ class Conv2D(Layer):
         super().set_input_shape((channels, height, width))
 
     def _build_geometry(self, height: int, width: int) -> ConvGeometry:
-        return ConvGeometry.build(
+        return ConvGeometry.from_pairs(
             (height, width),
             self.filter_shape,
             stride=self.stride,
@@ -185,10 +189,10 @@ class Conv2D(Layer):
         self.ensure_initialized(X)
         self.check_input(X)
         weight, bias = self.params["weight"], self.params.get("bias")
-        xp = namespace_of(X=X, weight=weight, bias=bias)
+        namespace_of(X=X, weight=weight, bias=bias)
         assert self._geometry is not None
-        out, cols = forward(
-            X, weight, bias, self._geometry, self.groups, xp, keep_columns=training
+        out, cols = conv2d_forward(
+            X, weight, bias, geometry=self._geometry, groups=self.groups, keep_columns=training
         )
         # keep the input, and the columns if they fit the workspace, for backward_pass
         self._cols, self._input = cols, (X if training else None)
@@ -198,20 +202,25 @@ class Conv2D(Layer):
         if self._input is None:
             raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
         weight = self.params["weight"]
-        xp = namespace_of(accum_grad=accum_grad, weight=weight)
+        namespace_of(accum_grad=accum_grad, weight=weight)
         assert self._geometry is not None
         expected = (self._input.shape[0], *self.output_shape())
         check_shape(accum_grad, "accum_grad", expected, "the shape of the layer's output")
         accum_grad = self._activation.backward(accum_grad)
-        geometry, groups = self._geometry, self.groups
-        self.grads = {
-            "weight": weight_gradient(
-                accum_grad, self._input, self._cols, tuple(weight.shape), geometry, groups, xp
-            )
-        }
-        if self.use_bias:
-            self.grads["bias"] = xp.sum(accum_grad, axis=(0, 2, 3))
-        # the columns are as large as the input times kh * kw: free them before the
-        # input gradient makes columns of its own
+        x, columns = self._input, self._cols
         self._cols = self._input = None
-        return input_gradient(accum_grad, weight, geometry, groups, xp)
+        # (the gradients use the kept columns up and free them before the input
+        # gradient makes columns of its own)
+        grad_input, grad_weight, grad_bias = conv2d_gradients(
+            accum_grad,
+            x,
+            weight,
+            geometry=self._geometry,
+            groups=self.groups,
+            bias=self.use_bias,
+            columns=columns,
+        )
+        self.grads = {"weight": grad_weight}
+        if grad_bias is not None:
+            self.grads["bias"] = grad_bias
+        return grad_input

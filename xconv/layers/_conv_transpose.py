@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from xconv.functional._checks import check_shape, namespace_of
-from xconv.functional._conv_transpose import (
+from xconv._validation import check_shape, int_or_pair, namespace_of
+from xconv.functional import (
+    ConvGeometry,
+    IntOrPair,
+    Padding,
     conv_transpose2d,
     conv_transpose2d_backward,
-    transpose_geometry,
 )
-from xconv.functional._geometry import ConvGeometry, IntOrPair, Padding, pair
 
 from ._base import Array
 from ._conv import Conv2D
@@ -46,13 +47,13 @@ class Conv2DTranspose(Conv2D):
         groups: int = 1,
         use_bias: bool = True,
     ) -> None:
-        self.output_padding = pair(output_padding, "output_padding", minimum=0)
+        self.output_padding = int_or_pair(output_padding, "output_padding", minimum=0)
         super().__init__(
             n_filters, filter_shape, input_shape, padding, stride, dilation, groups, use_bias
         )
 
     def _build_geometry(self, height: int, width: int) -> ConvGeometry:
-        return transpose_geometry(
+        return ConvGeometry.for_transpose(
             (height, width),
             self.filter_shape,
             stride=self.stride,

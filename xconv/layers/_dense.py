@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from xconv._validation import as_int, check_shape, namespace_of, positive_int
 from xconv.backends import Backend
-from xconv.functional._checks import check_shape, namespace_of
 
 from ._base import Array, Layer, make_rng
 from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
@@ -49,9 +49,7 @@ class Dense(Layer):
         activation: str | None = None,
         kernel_initializer: str = DEFAULT_INITIALIZER,
     ) -> None:
-        if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
-            raise ValueError(f"`n_units` must be a positive integer, got {n_units!r}")
-        self.n_units = n_units
+        self.n_units = positive_int(n_units, "n_units")
         self.kernel_initializer = check_initializer(kernel_initializer)
         self._activation = FusedActivation(activation)
         self.activation = activation
@@ -59,18 +57,13 @@ class Dense(Layer):
         super().__init__(input_shape)
 
     def set_input_shape(self, shape: tuple[int, ...]) -> None:
-        if (
-            not isinstance(shape, tuple | list)
-            or len(shape) != 1
-            or isinstance(shape[0], bool)
-            or not isinstance(shape[0], int | np.integer)
-            or shape[0] < 1
-        ):
+        size = as_int(shape[0]) if isinstance(shape, tuple | list) and len(shape) == 1 else None
+        if size is None or size < 1:
             raise ValueError(
                 f"`input_shape` of Dense must be (n_inputs,), got {shape!r}; "
                 "add a Flatten layer before it for images"
             )
-        super().set_input_shape((int(shape[0]),))
+        super().set_input_shape((size,))
 
     def initialize(
         self,

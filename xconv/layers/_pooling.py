@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from xconv.functional._geometry import ConvGeometry, IntOrPair, Padding, check_padding, pair
-from xconv.functional._pooling import (
-    avg_backward,
-    avg_forward,
-    build_pool_geometry,
-    max_backward,
-    max_forward,
+from xconv._validation import int_or_pair
+from xconv.functional import (
+    ConvGeometry,
+    IntOrPair,
+    Padding,
+    avg_pool2d_forward,
+    avg_pool2d_gradient,
+    max_pool2d_forward,
+    max_pool2d_gradient,
 )
 
 from ._base import Array
@@ -31,9 +33,9 @@ class _Pooling2D(ParameterFreeLayer):
         padding: Padding = "valid",
         input_shape: tuple[int, int, int] | None = None,
     ) -> None:
-        self.pool_shape = pair(pool_shape, "pool_shape")
-        self.stride = self.pool_shape if stride is None else pair(stride, "stride")
-        check_padding(padding)
+        self.pool_shape = int_or_pair(pool_shape, "pool_shape")
+        self.stride = self.pool_shape if stride is None else int_or_pair(stride, "stride")
+        ConvGeometry.check_padding(padding)
         self.padding = padding
         self._geometry: ConvGeometry | None = None
         super().__init__(input_shape)
@@ -46,8 +48,8 @@ class _Pooling2D(ParameterFreeLayer):
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         _, height, width = input_shape
-        self._geometry = build_pool_geometry(
-            (height, width), self.pool_shape, self.stride, self.padding
+        self._geometry = ConvGeometry.for_pooling(
+            (height, width), self.pool_shape, stride=self.stride, padding=self.padding
         )
 
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -87,12 +89,12 @@ class MaxPooling2D(_Pooling2D):
 
     def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
         assert self._geometry is not None
-        out, index = max_forward(X, self._geometry, xp, keep_index=True)
+        out, index = max_pool2d_forward(X, geometry=self._geometry)
         return out, {"index": index}
 
     def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
         assert self._geometry is not None
-        return max_backward(accum_grad, saved["index"], self._geometry, xp)
+        return max_pool2d_gradient(accum_grad, saved["index"], geometry=self._geometry)
 
 
 class AveragePooling2D(_Pooling2D):
@@ -116,8 +118,8 @@ class AveragePooling2D(_Pooling2D):
 
     def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
         assert self._geometry is not None
-        return avg_forward(X, self._geometry, xp), {}
+        return avg_pool2d_forward(X, geometry=self._geometry), {}
 
     def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
         assert self._geometry is not None
-        return avg_backward(accum_grad, self._geometry, xp)
+        return avg_pool2d_gradient(accum_grad, geometry=self._geometry)

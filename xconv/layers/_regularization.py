@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from xconv._validation import check_shape, fraction, namespace_of, positive_real
 from xconv.backends import Backend
-from xconv.functional._checks import check_shape, namespace_of
 
 from ._base import Array, Layer, make_rng
 
@@ -129,14 +129,8 @@ class BatchNormalization(Layer):
     def __init__(
         self, momentum: float = 0.99, eps: float = 0.01, input_shape: tuple[int, ...] | None = None
     ) -> None:
-        if isinstance(momentum, bool) or not isinstance(momentum, int | float):
-            raise TypeError(f"`momentum` must be a number in [0, 1), got {momentum!r}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"`momentum` must be in [0, 1), got {momentum!r}")
-        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
-            raise ValueError(f"`eps` must be a positive number, got {eps!r}")
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = fraction(momentum, "momentum")
+        self.eps = positive_real(eps, "eps")
         self._cache: tuple[Array, Array] | None = None
         super().__init__(input_shape)
 

@@ -14,8 +14,7 @@ from typing import Any
 import array_api_compat
 import array_api_extra as xpx
 
-from xconv.functional._checks import check_ndim, check_shape, namespace_of
-from xconv.functional._geometry import as_int, pair
+from xconv._validation import as_int, check_ndim, check_shape, int_or_pair, namespace_of
 
 from ._base import Array, Layer
 
@@ -196,10 +195,10 @@ def _padding_pairs(padding: object) -> tuple[tuple[int, int], tuple[int, int]]:
             and len(padding) == 2
             and all(isinstance(p, tuple | list) for p in padding)
         ):
-            top, bottom = pair(padding[0], "padding", minimum=0)
-            left, right = pair(padding[1], "padding", minimum=0)
+            top, bottom = int_or_pair(padding[0], "padding", minimum=0)
+            left, right = int_or_pair(padding[1], "padding", minimum=0)
         else:
-            pad_h, pad_w = pair(padding, "padding", minimum=0)
+            pad_h, pad_w = int_or_pair(padding, "padding", minimum=0)
             (top, bottom), (left, right) = (pad_h, pad_h), (pad_w, pad_w)
     except TypeError:
         raise TypeError(f"`padding` must be {_PADDING_FORMS}, got {padding!r}") from None
@@ -281,7 +280,7 @@ class UpSampling2D(ParameterFreeLayer):
     def __init__(
         self, size: int | tuple[int, int] = (2, 2), input_shape: tuple[int, int, int] | None = None
     ) -> None:
-        self.size = pair(size, "size")
+        self.size = int_or_pair(size, "size")
         super().__init__(input_shape)
 
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xconv.functional._checks import check_ndim, check_shape, namespace_of
+from xconv._validation import check_ndim, check_shape, namespace_of
 
 __all__ = ["Loss"]
 

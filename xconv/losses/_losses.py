@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import array_api_compat
 
 from xconv._resolve import resolve
+from xconv._validation import real
 
 from ._base import Array, Loss
 from ._regression import BinaryCrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
@@ -18,10 +17,13 @@ __all__ = ["CrossEntropy", "SquareLoss", "from_config", "get"]
 
 def _check_eps(eps: object) -> float:
     """A probability floor in (0, 1)."""
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"`eps` must be a number in (0, 1) or None, got {eps!r}")
-    value = float(eps)
-    if not (math.isfinite(value) and 0 < value < 1):
+    try:
+        value = real(eps, "eps")
+    except TypeError:
+        raise TypeError(f"`eps` must be a number in (0, 1) or None, got {eps!r}") from None
+    except ValueError:
+        raise ValueError(f"`eps` must be in (0, 1), got {eps!r}") from None
+    if not 0 < value < 1:
         raise ValueError(f"`eps` must be in (0, 1), got {eps!r}")
     return value
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._base import Array, Optimizer, check_fraction, check_nonnegative, check_positive
+from xconv._validation import fraction, nonnegative_real, positive_real
+
+from ._base import Array, Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -44,9 +46,9 @@ class Adam(Optimizer):
         eps: float = 1e-8,
     ) -> None:
         super().__init__(learning_rate)
-        self.b1 = check_fraction(b1, "b1")
-        self.b2 = check_fraction(b2, "b2")
-        self.eps = check_positive(eps, "eps")
+        self.b1 = fraction(b1, "b1")
+        self.b2 = fraction(b2, "b2")
+        self.eps = positive_real(eps, "eps")
 
     def _hyperparameters(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "b1": self.b1, "b2": self.b2, "eps": self.eps}
@@ -98,7 +100,7 @@ class AdamW(Adam):
         weight_decay: float = 0.01,
     ) -> None:
         super().__init__(learning_rate, b1=b1, b2=b2, eps=eps)
-        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
+        self.weight_decay = nonnegative_real(weight_decay, "weight_decay")
 
     def _hyperparameters(self) -> dict[str, Any]:
         return super()._hyperparameters() | {"weight_decay": self.weight_decay}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Array, Optimizer, check_fraction, check_positive
+from xconv._validation import fraction, positive_real
+
+from ._base import Array, Optimizer
 
 __all__ = ["Adadelta", "Adagrad", "RMSprop"]
 
@@ -33,8 +35,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate: float = 0.01, rho: float = 0.9, eps: float = 1e-8) -> None:
         super().__init__(learning_rate)
-        self.rho = check_fraction(rho, "rho")
-        self.eps = check_positive(eps, "eps")
+        self.rho = fraction(rho, "rho")
+        self.eps = positive_real(eps, "eps")
 
     def _hyperparameters(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "rho": self.rho, "eps": self.eps}
@@ -80,7 +82,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate: float = 0.01, eps: float = 1e-10) -> None:
         super().__init__(learning_rate)
-        self.eps = check_positive(eps, "eps")
+        self.eps = positive_real(eps, "eps")
 
     def _hyperparameters(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "eps": self.eps}
@@ -126,8 +128,8 @@ class Adadelta(Optimizer):
 
     def __init__(self, learning_rate: float = 1.0, rho: float = 0.9, eps: float = 1e-6) -> None:
         super().__init__(learning_rate)
-        self.rho = check_fraction(rho, "rho")
-        self.eps = check_positive(eps, "eps")
+        self.rho = fraction(rho, "rho")
+        self.eps = positive_real(eps, "eps")
 
     def _hyperparameters(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "rho": self.rho, "eps": self.eps}

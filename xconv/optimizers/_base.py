@@ -8,53 +8,22 @@ for immutable arrays (JAX) as well as mutable ones.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
+from xconv._validation import (
+    check_shape,
+    namespace_of,
+    nonnegative_real,
+    positive_int,
+)
 from xconv.backends import Backend, backend_for, get, get_backend
-from xconv.functional._checks import check_shape, namespace_of
 
-__all__ = ["Optimizer", "check_fraction", "check_nonnegative", "check_positive"]
+__all__ = ["Optimizer"]
 
 Array = Any  # an array of any array-API library
-
-
-def _check_real(value: object, name: str) -> float:
-    """`value` as a finite float, or a TypeError/ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}")
-    return number
-
-
-def check_nonnegative(value: object, name: str) -> float:
-    """A finite number >= 0 (a learning rate, a weight decay)."""
-    number = _check_real(value, name)
-    if number < 0:
-        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}")
-    return number
-
-
-def check_positive(value: object, name: str) -> float:
-    """A finite number > 0 (an epsilon)."""
-    number = _check_real(value, name)
-    if number <= 0:
-        raise ValueError(f"`{name}` must be a positive number, got {value!r}")
-    return number
-
-
-def check_fraction(value: object, name: str) -> float:
-    """A decay rate in [0, 1) (a momentum, a moment's beta, a running average's rho)."""
-    number = _check_real(value, name)
-    if not 0 <= number < 1:
-        raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
-    return number
 
 
 def _to_host(x: Array, backend: Backend | None) -> np.ndarray:
@@ -82,7 +51,7 @@ class Optimizer:
     slots: tuple[str, ...] = ()
 
     def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = check_nonnegative(learning_rate, "learning_rate")
+        self.learning_rate = nonnegative_real(learning_rate, "learning_rate")
         self._steps: dict[str, int] = {}
         self._state: dict[str, dict[str, Array]] = {}
 
@@ -271,10 +240,7 @@ class Optimizer:
         for key, step in steps.items():
             if not isinstance(key, str):
                 raise TypeError(f"`state['step']` keys must be strings, got {key!r}")
-            if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 1:
-                raise ValueError(
-                    f"`state['step'][{key!r}]` must be a positive integer, got {step!r}"
-                )
+            positive_int(step, f"state['step'][{key!r}]")
         for name in self.slots:
             arrays = state[name]
             if not isinstance(arrays, dict) or set(arrays) != set(steps):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Array, Optimizer, check_fraction, check_nonnegative
+from xconv._validation import fraction, nonnegative_real, true_or_false
+
+from ._base import Array, Optimizer
 
 __all__ = ["SGD", "StochasticGradientDescent"]
 
@@ -45,13 +47,12 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(learning_rate)
-        self.momentum = check_fraction(momentum, "momentum")
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"`nesterov` must be True or False, got {nesterov!r}")
+        self.momentum = fraction(momentum, "momentum")
+        nesterov = true_or_false(nesterov, "nesterov")
         if nesterov and self.momentum == 0:
             raise ValueError(f"`nesterov=True` needs `momentum` > 0, got {momentum!r}")
         self.nesterov = nesterov
-        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
+        self.weight_decay = nonnegative_real(weight_decay, "weight_decay")
         # plain SGD keeps no arrays, only the step count
         self.slots = ("momentum_buffer",) if self.momentum else ()
 

@@ -1,16 +1,15 @@
-"""CuPy kernels for im2col and col2im: one CUDA thread per output element.
+"""CuPy's fast path for im2col and col2im: one CUDA thread per output element.
 
-The generic im2col copies one strided slice per kernel tap and col2im adds one slice
+The generic unfold copies one strided slice per kernel tap and fold adds one slice
 per tap: kh * kw kernel launches each, over the whole output. On CuPy each op is one
-`cupy.ElementwiseKernel` instead:
+`cupy.ElementwiseKernel` instead, in the convolution's layout (C * kh * kw, N * L):
 
-- im2col: one thread per element of the columns, (N, C * kh * kw, L) or, for
-  ``im2col_t``, (C * kh * kw, N * L); it reads its pixel of the input, or 0 where the
-  window lies in the padding.
-- col2im (and ``col2im_t``), gather style: one thread per pixel of the (N, C, H, W)
-  image; it adds the column entries of every window that covers the pixel, tap by tap
-  in the order the generic code adds them, so it needs no atomics and its float sums
-  equal the generic ones.
+- unfold: one thread per element of the columns; it reads its pixel of the input, or
+  0 where the window lies in the padding.
+- fold, gather style: one thread per pixel of the (N, C, H, W) image; it adds the
+  column entries of every window that covers the pixel, tap by tap in the order the
+  generic code adds them, so it needs no atomics and its float sums equal the
+  generic ones.
 
 The index formulas are written once, below, in the part of C that Python reads the
 same way (integers, ``/`` as integer division on non-negative operands, every
@@ -28,17 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from xconv.functional import ConvGeometry
+    from ._geometry import ConvGeometry
 
-__all__ = [
-    "KERNELS",
-    "col2im",
-    "col2im_t",
-    "im2col",
-    "im2col_t",
-    "kernel_source",
-    "reference",
-]
+__all__ = ["DTYPES", "fold", "kernel_source", "reference", "unfold"]
 
 Steps = tuple[tuple[str, str], ...]
 
@@ -55,19 +46,9 @@ _WINDOW: Steps = (
     ("inside", "(row >= 0) && (row < height) && (col >= 0) && (col < width)"),
 )
 
-# im2col, copy kernels: `idx` is the flat index of one element of the columns.
-# "im2col": (N, C * kh * kw, OH * OW); `plane` = n * C + c counts the images.
-IM2COL_STEPS: Steps = (
-    ("ow_", "idx % out_w"),
-    ("oh_", "(idx / out_w) % out_h"),
-    ("tap_j", "(idx / (out_h * out_w)) % kw"),
-    ("tap_i", "(idx / (out_h * out_w * kw)) % kh"),
-    ("plane", "idx / (out_h * out_w * kw * kh)"),
-    *_WINDOW,
-    ("source", "(plane * height + row) * width + col"),
-)
-# "im2col_t": (C * kh * kw, N * OH * OW), the batch's columns side by side.
-IM2COL_T_STEPS: Steps = (
+# unfold, a copy kernel: `idx` is the flat index of one element of the columns,
+# (C * kh * kw, N * OH * OW), the batch's columns side by side.
+UNFOLD_STEPS: Steps = (
     ("ow_", "idx % out_w"),
     ("oh_", "(idx / out_w) % out_h"),
     ("sample", "(idx / (out_h * out_w)) % batch"),
@@ -78,7 +59,7 @@ IM2COL_T_STEPS: Steps = (
     ("source", "((sample * channels + channel) * height + row) * width + col"),
 )
 
-# col2im, gather kernels: `idx` is the flat index of one pixel of the (N, C, H, W)
+# fold, a gather kernel: `idx` is the flat index of one pixel of the (N, C, H, W)
 # image. Per tap row `tap_i`: which output row's window puts that tap on this pixel.
 _TAP_ROW: Steps = (
     ("span_h", "row + pad_top - tap_i * dh"),
@@ -90,25 +71,13 @@ _TAP_COL: Steps = (
     ("ok_w", "(span_w >= 0) && ((span_w % sw) == 0) && ((span_w / sw) < out_w)"),
     ("ow_", "span_w / sw"),
 )
-# "col2im": columns (N, C * kh * kw, OH * OW)
-COL2IM_PIXEL_STEPS: Steps = (
-    ("col", "idx % width"),
-    ("row", "(idx / width) % height"),
-    ("plane", "idx / (height * width)"),
-)
-COL2IM_ROW_STEPS = _TAP_ROW
-COL2IM_COL_STEPS: Steps = (
-    *_TAP_COL,
-    ("source", "(((plane * kh + tap_i) * kw + tap_j) * out_h + oh_) * out_w + ow_"),
-)
-# "col2im_t": columns (C * kh * kw, N * OH * OW)
-COL2IM_T_PIXEL_STEPS: Steps = (
+FOLD_PIXEL_STEPS: Steps = (
     ("col", "idx % width"),
     ("row", "(idx / width) % height"),
     ("channel", "(idx / (height * width)) % channels"),
     ("sample", "idx / (height * width * channels)"),
 )
-COL2IM_T_COL_STEPS: Steps = (
+FOLD_COL_STEPS: Steps = (
     *_TAP_COL,
     (
         "source",
@@ -117,12 +86,10 @@ COL2IM_T_COL_STEPS: Steps = (
 )
 
 #: op -> (steps per element or pixel, per tap row, per tap column); the last two only
-#: for the gather (col2im) kernels
+#: for the gather (fold) kernel
 STEPS: dict[str, tuple[Steps, Steps, Steps]] = {
-    "im2col": (IM2COL_STEPS, (), ()),
-    "im2col_t": (IM2COL_T_STEPS, (), ()),
-    "col2im": (COL2IM_PIXEL_STEPS, COL2IM_ROW_STEPS, COL2IM_COL_STEPS),
-    "col2im_t": (COL2IM_T_PIXEL_STEPS, COL2IM_ROW_STEPS, COL2IM_T_COL_STEPS),
+    "unfold": (UNFOLD_STEPS, (), ()),
+    "fold": (FOLD_PIXEL_STEPS, _TAP_ROW, FOLD_COL_STEPS),
 }
 
 
@@ -137,14 +104,14 @@ def kernel_source(op: str, /, *, wide: bool = False) -> str:
     elements; 32-bit is faster.
 
     Example:
-        >>> print(kernel_source("im2col").splitlines()[1])
+        >>> print(kernel_source("unfold").splitlines()[1])
         const IDX idx = (IDX)i;
     """
     if op not in STEPS:
         raise ValueError(f"`op` must be one of {sorted(STEPS)}, got {op!r}")
     index = "long long" if wide else "int"
     first, per_row, per_col = STEPS[op]
-    if op.startswith("im2col"):
+    if op == "unfold":
         body = [_c_lines(first, ""), "cols = inside ? image[source] : (T)0;"]
     else:
         body = [
@@ -180,10 +147,8 @@ def sizes(op: str, shape: tuple[int, ...], geometry: ConvGeometry) -> dict[str, 
     """The kernel's size parameters (`PARAMS`) for an input of `shape` to `op`."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
-    if op in ("im2col", "im2col_t"):
+    if op == "unfold":
         batch, channels = shape[0], shape[1]
-    elif op == "col2im":
-        batch, channels = shape[0], shape[1] // (kh * kw)
     else:
         batch, channels = shape[1] // (oh * ow), shape[0] // (kh * kw)
     (top, _), (left, _) = geometry.padding
@@ -195,9 +160,7 @@ def output_shape(op: str, size: dict[str, int]) -> tuple[int, ...]:
     """The shape of `op`'s result, from its `sizes`."""
     n, c = size["batch"], size["channels"]
     taps, pixels = size["kh"] * size["kw"], size["out_h"] * size["out_w"]
-    if op == "im2col":
-        return (n, c * taps, pixels)
-    if op == "im2col_t":
+    if op == "unfold":
         return (c * taps, n * pixels)
     return (n, c, size["height"], size["width"])
 
@@ -208,12 +171,12 @@ def reference(op: str, a: np.ndarray, geometry: ConvGeometry, /) -> np.ndarray:
     Example:
         >>> from xconv.functional import ConvGeometry
         >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
-        >>> reference("im2col", x, ConvGeometry.build((3, 3), 2))[0]
+        >>> reference("unfold", x, ConvGeometry.build((3, 3), 2))
         array([[0., 1., 3., 4.],
                [1., 2., 4., 5.],
                [3., 4., 6., 7.],
                [4., 5., 7., 8.]])
-        >>> reference("col2im", np.ones((1, 4, 4)), ConvGeometry.build((3, 3), 2))[0, 0]
+        >>> reference("fold", np.ones((4, 4)), ConvGeometry.build((3, 3), 2))[0, 0]
         array([[1., 2., 1.],
                [2., 4., 2.],
                [1., 2., 1.]])
@@ -232,7 +195,7 @@ def reference(op: str, a: np.ndarray, geometry: ConvGeometry, /) -> np.ndarray:
             return np.zeros(where.shape, dtype=a.dtype)
         return np.where(where, flat[np.where(where, scope["source"], 0)], 0)
 
-    if op.startswith("im2col"):
+    if op == "unfold":
         return read(scope["inside"]).astype(a.dtype).reshape(shape)
     total = np.zeros(scope["idx"].shape, dtype=a.dtype)
     # the kernel's two loops over the taps, every pixel at once
@@ -261,7 +224,7 @@ def _kernel(op: str, wide: bool) -> Any:
 
     index = "int64" if wide else "int32"
     params = ", ".join(f"{index} {name}" for name in PARAMS)
-    source, target = ("image", "cols") if op.startswith("im2col") else ("cols", "image")
+    source, target = ("image", "cols") if op == "unfold" else ("cols", "image")
     return cupy.ElementwiseKernel(
         f"raw T {source}, {params}",
         f"T {target}",
@@ -270,17 +233,17 @@ def _kernel(op: str, wide: bool) -> Any:
     )
 
 
+def supports(dtype: Any) -> bool:
+    """Whether the kernels handle arrays of `dtype` (others take the generic path)."""
+    return getattr(dtype, "name", str(dtype)) in DTYPES
+
+
 def _run(op: str, a: Any, geometry: ConvGeometry) -> Any:
-    """Kernel `op` on CuPy array `a`, on `a`'s device; other dtypes: the generic code."""
+    """Kernel `op` on CuPy array `a` (float32 or float64), on `a`'s device."""
     import cupy
 
-    if a.dtype.name not in DTYPES:
-        # imported here: xconv.functional imports this package, not the other way round
-        import array_api_compat.cupy as xp
-
-        from xconv.functional import _im2col
-
-        return getattr(_im2col, f"{op}_generic")(a, geometry, xp)
+    if not supports(a.dtype):
+        raise TypeError(f"the CuPy kernels take float32 or float64 arrays, got {a.dtype}")
     size = sizes(op, tuple(a.shape), geometry)
     with a.device:
         out = cupy.empty(output_shape(op, size), dtype=a.dtype)
@@ -293,25 +256,11 @@ def _run(op: str, a: Any, geometry: ConvGeometry) -> Any:
     return out
 
 
-def im2col(x: Any, geometry: ConvGeometry, /) -> Any:
-    """im2col of CuPy (N, C, H, W) -> (N, C * kh * kw, L), one thread per element."""
-    return _run("im2col", x, geometry)
+def unfold(x: Any, geometry: ConvGeometry, /) -> Any:
+    """Columns (C * kh * kw, N * L) of CuPy (N, C, H, W), one thread per element."""
+    return _run("unfold", x, geometry)
 
 
-def col2im(cols: Any, geometry: ConvGeometry, /) -> Any:
-    """col2im of CuPy (N, C * kh * kw, L) -> (N, C, H, W), one gathering thread per pixel."""
-    return _run("col2im", cols, geometry)
-
-
-def im2col_t(x: Any, geometry: ConvGeometry, /) -> Any:
-    """im2col of CuPy (N, C, H, W) -> (C * kh * kw, N * L), one thread per element."""
-    return _run("im2col_t", x, geometry)
-
-
-def col2im_t(cols: Any, geometry: ConvGeometry, /) -> Any:
-    """col2im of CuPy (C * kh * kw, N * L) -> (N, C, H, W), one gathering thread per pixel."""
-    return _run("col2im_t", cols, geometry)
-
-
-#: the kernels by op name, as `xconv.backends.KERNEL_OPS` names them
-KERNELS = {"im2col": im2col, "col2im": col2im, "im2col_t": im2col_t, "col2im_t": col2im_t}
+def fold(cols: Any, geometry: ConvGeometry, /) -> Any:
+    """CuPy columns (C * kh * kw, N * L) summed back to (N, C, H, W), a thread per pixel."""
+    return _run("fold", cols, geometry)

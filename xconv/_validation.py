@@ -1,0 +1,212 @@
+"""Argument checks, one helper per kind of argument, written once for all of xconv.
+
+Scalars: every helper accepts Python numbers and NumPy scalars alike (``np.int64(3)``
+is an integer, ``np.float32(0.5)`` a real number), refuses bool where a number is
+meant, and names the argument and quotes its value when it refuses. Each returns the
+value as a plain Python `int`, `float`, pair of ints or `bool`.
+
+Arrays: `namespace_of` finds the one namespace of an op's arrays (one library, one
+device, one real floating dtype), `check_ndim` and `check_shape` check their shapes.
+
+>>> import numpy as np
+>>> positive_int(np.int64(3), "n_filters")
+3
+>>> int_or_pair(2, "stride")
+(2, 2)
+>>> fraction(True, "momentum")
+Traceback (most recent call last):
+...
+TypeError: `momentum` must be a real number, got True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from typing import Any, Literal
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "as_int",
+    "check_ndim",
+    "check_shape",
+    "fraction",
+    "int_or_pair",
+    "namespace_of",
+    "nonnegative_int",
+    "nonnegative_real",
+    "positive_int",
+    "positive_real",
+    "real",
+    "true_or_false",
+]
+
+
+# -- integers ------------------------------------------------------------------------
+
+
+def as_int(value: object) -> int | None:
+    """`value` as an int if it is a Python or NumPy integer (bools excluded), else None."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def positive_int(value: object, name: str) -> int:
+    """A count >= 1 (filters, units, groups, a batch size).
+
+    Anything else is a `ValueError` (a count of 2.0 is as wrong as a count of 0).
+    """
+    number = as_int(value)
+    if number is None or number < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    return number
+
+
+def nonnegative_int(value: object, name: str) -> int:
+    """An integer >= 0 (a seed, an index): `TypeError` if not an integer, else `ValueError`."""
+    number = as_int(value)
+    if number is None:
+        raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
+    if number < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
+    return number
+
+
+def int_or_pair(value: object, name: str, *, minimum: Literal[0, 1] = 1) -> tuple[int, int]:
+    """An int or a pair of ints, each >= `minimum` (0 or 1), as a pair.
+
+    A malformed value is a `TypeError`, a value below `minimum` a `ValueError`.
+
+    >>> int_or_pair((1, 2), "dilation")
+    (1, 2)
+    >>> int_or_pair(0, "stride")
+    Traceback (most recent call last):
+    ...
+    ValueError: `stride` must be a positive integer or pair of them, got 0
+    """
+    what = f"a {'positive' if minimum else 'non-negative'} integer or pair of them"
+    single = as_int(value)
+    if single is not None:
+        items: tuple[int | None, ...] = (single, single)
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        items = (as_int(value[0]), as_int(value[1]))
+    else:
+        raise TypeError(f"`{name}` must be {what}, got {value!r}")
+    if items[0] is None or items[1] is None:
+        raise TypeError(f"`{name}` must be {what}, got {value!r}")
+    if items[0] < minimum or items[1] < minimum:
+        raise ValueError(f"`{name}` must be {what}, got {value!r}")
+    return items[0], items[1]
+
+
+# -- real numbers --------------------------------------------------------------------
+
+
+def real(value: object, name: str) -> float:
+    """A finite real number: `TypeError` if not a number (or a bool), `ValueError` if
+    infinite or NaN."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+    return number
+
+
+def nonnegative_real(value: object, name: str) -> float:
+    """A finite number >= 0 (a learning rate, a weight decay)."""
+    number = real(value, name)
+    if number < 0:
+        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}")
+    return number
+
+
+def positive_real(value: object, name: str) -> float:
+    """A finite number > 0 (an epsilon)."""
+    number = real(value, name)
+    if number <= 0:
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}")
+    return number
+
+
+def fraction(value: object, name: str) -> float:
+    """A number in [0, 1) (a momentum, a moment's beta, a drop probability)."""
+    number = real(value, name)
+    if not 0 <= number < 1:
+        raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
+    return number
+
+
+def true_or_false(value: object, name: str) -> bool:
+    """A Python or NumPy bool (not 0 or 1): `TypeError` otherwise."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+# -- arrays --------------------------------------------------------------------------
+
+
+def _type_name(x: object) -> str:
+    cls = type(x)
+    return f"{cls.__module__.split('.')[0]}.{cls.__qualname__}"
+
+
+def namespace_of(**arrays: Any) -> Any:
+    """The one array namespace of the named arrays (None values are skipped).
+
+    All must be arrays of one library, on one device, with one real floating dtype;
+    otherwise a `TypeError` or `ValueError` names the arguments that disagree.
+    """
+    named = {name: x for name, x in arrays.items() if x is not None}
+    for name, x in named.items():
+        if not array_api_compat.is_array_api_obj(x) or isinstance(x, int | float | complex):
+            raise TypeError(f"`{name}` must be an array, got {_type_name(x)}")
+    try:
+        xp = array_api_compat.array_namespace(*named.values())
+    except TypeError:
+        kinds = ", ".join(f"`{name}` is {_type_name(x)}" for name, x in named.items())
+        raise TypeError(
+            f"arrays from different libraries: {kinds}; convert them to one library first"
+        ) from None
+
+    (first_name, first), *rest = named.items()
+    first_device = array_api_compat.device(first)
+    for name, x in rest:
+        if array_api_compat.device(x) != first_device:
+            raise ValueError(
+                f"arrays on different devices: `{first_name}` is on {first_device!r}, "
+                f"`{name}` on {array_api_compat.device(x)!r}; move them to one device first"
+            )
+    for name, x in named.items():
+        if not xp.isdtype(x.dtype, "real floating"):
+            raise TypeError(f"`{name}` must have a real floating dtype, got {x.dtype}")
+    for name, x in rest:
+        if x.dtype != first.dtype:
+            raise TypeError(
+                f"arrays of different dtypes: `{first_name}` is {first.dtype}, "
+                f"`{name}` is {x.dtype}; cast one of them first"
+            )
+    return xp
+
+
+def check_ndim(x: Any, name: str, layout: str) -> None:
+    """`x` must have one axis per letter of `layout` (e.g. "NCHW")."""
+    if x.ndim != len(layout):
+        raise ValueError(
+            f"`{name}` must be a {len(layout)}-D array ({', '.join(layout)}), "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+def check_shape(x: Any, name: str, expected: tuple[int, ...], why: str) -> None:
+    """`x` must have exactly the shape `expected`."""
+    if tuple(x.shape) != expected:
+        raise ValueError(f"`{name}` must have shape {expected} ({why}), got {tuple(x.shape)}")

@@ -1,0 +1,70 @@
+"""How a convolution's batch is cut into chunks whose columns fit the workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from xconv import config
+from xconv.backends import Backend, backend_for
+
+from . import _numpy_kernels
+from ._geometry import ConvGeometry
+
+__all__ = ["Chunks", "batch_chunks"]
+
+
+class Chunks(NamedTuple):
+    """How a convolution's batch is cut: spans that fit the workspace, whether they run
+    on threads (NumPy), and whether all the batch's columns would fit."""
+
+    spans: list[tuple[int, int]]
+    parallel: bool
+    whole_fits: bool
+
+    def map(self, fn: Callable[[int, int], Any]) -> list[Any]:
+        """``fn(start, stop)`` for every span, in order."""
+        if self.parallel:
+            return _numpy_kernels.map_chunks(fn, self.spans)
+        return [fn(start, stop) for start, stop in self.spans]
+
+    def part(self, a: Any, start: int, stop: int) -> Any:
+        """Samples [start, stop) of `a` (no slicing when there is one span)."""
+        return a if len(self.spans) == 1 else a[start:stop, ...]
+
+
+def batch_chunks(
+    x: Any, geometry: ConvGeometry, xp: Any, *, channels: int | None = None, filters: int = 1
+) -> Chunks:
+    """Cut the batch into spans whose columns fit the workspace.
+
+    The bound is `xconv.config.workspace_bytes`, or if that is None the backend's
+    `workspace_for(x)`. On NumPy, convolutions of enough FLOPs run several spans at
+    once on threads (only with `xconv.config.fast_kernels`), which share the bound.
+    One span on lazy backends: their chunks already bound memory, and slicing them
+    anew would rechunk the batch axis.
+    """
+    n = x.shape[0]
+    backend = backend_for(xp)
+    if n == 0 or (backend is not None and backend.lazy):
+        return Chunks([(0, n)], False, True)
+    limit = backend.workspace_for(x) if backend is not None else Backend.workspace_bytes
+    limit = config.checked_workspace_bytes() or limit
+    numpy = array_api_compat.is_numpy_namespace(xp)
+    if numpy and config.retain_freed_memory:
+        _numpy_kernels.retain_freed_memory()  # asked for: once per process
+    c = x.shape[1] if channels is None else channels
+    kh, kw = geometry.kernel_size
+    oh, ow = geometry.out_size
+    per_sample = c * kh * kw * oh * ow  # elements of one sample's columns
+    per_sample_bytes = per_sample * xp.finfo(x.dtype).bits // 8
+    threads = 1
+    if numpy and config.fast_kernels:
+        threads = min(n, _numpy_kernels.parallel_chunks(2 * per_sample * filters * n))
+    size = max(1, limit // threads // max(per_sample_bytes, 1))
+    if threads > 1:
+        size = min(size, -(-n // threads))  # at least one span per thread
+    spans = [(start, min(start + size, n)) for start in range(0, n, size)]
+    return Chunks(spans, threads > 1, per_sample_bytes * n <= limit)
