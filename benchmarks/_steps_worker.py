@@ -152,7 +152,7 @@ def time_layers(workload: str, implementation: str, warmup: int, steps: int, see
             if i >= warmup:
                 per_step.append(dict(totals))
         # the real step, for the cost of running the modules one at a time
-        whole = time_steps(workload, "torch", 0, min(steps, 5), seed)["median_step_seconds"]
+        whole = time_steps(workload, "torch", 1, min(steps, 5), seed)["median_step_seconds"]
     else:
         model = build(workload, seed=seed)
         totals = defaultdict(float)
