@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     after = machine_load()
     result = {
         "benchmark": "record",
+        "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),
         "lenet5": {"epochs": epochs, **lenet5},
         "resnet20": {"batches": batches, "loss_every": LOSS_EVERY, **resnet20},
@@ -72,6 +74,8 @@ def format_markdown(result: dict[str, Any]) -> str:
     per_epoch = len(x["batch_losses"]) // lenet["epochs"]
     out = [
         f"# Accuracy record: xconv (NumPy) next to PyTorch CPU, {result['date']}",
+        "",
+        f"`{result.get('command', 'python -m benchmarks record')}`",
         "",
         f"Machine: {env['processor']}, {env['cpus']} CPUs ({env.get('node')}); "
         f"versions {env.get('versions')}; BLAS {env['blas']}; "
