@@ -220,8 +220,13 @@ def format_markdown(result: dict[str, Any]) -> str:
         out += [
             "",
             f"Per layer type, {workload} (medians over {steps['timed']} steps after "
-            f"{steps['warmup']}; 'Conv2D+tanh' is a convolution with its activation "
-            "inside; torch's modules run one at a time"
+            f"{steps['warmup']}; "
+            + (
+                "'Conv2D+tanh' is a layer with its activation inside; "
+                if any("+" in key for key in layers["xconv"]["seconds"])
+                else ""
+            )
+            + "torch's modules run one at a time"
             + (f", its real step {_ms(real)} ms" if real else "")
             + ")",
             "",
