@@ -8,7 +8,11 @@ record compare the two libraries on that pair: same network, same initial weight
 Layouts: Conv2D weights are (F, C, kh, kw) in both; a Dense weight is (in, out) in
 xconv and (out, in) in `torch.nn.Linear`, so it is transposed; Flatten is NCHW order in
 both. BatchNormalization's ``momentum`` weighs the running average (0.9 keeps 90 % of
-it) where PyTorch's weighs the new batch, so PyTorch gets ``1 - momentum``.
+it) where PyTorch's weighs the new batch, so PyTorch gets ``1 - momentum``. The running
+statistics still follow each library's own rule as training goes on (xconv's moving
+averages are bias-corrected and keep the biased variance; PyTorch's are plain and keep
+the unbiased one), so after training the two differ in inference, never in training
+steps (which use the batch's statistics); `copy_weights` again to compare inference.
 
 A final softmax under a cross-entropy of probabilities (the digits CNN) becomes an
 identity, and PyTorch takes the cross-entropy of the logits: the same loss, computed

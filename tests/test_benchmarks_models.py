@@ -82,7 +82,12 @@ def test_resnet20_in_pytorch_steps_as_xconv_and_keeps_its_statistics(bench):
     expected.backward()
     optimizer.step()
     np.testing.assert_allclose(loss, expected.item(), rtol=1e-10)
-    # after the step, inference uses the running statistics: copied anew, equal outputs
+    # PyTorch's momentum weighs the new batch, xconv's the running average
+    norms = [m for m in module.layers if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 21
+    assert all(m.momentum == pytest.approx(0.1) and m.eps == 1e-5 for m in norms)
+    # the running statistics follow each library's rule (xconv's are bias-corrected):
+    # copied anew, inference gives the same outputs
     bench.copy_weights(model, module)
     with torch.no_grad():
         out = module.eval()(torch.from_numpy(X)).numpy()
