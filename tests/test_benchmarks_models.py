@@ -54,7 +54,7 @@ def test_two_adam_steps_on_the_mnist_cnn_equal_pytorchs(bench, workloads):
     module = bench.mirror(model, dtype="float64").train()
     optimizer = bench.torch_optimizer(model.optimizer, module.parameters())
     loss_function = bench.torch_loss(model)
-    X, y = _images((1, 28, 28))
+    X, y = _images((1, 28, 28), n=2)
     for _ in range(2):
         loss, _ = model.train_on_batch(X, y)
         optimizer.zero_grad()
