@@ -1,8 +1,11 @@
-"""``python -m benchmarks [conv|train|all|dask] [--gpu] [--out DIR] [--quick] [--repeats R]``.
+"""``python -m benchmarks [conv|train|record|all|dask] [--gpu] [--out DIR] [--quick] ...``.
 
 conv: conv2d forward and forward+backward on seven anchor shapes, xconv against
-PyTorch on the CPU and an ancestor-style implementation. train: the digits CNN's
-training, xconv against PyTorch. all: both. dask: prediction and data-parallel training
+PyTorch on the CPU and an ancestor-style implementation. train: training steps of an
+MNIST CNN, ResNet-20 and the digits CNN, xconv against PyTorch from the same weights,
+with a per-layer-type breakdown. all: conv and train. record: the accuracy record
+(LeNet-5 on MNIST, ResNet-20's first-epoch loss), xconv next to PyTorch, for minutes
+to an hour. dask: prediction and data-parallel training
 on dask.distributed. --gpu: the same questions on CuPy against PyTorch CUDA (cuDNN).
 Every result prints as a markdown table; --out DIR also writes it as JSON there.
 """
@@ -16,7 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SUITES = {"conv": ["conv"], "train": ["train"], "all": ["conv", "train"], "dask": ["dask"]}
+SUITES = {
+    "conv": ["conv"],
+    "train": ["train"],
+    "record": ["record"],
+    "all": ["conv", "train"],
+    "dask": ["dask"],
+}
 
 
 def main() -> int:
@@ -26,9 +35,21 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller runs")
     parser.add_argument("--repeats", type=int, help="repeat rounds (default: per suite)")
     parser.add_argument("--out", type=Path, help="write each result as JSON in this folder")
+    parser.add_argument(
+        "--threads", type=int, help="train, record: threads for both libraries (default: BLAS's)"
+    )
+    parser.add_argument(
+        "--cifar10", type=Path, help="train, record: a real CIFAR-10 folder (default: synthetic)"
+    )
+    parser.add_argument(
+        "--batches", type=int, help="record: ResNet-20 batches (default: one epoch, 391)"
+    )
+    parser.add_argument("--epochs", type=int, help="record: LeNet-5 epochs (default: 3)")
     args = parser.parse_args()
-    if args.repeats is not None and args.repeats < 1:
-        parser.error(f"--repeats must be a positive integer, got {args.repeats}")
+    for name in ("repeats", "threads", "batches", "epochs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be a positive integer, got {value}")
     modules = ["_gpu"] if args.gpu else [f"_{suite}" for suite in SUITES[args.suite]]
     for module in modules:
         result: dict[str, Any] = importlib.import_module(f"benchmarks.{module}").run(args)

@@ -27,9 +27,11 @@ def describe() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _cpu_model() or platform.processor() or platform.machine(),
+        "node": platform.node(),
         "cpus": os.cpu_count(),
         "openblas_variables_set": [v for v in OPENBLAS_VARIABLES if v in os.environ],
+        "versions": _versions("xconv", "numpy", "torch", "jax", "jaxlib", "threadpoolctl"),
     }
     try:
         import threadpoolctl
@@ -42,6 +44,35 @@ def describe() -> dict[str, Any]:
             if pool.get("user_api") == "blas"
         ]
     return info
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux), else None."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _versions(*packages: str) -> dict[str, str | None]:
+    """Installed versions (None where absent), read without importing the packages."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    if versions.get("xconv") is None:  # run from a checkout, not installed
+        import xconv
+
+        versions["xconv"] = getattr(xconv, "__version__", None)
+    return versions
 
 
 if __name__ == "__main__":

@@ -66,13 +66,21 @@ def torch_digits_cnn() -> Any:
 
 
 def run_torch(epochs: int, seed: int) -> dict[str, float]:
-    """The same network in PyTorch: layers, Adam, batch size, epochs and split."""
+    """The same network in PyTorch: layers, initial weights, Adam, batch size, epochs, split.
+
+    The batches are not xconv's: each library shuffles its own.
+    """
     import torch
     from torch import nn
 
+    from xconv._cli import build_digits_cnn
+
+    from ._torch_mirror import mirror
+
     torch.manual_seed(seed)
     X_train, X_test, y_train, y_test = (torch.from_numpy(a) for a in _data(seed))
-    model = torch_digits_cnn()
+    # torch_digits_cnn()'s network, from xconv's initial weights
+    model = mirror(build_digits_cnn(seed=seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_function = nn.CrossEntropyLoss()  # softmax folded into the loss
     generator = torch.Generator().manual_seed(seed)
