@@ -13,7 +13,14 @@ import numpy as np
 from xconv import _step
 from xconv import backends as _backends
 from xconv import callbacks as _callbacks
-from xconv._fit import BatchOutcome, FitLoop, check_training_data, fit_callbacks, score_names
+from xconv._fit import (
+    BatchOutcome,
+    FitLoop,
+    check_training_data,
+    data_fingerprint,
+    fit_callbacks,
+    score_names,
+)
 from xconv.data import to_categorical
 
 from ._replica import Spec, State, replica, replicas, spec_of, state_of
@@ -244,6 +251,7 @@ def fit(
         validate=validate,
         batch_order=order,
         scores=score_names(model.metrics),
+        fingerprint=data_fingerprint(model, X, y, chosen),
     )
     return loop.run()
 
