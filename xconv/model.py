@@ -85,8 +85,9 @@ class NeuralNetwork:
     ) -> None:
         if dtype not in ("float32", "float64"):
             raise ValueError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
+        seed = int(seed)  # NumPy integers as everywhere else; saved as JSON
         if validation_data is not None and (
             not isinstance(validation_data, tuple | list) or len(validation_data) != 2
         ):
