@@ -127,9 +127,11 @@ def test_records_and_duplicate_members_are_refused(tmp_path):
     _refused(path, "not a number type")
     path = _saved(tmp_path)
     members = list(_members(path).items())
-    with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate"):
-        for name, data in [*members, members[-1]]:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members:
             archive.writestr(name, data)
+        with pytest.warns(UserWarning, match="Duplicate"):
+            archive.writestr(*members[-1])
     _refused(path, "is stored twice")
 
 
