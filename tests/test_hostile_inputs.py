@@ -324,21 +324,13 @@ def test_the_command_line_refuses_a_read_only_folder(monkeypatch, capsys, tmp_pa
     assert "Permission denied" in capsys.readouterr().err
 
 
-def test_the_command_line_reports_a_users_mistake_without_a_traceback(capsys):
+def test_the_command_line_reports_a_bad_resume_file_in_one_line(capsys, tmp_path):
+    damaged = tmp_path / "run.ckpt"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip file")
     with pytest.raises(SystemExit) as info:
-        cli.main(
-            [
-                "train",
-                "--quiet",
-                "--epochs",
-                "1",
-                "--backend",
-                "numpy",
-                "--dtype",
-                "float64",
-                "--train-samples",
-                "0",
-            ]
-        )
+        cli.main(["train", "--quiet", "--epochs", "2", "--resume", str(damaged)])
     assert info.value.code == 2
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "run.ckpt: not a readable xconv model file" in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err

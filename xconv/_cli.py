@@ -59,7 +59,7 @@ def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return X_train, y_train, X_test, y_test
 
 
-def _build(args: argparse.Namespace, input_shape: tuple[int, ...], backend: str) -> Any:
+def _build(args: argparse.Namespace, input_shape: tuple[int, int, int], backend: str) -> Any:
     """The model `args.model` for samples of `input_shape`."""
     options: dict[str, Any] = {"seed": args.seed, "backend": backend, "dtype": args.dtype}
     if args.model == "ancestor":  # digits only (checked with the arguments)
@@ -79,7 +79,8 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError(f"cannot load {args.dataset}: {exc}") from None
     if args.train_samples is not None:
         X_train, y_train = X_train[: args.train_samples], y_train[: args.train_samples]
-    model = _build(args, tuple(X_train.shape[1:]), backend.name)
+    channels, height, width = X_train.shape[1:]
+    model = _build(args, (int(channels), int(height), int(width)), backend.name)
     if not args.quiet:
         model.summary()
     start = time.perf_counter()

@@ -216,8 +216,8 @@ def check_layer_sizes(config: dict[str, Any], path: Path) -> None:
     shapes = (
         [("the graph's input_shape", graph.get("input_shape"))] if isinstance(graph, dict) else []
     )
-    layers = config.get("layers") if isinstance(config.get("layers"), list) else []
-    for i, spec in enumerate(layers):
+    layers = config.get("layers")
+    for i, spec in enumerate(layers if isinstance(layers, list) else []):
         shapes.append((f"layer {i}", spec.get("config") if isinstance(spec, dict) else None))
     for what, value in shapes:
         big = [v for v in _integers(value) if abs(v) > MAX_LAYER_SIZE]
