@@ -157,16 +157,20 @@ def test_layers_that_would_create_too_many_parameters_are_refused(tmp_path):
     _refused(path, r"layer 1 \(Dense\) could hold .* over MAX_PARAMETERS")
 
 
-def test_deep_nesting_is_refused_without_a_recursion_error(tmp_path):
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_deep_nesting_is_refused_without_a_recursion_error(tmp_path, depth):
     path = _saved(tmp_path)
     text = json.dumps(_config(path))
-    deep = text[:-1] + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    deep = text[:-1] + ', "extra": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
     members = _members(path)
     members["__config__.npy"] = _npy(np.frombuffer(deep.encode(), np.uint8))
     _write(path, members)
-    _refused(path, "nested 100001 deep, more than MAX_JSON_DEPTH=64")
-    # brackets inside strings do not count
-    assert limits.json_depth('{"a": "[[[[[[[["}') == 1
+    _refused(path, "nested deeper than MAX_JSON_DEPTH=64")
+
+
+def test_json_depth_counts_containers_not_brackets_in_strings():
+    assert limits.json_depth({"a": "[[[[[[[[", "b": [1, {"c": []}]}) == 4
+    assert limits.json_depth(3) == 0
 
 
 @pytest.mark.parametrize(

@@ -71,17 +71,14 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def json_entry(archive: NpzArchive, key: str) -> dict[str, Any]:
     """The JSON object stored under `key`, its size and nesting checked first."""
-    path = archive.path
     what = "model configuration" if key == "__config__" else "training state"
-    text = archive.read_json(key, what)
-    if text is None:
-        raise ValueError(f"{path}: no valid xconv {what} ({key!r} missing or not JSON text)")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f"{path}: no valid xconv {what} ({exc})") from None
+    data = archive.read_json(key, what)
+    if data is None:
+        raise ValueError(
+            f"{archive.path}: no valid xconv {what} ({key!r} missing or not JSON text)"
+        )
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: no valid xconv {what} (not a JSON object)")
+        raise ValueError(f"{archive.path}: no valid xconv {what} (not a JSON object)")
     return data
 
 
@@ -378,10 +375,11 @@ def _check_same_run(saved_run: Any, run: dict[str, Any], path: Path) -> None:
             "resume with the same data, batch_size and shuffle"
         )
     saved_data, data = saved_run.get(DATA_KEY), run.get(DATA_KEY)
-    if saved_data is None or data is None:
+    if (saved_data is None) != (data is None):  # a checkpoint from before fingerprints
         warnings.warn(
-            f"{path}: the checkpoint (or this data) has no fingerprint of the training data; "
-            "resuming trusts that X and y are those of the interrupted run",
+            f"{path}: {'the checkpoint' if saved_data is None else 'this data (on a cluster)'}"
+            " has no fingerprint of the training data; resuming trusts that X and y are "
+            "those of the interrupted run",
             UserWarning,
             stacklevel=4,
         )

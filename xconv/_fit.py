@@ -106,14 +106,16 @@ def check_training_data(model: Any, X: Any, y: Any) -> None:
     check_label_values(np.asarray(y), n_classes, "y", probabilities=categorical)
 
 
-def data_fingerprint(model: Any, X: Any, y: Any, callbacks: Sequence[Callback]) -> str | None:
+def data_fingerprint(
+    model: Any, X: Any, y: Any, callbacks: Sequence[Callback], *, lazy: bool = True
+) -> str | None:
     """SHA-256 of the training data, for checkpoints (a resume on other data of the
     same size is refused): X and y (as one-hot rows) in the model's dtype, with their
-    shapes. None where no `Checkpoint` or `Resume` needs it, and for Dask arrays
-    (hashing would compute them)."""
+    shapes. None where no `Checkpoint` or `Resume` needs it, and for Dask arrays unless
+    `lazy` (data on a cluster: hashing would bring it all to the client)."""
     if not any(isinstance(c, Checkpoint | Resume) for c in callbacks):
         return None
-    if array_api_compat.is_dask_array(X) or array_api_compat.is_dask_array(y):
+    if not lazy and (array_api_compat.is_dask_array(X) or array_api_compat.is_dask_array(y)):
         return None
     digest = hashlib.sha256()
     for a in (X, y):

@@ -17,8 +17,8 @@ naming the file. The caps are module attributes: raise them here for a larger mo
 
 from __future__ import annotations
 
+import json
 import math
-import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -163,38 +163,39 @@ class NpzArchive:
         return array
 
     def read_json(self, name: str, what: str) -> Any:
-        """The JSON text stored as the uint8 array `name`; None when there is no such array."""
+        """The JSON value stored as the uint8 array `name`, its size and nesting checked;
+        None when there is no such array."""
         header = self.headers.get(name)
         if header is None:
             return None
+        problem = f"{self.path}: no valid xconv {what}"
         if header.dtype != np.uint8 or len(header.shape) != 1:
-            raise ValueError(f"{self.path}: no valid xconv {what} ({name!r} is not JSON text)")
+            raise ValueError(f"{problem} ({name!r} is not JSON text)")
         if header.shape[0] > MAX_JSON_BYTES:
-            raise ValueError(
-                f"{self.path}: no valid xconv {what} (over MAX_JSON_BYTES={MAX_JSON_BYTES})"
-            )
+            raise ValueError(f"{problem} (over MAX_JSON_BYTES={MAX_JSON_BYTES})")
+        deep = ValueError(f"{problem} (nested deeper than MAX_JSON_DEPTH={MAX_JSON_DEPTH})")
         try:
-            text = self.read(name).tobytes().decode()
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{self.path}: no valid xconv {what} ({exc})") from None
-        depth = json_depth(text)
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(
-                f"{self.path}: no valid xconv {what} (nested {depth} deep, more than "
-                f"MAX_JSON_DEPTH={MAX_JSON_DEPTH})"
-            )
-        return text
+            value = json.loads(self.read(name).tobytes().decode())
+        except RecursionError:  # the parser's own limit, far beyond ours
+            raise deep from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"{problem} ({exc})") from None
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise deep
+        return value
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def json_depth(text: str) -> int:
-    """How deep lists and objects nest in JSON `text` (strings are skipped)."""
-    brackets = np.frombuffer(_STRING.sub("", text).encode(), dtype=np.uint8)
-    steps = np.isin(brackets, (ord("["), ord("{"))).astype(np.int64)
-    steps -= np.isin(brackets, (ord("]"), ord("}")))
-    return int(np.cumsum(steps).max(initial=0))
+def json_depth(value: Any) -> int:
+    """How deep lists and objects nest in a parsed JSON `value` (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def _integers(value: Any, skip: tuple[str, ...] = ("seed",)) -> list[int]:

@@ -254,7 +254,7 @@ def fit(
         validate=validate,
         batch_order=order,
         scores=score_names(model.metrics),
-        fingerprint=data_fingerprint(model, X, y, chosen),
+        fingerprint=data_fingerprint(model, X, y, chosen, lazy=False),
     )
     return loop.run()
 
