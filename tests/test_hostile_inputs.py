@@ -93,6 +93,9 @@ def _edit_training(path, edit):
         (lambda t: t.__setitem__("batch_rng", {"bit_generator": "MT19937"}), "generator"),
         (lambda t: t["optimizer_steps"].__setitem__("1.weight", 0), "optimizer state"),
         (lambda t: t["history"].__setitem__("loss", ["x"]), "history"),
+        (lambda t: t["history"].__setitem__("loss", [10**400]), "history"),
+        (lambda t: t["layer_rngs"][2]["state"].__setitem__("state", -1), "generator"),
+        (lambda t: t["batch_rng"]["state"].__setitem__("inc", 2**200), "generator"),
     ],
 )
 def test_a_bad_checkpoint_changes_nothing(tmp_path, damage, problem):

@@ -126,7 +126,7 @@ def generator_from_state(state: Any, path: Path) -> np.random.Generator:
     generator = np.random.Generator(kind())
     try:
         generator.bit_generator.state = state
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise ValueError(f"{path}: invalid batch-order generator state: {exc}") from None
     return generator
 
@@ -259,6 +259,10 @@ def _read_stores(
 
 # -- resuming from a checkpoint ---------------------------------------------------------
 
+#: what a damaged state may raise where an optimizer or a layer takes it (a generator
+#: state's integers out of range are an OverflowError)
+_STATE_ERRORS = (TypeError, ValueError, KeyError, ArithmeticError)
+
 
 def restore_checkpoint(
     model: Any, path: Path, run: dict[str, Any], keys: list[str], n_epochs: int
@@ -299,12 +303,12 @@ def restore_checkpoint(
     try:
         trial = _optimizers.Optimizer.from_config(model.optimizer.get_config())
         trial.load_state_dict(optimizer_state, backend=model.backend)
-    except (TypeError, ValueError) as exc:
+    except _STATE_ERRORS as exc:
         raise ValueError(f"{path}: invalid optimizer state: {exc}") from None
     try:
         for layer, state in zip(model.layers, layer_states, strict=True):
             copy.copy(layer).set_random_state(state)
-    except (TypeError, ValueError) as exc:
+    except _STATE_ERRORS as exc:
         raise ValueError(f"{path}: invalid generator state: {exc}") from None
     # all known good: swap everything in
     model.optimizer.load_state_dict(optimizer_state, backend=model.backend)
@@ -352,7 +356,7 @@ def _check_training(
         )
     try:
         values = {key: [float(v) for v in values] for key, values in history.items()}
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{path}: the checkpoint's history holds non-numbers") from None
     if not isinstance(layer_states, list) or len(layer_states) != n_layers:
         raise ValueError(f"{path}: the checkpoint has no generator state for each layer")
