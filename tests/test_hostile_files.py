@@ -120,6 +120,12 @@ def test_the_total_declared_size_is_capped(tmp_path, monkeypatch):
     _refused(path, "more than MAX_FILE_BYTES=64 bytes")
 
 
+def test_non_finite_parameters_are_refused(tmp_path):
+    path = _saved(tmp_path)
+    _write(path, _members(path) | {"1/params/bias.npy": _npy(np.array([0.0, np.nan, np.inf]))})
+    _refused(path, r"layer 1 \(Dense\) param 'bias' holds 2 NaN or infinite values")
+
+
 def test_records_and_duplicate_members_are_refused(tmp_path):
     path = _saved(tmp_path)
     record = np.zeros(3, dtype=[("a", "<f8")])

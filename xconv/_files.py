@@ -250,7 +250,12 @@ def _read_stores(
 ) -> list[tuple[dict[str, Array], dict[str, Array]]]:
     """New params and buffers for each layer, read as `plan` says, on the backend."""
     found: list[tuple[dict[str, Array], dict[str, Array]]] = [({}, {}) for _ in model.layers]
-    arrays = {(i, kind, key): archive.read(f"{i}/{kind}/{key}") for i, kind, key in plan}
+    arrays = {
+        (i, kind, key): archive.read_finite(
+            f"{i}/{kind}/{key}", f"layer {i} ({model.layers[i].layer_name()}) {kind[:-1]} {key!r}"
+        )
+        for i, kind, key in plan
+    }
     move = model.backend.asarray
     for (i, kind, key), array in arrays.items():
         found[i][0 if kind == "params" else 1][key] = move(array)
@@ -296,7 +301,10 @@ def restore_checkpoint(
         optimizer_state: dict[str, Any] = {"step": dict(steps)}
         for slot, keys_of_slot in slots.items():
             optimizer_state[slot] = {
-                k: archive.read(f"optimizer/{slot}/{k}") for k in keys_of_slot
+                k: archive.read_finite(
+                    f"optimizer/{slot}/{k}", f"optimizer state {slot!r} of {k!r}"
+                )
+                for k in keys_of_slot
             }
     batch_rng = generator_from_state(batch_state, path)
     # try the optimizer state and the layers' generators on copies first

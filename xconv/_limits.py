@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -48,7 +49,18 @@ MAX_LAYER_SIZE = 2**16
 MAX_PARAMETERS = 2**28
 
 #: the errors a damaged archive raises while it is read
-_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError, TypeError)
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    OSError,
+    KeyError,
+    TypeError,
+    RuntimeError,  # zipfile: an encrypted member; NotImplementedError: an unknown method
+    struct.error,
+)
 #: dtypes a model file may hold: numbers, no objects, no records
 _KINDS = "biuf"
 
@@ -160,6 +172,14 @@ class NpzArchive:
             raise _unreadable(self.path, f"{type(exc).__name__}: {exc}") from None
         if tuple(array.shape) != self.headers[name].shape:  # pragma: no cover (checked)
             raise _unreadable(self.path, f"{name!r} does not match its header")
+        return array
+
+    def read_finite(self, name: str, what: str) -> np.ndarray:
+        """The array `name`, refused where it holds NaN or infinity (`what` it is)."""
+        array = self.read(name)
+        bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise ValueError(f"{self.path}: {what} holds {bad} NaN or infinite values")
         return array
 
     def read_json(self, name: str, what: str) -> Any:
