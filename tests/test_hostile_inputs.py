@@ -111,6 +111,28 @@ def test_a_bad_checkpoint_changes_nothing(tmp_path, damage, problem):
     _assert_same(before, _everything(model))
 
 
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), -1.0, 10**400, True])
+def test_a_checkpoints_learning_rate_must_be_usable(tmp_path, rate):
+    X, y = _data()
+    path = tmp_path / "run.ckpt"
+    _model().fit(X, y, epochs=1, batch_size=4, verbose=0, checkpoint=path)
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    config = json.loads(np.load(io.BytesIO(members["__config__.npy"])).tobytes())
+    config["optimizer"]["learning_rate"] = rate
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(json.dumps(config).encode(), np.uint8))
+    members["__config__.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    model = _model()
+    before = _everything(model)
+    with pytest.raises(ValueError, match=r"run\.ckpt: the checkpoint's (learning rate|optimizer)"):
+        model.fit(X, y, epochs=2, batch_size=4, verbose=0, resume=path)
+    _assert_same(before, _everything(model))
+
+
 def test_a_checkpoint_of_other_data_of_the_same_size_is_refused(tmp_path):
     X, y = _data()
     path = tmp_path / "run.ckpt"

@@ -17,6 +17,7 @@ import contextlib
 import copy
 import itertools
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -415,7 +416,12 @@ def _check_same_model(model: Any, config: dict[str, Any], path: Path) -> float:
                 f"{path}: the checkpoint's {key} {config.get(key)!r} differs from this "
                 f"model's {mine.get(key)!r}"
             )
-    saved_optimizer = dict(config.get("optimizer") or {})
+    saved_optimizer = config.get("optimizer")
+    if not isinstance(saved_optimizer, dict):
+        raise ValueError(
+            f"{path}: the checkpoint's optimizer {saved_optimizer!r} is not a JSON object"
+        )
+    saved_optimizer = dict(saved_optimizer)
     learning_rate = saved_optimizer.pop("learning_rate", None)
     current_optimizer = {k: v for k, v in mine["optimizer"].items() if k != "learning_rate"}
     if saved_optimizer != current_optimizer or not isinstance(learning_rate, int | float):
@@ -423,7 +429,14 @@ def _check_same_model(model: Any, config: dict[str, Any], path: Path) -> float:
             f"{path}: the checkpoint's optimizer {config.get('optimizer')!r} differs from "
             f"this model's {mine['optimizer']!r}"
         )
-    return float(learning_rate)
+    # as the optimizers take it: finite, >= 0 (JSON may hold NaN, Infinity, 10**400)
+    rate = float(learning_rate) if abs(learning_rate) < 1e300 else math.inf
+    if isinstance(learning_rate, bool) or not math.isfinite(rate) or rate < 0:
+        raise ValueError(
+            f"{path}: the checkpoint's learning rate {learning_rate!r} is not a finite, "
+            "non-negative number"
+        )
+    return rate
 
 
 def _optimizer_plan(
