@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import xconv._limits as limits
-from xconv import NeuralNetwork
+from xconv import NeuralNetwork, models
 from xconv.layers import Activation, Dense, Dropout, Flatten
 
 #: the most a refused file may make the loader allocate (bytes, as tracemalloc counts)
@@ -293,3 +293,19 @@ def test_options_survive_save_and_load(tmp_path):
     loaded = NeuralNetwork.load(path, backend="numpy")
     assert loaded.get_config() == model.get_config()
     assert [m.name for m in loaded.metrics] == [m.name for m in model.metrics]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: models.resnet20(input_shape=(3, 32, 32), backend="numpy"),
+        lambda: models.lenet5(input_shape=(1, 28, 28), backend="numpy"),
+    ],
+    ids=["resnet20", "lenet5"],
+)
+def test_the_caps_leave_the_built_in_models_loadable(tmp_path, build):
+    model = build()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = NeuralNetwork.load(path, backend="numpy")
+    assert loaded.get_config() == model.get_config()
