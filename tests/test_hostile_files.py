@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 import tracemalloc
 import zipfile
@@ -309,3 +310,25 @@ def test_the_caps_leave_the_built_in_models_loadable(tmp_path, build):
     model.save(path)
     loaded = NeuralNetwork.load(path, backend="numpy")
     assert loaded.get_config() == model.get_config()
+
+
+def test_concurrent_saves_of_one_path_leave_one_whole_file(tmp_path):
+    path = tmp_path / "model.npz"
+    built = [_model() for _ in range(4)]
+    errors = []
+
+    def save_often(model):
+        try:
+            for _ in range(5):
+                model.save(path)
+        except Exception as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save_often, args=(model,)) for model in built]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+    NeuralNetwork.load(path, backend="numpy")
