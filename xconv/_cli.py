@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from xconv.data import (
     load_mnist,
     train_test_split,
 )
+from xconv.model import NonFiniteLossError
 from xconv.models import digits_cnn
 
 __all__ = ["build_digits_cnn", "main"]
@@ -77,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.train_samples is not None:
         X_train, y_train = X_train[: args.train_samples], y_train[: args.train_samples]
     channels, height, width = X_train.shape[1:]
-    model = _build(args, (channels, height, width), backend.name)
+    model = _build(args, (int(channels), int(height), int(width)), backend.name)
     if not args.quiet:
         model.summary()
     start = time.perf_counter()
@@ -188,13 +191,33 @@ def _backend_name(text: str) -> str:
 
 
 def _output_file(text: str) -> str:
-    """An argparse type: a file path whose folder exists (checked before training)."""
-    path = Path(text)
-    if not text or path.is_dir():
-        raise argparse.ArgumentTypeError(f"must be a file path, got the folder {text!r}")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"the folder {str(path.parent)!r} does not exist")
+    """An argparse type: a file path that a save can write (checked before training).
+
+    A file is created and removed beside it, named as the save's own temporary file:
+    a folder that is missing or not writable, a read-only file system (``/sys``) or
+    a name too long for the file system fails now, not after training.
+    """
+    try:
+        path = Path(text)
+        if not text or path.is_dir():
+            raise argparse.ArgumentTypeError(f"must be a file path, got the folder {text!r}")
+        if not path.parent.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"the folder {_short(str(path.parent))!r} does not exist"
+            )
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {_short(text)!r}: {exc.strerror or exc}"
+        ) from None
     return text
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters, for a one-line message."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _plot_file(text: str) -> str:
@@ -210,21 +233,38 @@ def _plot_file(text: str) -> str:
 
 def _folder(text: str) -> str:
     """An argparse type: an existing folder."""
-    if not Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"no such folder {text!r}")
+    try:
+        found = Path(text).is_dir()
+    except OSError as exc:  # a name too long, a loop of links
+        raise argparse.ArgumentTypeError(f"cannot read {_short(text)!r}: {exc.strerror}") from None
+    if not found:
+        raise argparse.ArgumentTypeError(f"no such folder {_short(text)!r}")
     return text
 
 
 def _input_file(text: str) -> str:
-    """An argparse type: an existing file."""
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"no such file {text!r}")
+    """An argparse type: an existing file that can be read."""
+    try:
+        found = Path(text).is_file()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {_short(text)!r}: {exc.strerror}") from None
+    if not found:
+        raise argparse.ArgumentTypeError(f"no such file {_short(text)!r}")
+    if not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f"cannot read {_short(text)!r}: permission denied")
     return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors one line (no usage block): ``xconv train: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="xconv", description=__doc__)
+    parser = _Parser(prog="xconv", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("demo", "train the ancestor's CNN on the bundled digits (50 epochs)"),
@@ -300,7 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"xconv {args.command}: error: --model ancestor is the 8x8 digits CNN; "
                 f"for {args.dataset} use --model lenet5 or resnet20\n",
             )
+    # a user's mistake (or a full disk) is one line, never a traceback
     try:
         return int(args.run(args))
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"xconv {args.command}: error: {exc}\n")
+    except OSError as exc:
+        parser.exit(2, f"xconv {args.command}: error: {exc}\n")
+    except NonFiniteLossError as exc:
+        parser.exit(1, f"xconv {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"xconv {args.command}: interrupted\n")

@@ -13,20 +13,22 @@ array beside the parameters. Every read is checked whole before anything changes
 
 from __future__ import annotations
 
-import contextlib
+import copy
+import itertools
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
+from xconv._atomic import write_atomically
 from xconv._graph import Network
+from xconv._limits import NpzArchive, check_layer_sizes, check_parameter_bound
+from xconv._resume import check_same_model, check_training
 
 __all__ = [
     "FORMAT_VERSION",
@@ -57,61 +59,25 @@ def json_array(data: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(data).encode(), dtype=np.uint8)
 
 
-def write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """`np.savez` to a temporary file beside `path`, flushed to disk, renamed over `path`."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, allow_pickle=False, **cast("dict[str, Any]", arrays))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    # make the rename itself durable (POSIX; Windows cannot open a directory)
-    if hasattr(os, "O_DIRECTORY"):
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, read without pickle; a ValueError for a damaged file."""
-    try:
-        # our own handle, closed also when NumPy fails to open the archive
-        with open(path, "rb") as file:
-            data = np.load(file, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with data:
-                return {key: data[key] for key in data.files}
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        problem = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # zipfile, EOF, pickle and format errors of a damaged file
-        problem = f"{type(exc).__name__}: {exc}"
-    raise ValueError(
-        f"{path}: not a readable xconv model file (truncated, corrupted, or holding "
-        f"pickled objects?): {problem}"
-    )
+    """Every array of an .npz file, read without pickle; a ValueError for a damaged file.
+
+    Each member's header is checked first (`xconv._limits.NpzArchive`).
+    """
+    with NpzArchive(path) as archive:
+        return {name: archive.read(name) for name in archive.headers}
 
 
-def json_entry(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict[str, Any]:
-    """The JSON object stored under `key` (removed from `arrays`)."""
+def json_entry(archive: NpzArchive, key: str) -> dict[str, Any]:
+    """The JSON object stored under `key`, its size and nesting checked first."""
     what = "model configuration" if key == "__config__" else "training state"
-    array = arrays.pop(key, None)
-    if array is None or array.dtype != np.uint8 or array.ndim != 1:
-        raise ValueError(f"{path}: no valid xconv {what} ({key!r} missing or not JSON text)")
-    try:
-        data = json.loads(array.tobytes().decode())
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: no valid xconv {what} ({exc})") from None
+    data = archive.read_json(key, what)
+    if data is None:
+        raise ValueError(
+            f"{archive.path}: no valid xconv {what} ({key!r} missing or not JSON text)"
+        )
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: no valid xconv {what} (not a JSON object)")
+        raise ValueError(f"{archive.path}: no valid xconv {what} (not a JSON object)")
     return data
 
 
@@ -139,8 +105,9 @@ def build_layer(spec: Any) -> _layers.Layer:
 
 
 def check_array(
-    saved: np.ndarray | None, what: str, shape: tuple[int, ...], dtype: np.dtype[Any], path: Path
+    saved: Any, what: str, shape: tuple[int, ...], dtype: np.dtype[Any], path: Path
 ) -> None:
+    """Refuse a missing array, or one (or its `Header`) of another shape or dtype."""
     if saved is None:
         raise ValueError(f"{path}: {what} is missing")
     if saved.shape != shape:
@@ -158,7 +125,7 @@ def generator_from_state(state: Any, path: Path) -> np.random.Generator:
     generator = np.random.Generator(kind())
     try:
         generator.bit_generator.state = state
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise ValueError(f"{path}: invalid batch-order generator state: {exc}") from None
     return generator
 
@@ -198,14 +165,45 @@ def save_model(model: Any, path: Path, training: Training | None = None) -> None
 
 
 def load_model(cls: type[Any], path: Path, backend: Any) -> Any:
-    """`NeuralNetwork.load`: a new model of class `cls` from `path`, on `backend`."""
-    arrays = read_npz(path)
-    config = json_entry(arrays, "__config__", path)
+    """`NeuralNetwork.load`: a new model of class `cls` from `path`, on `backend`.
+
+    Headers, configuration and sizes are checked before any parameter is created, and
+    every stored array's shape and dtype before any array's data is read.
+    """
+    with NpzArchive(path) as archive:
+        config = json_entry(archive, "__config__")
+        model = _model_from_config(cls, config, path, backend)
+        names = set(archive.headers) - {"__config__"}
+        plan = _stores_plan(model, archive, names)
+        if "__training__" in names:  # a checkpoint: its training state is for fit(resume=)
+            names = {n for n in names if not n.startswith("optimizer/")} - {"__training__"}
+        if names:
+            raise ValueError(f"{path}: unexpected arrays {sorted(names)}")
+        stores = _read_stores(model, archive, plan)
+    for layer, (params, buffers) in zip(model.layers, stores, strict=True):
+        layer.params, layer.buffers = params, buffers
+    return model
+
+
+#: what a damaged configuration may raise while the model is built from it
+_CONFIG_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError)
+
+
+def _model_from_config(cls: type[Any], config: dict[str, Any], path: Path, backend: Any) -> Any:
+    """A new model as `config` describes it, its sizes checked before it is built."""
     check_format(config, path)
+    check_layer_sizes(config, path)
     try:
         layers = [build_layer(spec) for spec in config["layers"]]
         graph = config.get("graph")
         inputs, outputs = Network.connect(layers, graph) if graph is not None else (None, None)
+        if graph is None:  # the shapes a stack will have, before any layer is built
+            for before, layer in itertools.pairwise(layers):
+                layer.set_input_shape(before.output_shape())
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"{path}: invalid architecture in the file: {exc}") from None
+    check_parameter_bound(layers, path)
+    try:
         model = cls(
             _optimizers.Optimizer.from_config(config["optimizer"]),
             _losses.from_config(config["loss"]),
@@ -219,46 +217,55 @@ def load_model(cls: type[Any], path: Path, backend: Any) -> Any:
         if graph is None:
             for layer in layers:
                 model.add(layer)
-    except (TypeError, ValueError, KeyError) as exc:
+    except _CONFIG_ERRORS as exc:
         raise ValueError(f"{path}: invalid architecture in the file: {exc}") from None
-    stores = _checked_stores(model, arrays, path)
-    if "__training__" in arrays:  # a checkpoint: its training state is for fit(resume=)
-        arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer/")}
-        del arrays["__training__"]
-    if arrays:
-        raise ValueError(f"{path}: unexpected arrays {sorted(arrays)}")
-    for layer, (params, buffers) in zip(model.layers, stores, strict=True):
-        layer.params, layer.buffers = params, buffers
     return model
 
 
-def _checked_stores(
-    model: Any, arrays: dict[str, np.ndarray], path: Path
-) -> list[tuple[dict[str, Array], dict[str, Array]]]:
-    """New params and buffers for each layer from `arrays` (consumed), all checked first."""
+#: (layer, "params" or "buffers", key) of each array a model's file holds
+Plan = list[tuple[int, str, str]]
+
+
+def _stores_plan(model: Any, archive: NpzArchive, names: set[str]) -> Plan:
+    """The arrays of each layer's params and buffers, their headers checked (`names`
+    loses them); nothing is read yet."""
     dtype = np.dtype(model.dtype)
-    found: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
+    plan: Plan = []
     for i, layer in enumerate(model.layers):
-        pair: list[dict[str, np.ndarray]] = []
         for kind, store in (("params", layer.params), ("buffers", layer.buffers)):
-            new: dict[str, np.ndarray] = {}
             for key, current in store.items():
                 what = f"layer {i} ({layer.layer_name()}) {kind[:-1]} {key!r}"
-                saved = arrays.pop(f"{i}/{kind}/{key}", None)
-                check_array(saved, what, tuple(current.shape), dtype, path)
-                assert saved is not None
-                new[key] = saved
-            pair.append(new)
-        found.append((pair[0], pair[1]))
-    # everything checked: move the arrays to the backend
+                name = f"{i}/{kind}/{key}"
+                names.discard(name)
+                check_array(
+                    archive.headers.get(name), what, tuple(current.shape), dtype, archive.path
+                )
+                plan.append((i, kind, key))
+    return plan
+
+
+def _read_stores(
+    model: Any, archive: NpzArchive, plan: Plan
+) -> list[tuple[dict[str, Array], dict[str, Array]]]:
+    """New params and buffers for each layer, read as `plan` says, on the backend."""
+    found: list[tuple[dict[str, Array], dict[str, Array]]] = [({}, {}) for _ in model.layers]
+    arrays = {
+        (i, kind, key): archive.read_finite(
+            f"{i}/{kind}/{key}", f"layer {i} ({model.layers[i].layer_name()}) {kind[:-1]} {key!r}"
+        )
+        for i, kind, key in plan
+    }
     move = model.backend.asarray
-    return [
-        ({k: move(v) for k, v in params.items()}, {k: move(v) for k, v in buffers.items()})
-        for params, buffers in found
-    ]
+    for (i, kind, key), array in arrays.items():
+        found[i][0 if kind == "params" else 1][key] = move(array)
+    return found
 
 
 # -- resuming from a checkpoint ---------------------------------------------------------
+
+#: what a damaged state may raise where an optimizer or a layer takes it (a generator
+#: state's integers out of range are an OverflowError)
+_STATE_ERRORS = (TypeError, ValueError, KeyError, ArithmeticError)
 
 
 def restore_checkpoint(
@@ -266,104 +273,66 @@ def restore_checkpoint(
 ) -> tuple[int, dict[str, list[float]]]:
     """Restore a checkpoint into `model`; returns (epochs done, history so far).
 
-    `run` describes this fit (data size, batch size, shuffling) and `keys` the history
-    it records. Everything is checked before anything changes, so a bad file leaves the
-    model as it was.
+    `run` describes this fit (data size and fingerprint, batch size, shuffling) and
+    `keys` the history it records. The whole checkpoint is read and checked into new
+    objects (parameters, buffers, optimizer state, generators, history) before any is
+    swapped into the model, so a bad file leaves the model as it was.
     """
-    arrays = read_npz(path)
-    config = json_entry(arrays, "__config__", path)
-    check_format(config, path)
-    if "__training__" not in arrays:
-        raise ValueError(
-            f"{path}: not a checkpoint (a model file from save()); write one with "
-            "fit(..., checkpoint=path)"
+    with NpzArchive(path) as archive:
+        config = json_entry(archive, "__config__")
+        check_format(config, path)
+        if "__training__" not in archive.headers:
+            raise ValueError(
+                f"{path}: not a checkpoint (a model file from save()); write one with "
+                "fit(..., checkpoint=path)"
+            )
+        training = json_entry(archive, "__training__")
+        learning_rate = check_same_model(model, config, path)
+        epoch, history, steps, batch_state, layer_states = check_training(
+            training, run, keys, n_epochs, len(model.layers), path
         )
-    training = json_entry(arrays, "__training__", path)
-    learning_rate = _check_same_model(model, config, path)
-    # the same run: data size, batch size, shuffling, history kept
-    try:
-        epoch, history = training["epoch"], training["history"]
-        saved_run, steps = training["run"], training["optimizer_steps"]
-        batch_state, layer_states = training["batch_rng"], training["layer_rngs"]
-    except (KeyError, TypeError):
-        raise ValueError(f"{path}: incomplete training state in the checkpoint") from None
-    if saved_run != run:
-        raise ValueError(
-            f"{path}: the checkpoint is of a run with {saved_run!r}, this one has {run!r}; "
-            "resume with the same data, batch_size and shuffle"
-        )
-    if (
-        isinstance(epoch, bool)
-        or not isinstance(epoch, int)
-        or epoch < 1
-        or not isinstance(history, dict)
-        or sorted(history) != sorted(keys)
-        or any(not isinstance(v, list) or len(v) != epoch for v in history.values())
-    ):
-        raise ValueError(
-            f"{path}: the checkpoint's epoch {epoch!r} and history (keys "
-            f"{sorted(history) if isinstance(history, dict) else history!r}) do not fit "
-            f"this fit(), which records {keys}"
-        )
-    if epoch > n_epochs:
-        raise ValueError(
-            f"{path}: the checkpoint is after epoch {epoch}, beyond `n_epochs`={n_epochs}"
-        )
-    if not isinstance(layer_states, list) or len(layer_states) != len(model.layers):
-        raise ValueError(f"{path}: the checkpoint has no generator state for each layer")
-    stores = _checked_stores(model, arrays, path)
-    optimizer_state = _checked_optimizer_state(model, arrays, steps, path)
-    if arrays:
-        raise ValueError(f"{path}: unexpected arrays {sorted(arrays)}")
+        names = set(archive.headers) - {"__config__", "__training__"}
+        plan = _stores_plan(model, archive, names)
+        slots = _optimizer_plan(model, archive, names, steps)
+        if names:
+            raise ValueError(f"{path}: unexpected arrays {sorted(names)}")
+        stores = _read_stores(model, archive, plan)
+        optimizer_state: dict[str, Any] = {"step": dict(steps)}
+        for slot, keys_of_slot in slots.items():
+            optimizer_state[slot] = {
+                k: archive.read_finite(
+                    f"optimizer/{slot}/{k}", f"optimizer state {slot!r} of {k!r}"
+                )
+                for k in keys_of_slot
+            }
     batch_rng = generator_from_state(batch_state, path)
-    # now change the model: the optimizer first, as it checks its state itself
+    # try the optimizer state and the layers' generators on copies first
     try:
-        model.optimizer.load_state_dict(optimizer_state, backend=model.backend)
-    except (TypeError, ValueError) as exc:
+        trial = _optimizers.Optimizer.from_config(model.optimizer.get_config())
+        trial.load_state_dict(optimizer_state, backend=model.backend)
+    except _STATE_ERRORS as exc:
         raise ValueError(f"{path}: invalid optimizer state: {exc}") from None
-    old_states = [layer.random_state() for layer in model.layers]
     try:
         for layer, state in zip(model.layers, layer_states, strict=True):
-            layer.set_random_state(state)
-    except (TypeError, ValueError) as exc:
-        for layer, state in zip(model.layers, old_states, strict=True):
-            layer.set_random_state(state)
+            copy.copy(layer).set_random_state(state)
+    except _STATE_ERRORS as exc:
         raise ValueError(f"{path}: invalid generator state: {exc}") from None
+    # all known good: swap everything in
+    model.optimizer.load_state_dict(optimizer_state, backend=model.backend)
+    for layer, state in zip(model.layers, layer_states, strict=True):
+        layer.set_random_state(state)
     for layer, (params, buffers) in zip(model.layers, stores, strict=True):
         layer.params, layer.buffers, layer.grads = params, buffers, {}
     model.optimizer.learning_rate = float(learning_rate)
     model.batch_rng = batch_rng
-    return epoch, {key: [float(v) for v in values] for key, values in history.items()}
+    return epoch, history
 
 
-def _check_same_model(model: Any, config: dict[str, Any], path: Path) -> float:
-    """Refuse a checkpoint of another architecture, loss or optimizer; its learning rate."""
-    mine = model.get_config()
-    config = dict(config)
-    if isinstance(config.get("loss"), str):  # older files: the loss's class name
-        with contextlib.suppress(TypeError, ValueError):  # else it differs below
-            config["loss"] = _losses.from_config(config["loss"]).get_config()
-    for key in ("dtype", "loss", "layers", "graph"):
-        if config.get(key) != mine.get(key):
-            raise ValueError(
-                f"{path}: the checkpoint's {key} {config.get(key)!r} differs from this "
-                f"model's {mine.get(key)!r}"
-            )
-    saved_optimizer = dict(config.get("optimizer") or {})
-    learning_rate = saved_optimizer.pop("learning_rate", None)
-    current_optimizer = {k: v for k, v in mine["optimizer"].items() if k != "learning_rate"}
-    if saved_optimizer != current_optimizer or not isinstance(learning_rate, int | float):
-        raise ValueError(
-            f"{path}: the checkpoint's optimizer {config.get('optimizer')!r} differs from "
-            f"this model's {mine['optimizer']!r}"
-        )
-    return float(learning_rate)
-
-
-def _checked_optimizer_state(
-    model: Any, arrays: dict[str, np.ndarray], steps: Any, path: Path
-) -> dict[str, dict[str, Any]]:
-    """The optimizer's `state_dict` from a checkpoint's arrays (consumed), checked."""
+def _optimizer_plan(
+    model: Any, archive: NpzArchive, names: set[str], steps: Any
+) -> dict[str, list[str]]:
+    """The optimizer state's arrays per slot, their headers checked (`names` loses them)."""
+    path = archive.path
     shapes = {
         f"{i}.{key}": tuple(param.shape)
         for i, layer in enumerate(model.layers)
@@ -375,12 +344,13 @@ def _checked_optimizer_state(
             f"{path}: the optimizer state names parameters {steps!r}; this model has "
             f"{sorted(shapes)}"
         )
-    state: dict[str, dict[str, Any]] = {"step": dict(steps)}
+    plan: dict[str, list[str]] = {}
     for slot in model.optimizer.slots:
-        state[slot] = {}
+        plan[slot] = []
         for key in steps:
-            saved = arrays.pop(f"optimizer/{slot}/{key}", None)
+            name = f"optimizer/{slot}/{key}"
+            names.discard(name)
             what = f"optimizer state {slot!r} of {key!r}"
-            check_array(saved, what, shapes[key], np.dtype(model.dtype), path)
-            state[slot][key] = saved
-    return state
+            check_array(archive.headers.get(name), what, shapes[key], np.dtype(model.dtype), path)
+            plan[slot].append(key)
+    return plan

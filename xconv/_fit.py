@@ -8,13 +8,17 @@ callbacks what to do with a non-finite loss, keeps the history and calls the hoo
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import array_api_compat
 import numpy as np
 
+from xconv import losses as _losses
+from xconv._inputs import check_finite, check_label_values
 from xconv.callbacks import (
     Callback,
     CallbackList,
@@ -24,12 +28,14 @@ from xconv.callbacks import (
     Resume,
     SkipNonFinite,
 )
+from xconv.data import to_categorical
 
 __all__ = [
     "BatchOutcome",
     "FitLoop",
     "NonFiniteLossError",
     "check_training_data",
+    "data_fingerprint",
     "fit_callbacks",
     "fit_model",
     "positive_int",
@@ -71,7 +77,12 @@ BatchStep = Callable[[np.ndarray], BatchOutcome]
 
 
 def check_training_data(model: Any, X: Any, y: Any) -> None:
-    """Shapes of training data for `model` (any arrays with `.shape`), before any work."""
+    """Training data for `model` (NumPy or Dask arrays), checked before any work.
+
+    Shapes; labels integers in range, or rows that are finite (and one-hot or
+    probabilities for a categorical loss), as a local `fit` checks them; and X finite
+    (a cluster's shards would otherwise meet NaN only after earlier batches trained).
+    """
     expected = tuple(model.layers[0].input_shape)
     if tuple(X.shape[1:]) != expected:
         raise ValueError(
@@ -90,6 +101,31 @@ def check_training_data(model: Any, X: Any, y: Any) -> None:
             f"`y` must be class indices (N,) or one-hot rows (N, {n_classes}), "
             f"got shape {tuple(y.shape)}"
         )
+    check_finite(X, "X")
+    categorical = isinstance(model.loss_function, _losses.CrossEntropy)
+    check_label_values(np.asarray(y), n_classes, "y", probabilities=categorical)
+
+
+def data_fingerprint(
+    model: Any, X: Any, y: Any, callbacks: Sequence[Callback], *, lazy: bool = True
+) -> str | None:
+    """SHA-256 of the training data, for checkpoints (a resume on other data of the
+    same size is refused): X and y (as one-hot rows) in the model's dtype, with their
+    shapes. None where no `Checkpoint` or `Resume` needs it, and for Dask arrays unless
+    `lazy` (data on a cluster: hashing would bring it all to the client)."""
+    if not any(isinstance(c, Checkpoint | Resume) for c in callbacks):
+        return None
+    if not lazy and (array_api_compat.is_dask_array(X) or array_api_compat.is_dask_array(y)):
+        return None
+    digest = hashlib.sha256()
+    for a in (X, y):
+        host = a if isinstance(a, np.ndarray) else model.backend.to_numpy(a)
+        if host.ndim == 1:  # class indices, as the one-hot rows `fit` trains on
+            host = to_categorical(host, math.prod(model.network.output_shape()))
+        host = np.ascontiguousarray(host, dtype=model.dtype)
+        digest.update(repr(host.shape).encode())
+        digest.update(host.data)
+    return digest.hexdigest()
 
 
 def fit_callbacks(
@@ -174,6 +210,9 @@ def fit_model(
     if n == 0:
         raise ValueError(f"`X` must hold at least one sample to train on, got {tuple(X.shape)}")
     y = model._labels(y, n)
+    # NaN in X is left to the batches: its batch's loss is NaN, which raises a
+    # NonFiniteLossError before any update or is skipped (on_nonfinite="skip")
+    fingerprint = data_fingerprint(model, X, y, callbacks)
     if validation_split:
         held = int(n * validation_split)
         if held == 0 or held == n:
@@ -216,6 +255,7 @@ def fit_model(
         callbacks=callbacks,
         validate=None if validation is None else validate,
         scores=score_names(model.metrics),
+        fingerprint=fingerprint,
     )
     return loop.run()
 
@@ -248,6 +288,7 @@ class FitLoop:
         scores: the names in each `BatchOutcome.scores` (``accuracy`` first).
         batch_order: ``batch_order(n_samples, shuffle)``, the order of an epoch's
             samples; default ``model.batch_order``.
+        fingerprint: `data_fingerprint` of the training data, kept in checkpoints.
     """
 
     def __init__(
@@ -263,6 +304,7 @@ class FitLoop:
         validate: Callable[[], dict[str, float]] | None = None,
         batch_order: Callable[[int, bool], np.ndarray] | None = None,
         scores: Sequence[str] = ("accuracy",),
+        fingerprint: str | None = None,
     ) -> None:
         self.model, self.step = model, step
         self.batch_order = model.batch_order if batch_order is None else batch_order
@@ -270,6 +312,7 @@ class FitLoop:
         self.batch_size, self.shuffle = batch_size, shuffle
         self.callbacks = CallbackList(callbacks)
         self.validate = validate
+        self.fingerprint = fingerprint
         self.skipping = self.callbacks.skips_batches
         self.scores = list(scores)
         keys = ["loss", *self.scores]
@@ -281,12 +324,16 @@ class FitLoop:
         self.initial_epoch = 0
 
     def run_info(self) -> dict[str, Any]:
-        """What makes two fits the same run, for checkpoints."""
-        return {
+        """What makes two fits the same run, for checkpoints: the data's size and
+        fingerprint (SHA-256 of X and y, where known), batch size and shuffling."""
+        info: dict[str, Any] = {
             "n_samples": self.n_samples,
             "batch_size": self.batch_size,
             "shuffle": self.shuffle,
         }
+        if self.fingerprint is not None:
+            info["data_sha256"] = self.fingerprint
+        return info
 
     def training_state(self, done: int) -> tuple[int, dict[str, Any], dict[str, list[float]]]:
         """A checkpoint's training state after `done` epochs."""

@@ -10,7 +10,15 @@ import numpy as np
 from xconv.backends import Backend
 from xconv.data import to_categorical
 
-__all__ = ["as_inputs", "as_labels", "to_host"]
+__all__ = [
+    "as_inputs",
+    "as_labels",
+    "check_backend_dtype",
+    "check_finite",
+    "check_label_values",
+    "count_nonfinite",
+    "to_host",
+]
 
 Array = Any
 
@@ -50,22 +58,105 @@ def as_inputs(
 
 
 def as_labels(
-    y: Any, backend: Backend, dtype: str, n_classes: int, n_samples: int, name: str = "y"
+    y: Any,
+    backend: Backend,
+    dtype: str,
+    n_classes: int,
+    n_samples: int,
+    name: str = "y",
+    *,
+    probabilities: bool = False,
 ) -> Array:
-    """Labels (class indices or one-hot rows) as one-hot rows of `backend` in `dtype`."""
+    """Labels (class indices or one-hot rows) as one-hot rows of `backend` in `dtype`.
+
+    Rows must be finite; with `probabilities` (a categorical loss) each row must be
+    one-hot or a probability distribution (see `check_label_values`).
+    """
     host = to_host(y, backend)
     if host.ndim == 0:
         raise ValueError(f"`{name}` must hold one label per sample, got {y!r}")
     if host.shape[0] != n_samples:
         raise ValueError(f"`{name}` has {host.shape[0]} labels but X has {n_samples} samples")
+    check_label_values(host, n_classes, name, probabilities=probabilities)
     if host.ndim == 1:
         host = to_categorical(host, n_classes, dtype=dtype)
-    elif host.ndim != 2 or host.shape[1] != n_classes:
+    return backend.asarray(host, dtype=dtype)
+
+
+def check_label_values(
+    host: np.ndarray, n_classes: int, name: str = "y", *, probabilities: bool = False
+) -> None:
+    """Refuse labels that no loss can use: not integers in [0, n_classes) for (N,),
+    non-finite rows for (N, n_classes), and, with `probabilities`, rows that are not
+    one-hot or probability distributions (entries in [0, 1] summing to 1 within 1e-3).
+    """
+    if host.ndim == 1:
+        if host.dtype.kind not in "iu":
+            raise TypeError(
+                f"`{name}` must hold integer class labels (N,) or one-hot rows "
+                f"(N, {n_classes}), got dtype {host.dtype}"
+            )
+        outside = (host < 0) | (host >= n_classes)
+        if np.any(outside):
+            raise ValueError(
+                f"`{name}` must hold labels in [0, {n_classes}) for `n_classes`={n_classes}, "
+                f"got {host[outside][0]} ({int(np.count_nonzero(outside))} labels outside)"
+            )
+        return
+    if host.ndim != 2 or host.shape[1] != n_classes:
         raise ValueError(
             f"`{name}` must be class indices (N,) or one-hot rows (N, {n_classes}), "
             f"got shape {host.shape}"
         )
-    return backend.asarray(host, dtype=dtype)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {host.dtype}")
+    check_finite(host, name)
+    if probabilities and host.size:
+        rows = host.astype(np.float64)
+        bad = np.any((rows < 0) | (rows > 1), axis=1) | (np.abs(rows.sum(axis=1) - 1) > 1e-3)
+        if np.any(bad):
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"`{name}` has {int(np.count_nonzero(bad))} rows that are neither one-hot nor "
+                f"probabilities summing to 1 (the first, row {first}: {host[first].tolist()})"
+            )
+
+
+def count_nonfinite(a: Any) -> int:
+    """How many entries of `a` (any library's array) are NaN or infinite."""
+    if isinstance(a, np.ndarray):
+        return int(a.size - np.count_nonzero(np.isfinite(a)))
+    xp = array_api_compat.array_namespace(a)
+    if xp.isdtype(a.dtype, "integral"):
+        return 0
+    return int(xp.count_nonzero(xp.logical_not(xp.isfinite(a))))
+
+
+def check_finite(a: Any, name: str = "X") -> None:
+    """Refuse an array holding NaN or infinity, naming how many entries are."""
+    count = count_nonfinite(a)
+    if count:
+        raise ValueError(
+            f"`{name}` holds {count} NaN or infinite values; training on them makes every "
+            "parameter NaN: clean or impute them first"
+        )
+
+
+def check_backend_dtype(backend: Backend, dtype: str) -> None:
+    """Refuse a floating `dtype` that `backend` cannot hold (JAX without x64: float64)."""
+    info = backend.namespace.__array_namespace_info__()
+    held = {str(k) for k in info.dtypes(kind="real floating")}
+    if dtype not in held:
+        hint = (
+            ": enable JAX's 64-bit mode, with the environment variable JAX_ENABLE_X64=1 "
+            "or jax.config.update('jax_enable_x64', True) before creating the model"
+            if backend.name == "jax"
+            else ""
+        )
+        raise ValueError(
+            f"`dtype`={dtype!r} is not available on backend {backend.name!r} "
+            f"(it holds {sorted(held)}){hint}"
+        )
 
 
 def to_host(a: Any, backend: Backend) -> np.ndarray:

@@ -22,7 +22,7 @@ from xconv import optimizers as _optimizers
 from xconv._files import FORMAT_VERSION, load_model, save_model
 from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model, positive_int
 from xconv._graph import Network, summary_text
-from xconv._inputs import as_inputs, as_labels
+from xconv._inputs import as_inputs, as_labels, check_backend_dtype
 from xconv._step import TrainingStep
 from xconv.backends import Backend, get, get_backend
 
@@ -85,8 +85,9 @@ class NeuralNetwork:
     ) -> None:
         if dtype not in ("float32", "float64"):
             raise ValueError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
+        seed = int(seed)  # NumPy integers as everywhere else; saved as JSON
         if validation_data is not None and (
             not isinstance(validation_data, tuple | list) or len(validation_data) != 2
         ):
@@ -99,6 +100,7 @@ class NeuralNetwork:
         self.dtype = dtype
         self.seed = seed
         self.backend = get(backend) if backend is not None else get_backend()
+        check_backend_dtype(self.backend, dtype)
         self.layers: list[_layers.Layer] = []
         #: the graph's wiring, None for a stack (`add`)
         self._graph: Network | None = None
@@ -188,7 +190,10 @@ class NeuralNetwork:
     def _labels(self, y: Any, n_samples: int, name: str = "y") -> Array:
         """Labels (indices or one-hot) as one-hot rows on the model's backend."""
         n_classes = math.prod(self.network.output_shape())
-        return as_labels(y, self.backend, self.dtype, n_classes, n_samples, name)
+        categorical = isinstance(self.loss_function, _losses.CrossEntropy)
+        return as_labels(
+            y, self.backend, self.dtype, n_classes, n_samples, name, probabilities=categorical
+        )
 
     def batch_order(self, n_samples: int, shuffle: bool = True) -> np.ndarray:
         """The order of the samples in the next epoch: a permutation from `batch_rng`.

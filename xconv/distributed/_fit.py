@@ -13,7 +13,15 @@ import numpy as np
 from xconv import _step
 from xconv import backends as _backends
 from xconv import callbacks as _callbacks
-from xconv._fit import BatchOutcome, FitLoop, check_training_data, fit_callbacks, score_names
+from xconv._fit import (
+    BatchOutcome,
+    FitLoop,
+    check_training_data,
+    data_fingerprint,
+    fit_callbacks,
+    positive_int,
+    score_names,
+)
 from xconv.data import to_categorical
 
 from ._replica import Spec, State, replica, replicas, spec_of, state_of
@@ -165,15 +173,17 @@ def fit(
             state from before that batch).
     """
     spec = spec_of(model)
-    for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    if n_shards is not None and (
-        isinstance(n_shards, bool) or not isinstance(n_shards, int) or n_shards < 1
-    ):
-        raise ValueError(f"`n_shards` must be a positive integer, got {n_shards!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}")
+    # integers as `NeuralNetwork.fit` takes them: NumPy integers too
+    n_epochs, batch_size = (
+        positive_int(n_epochs, "n_epochs"),
+        positive_int(batch_size, "batch_size"),
+    )
+    if n_shards is not None:
+        n_shards = positive_int(n_shards, "n_shards")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}")
+        seed = int(seed)
     if not isinstance(shuffle, bool):
         raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
     if not all(hasattr(client, name) for name in ("scatter", "submit", "scheduler_info")):
@@ -244,6 +254,7 @@ def fit(
         validate=validate,
         batch_order=order,
         scores=score_names(model.metrics),
+        fingerprint=data_fingerprint(model, X, y, chosen, lazy=False),
     )
     return loop.run()
 
