@@ -166,7 +166,7 @@ def test_schedules_give_their_documented_rates():
     assert [warm(e) for e in range(6)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.2, 0.1])
     with pytest.raises(ValueError, match="`every` must be a positive integer, got 0"):
         callbacks.StepDecay(0.1, every=0)
-    with pytest.raises(ValueError, match="`epoch` must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="`epoch` must be a non-negative integer, got -1"):
         cosine(-1)
 
 
@@ -191,7 +191,9 @@ def test_a_scheduler_with_a_bad_rate_stops_before_the_epoch():
     model = _model()
     X, y = _data(10)
     bad = callbacks.LearningRateScheduler(lambda epoch: -1.0)
-    with pytest.raises(ValueError, match="the schedule's rate at epoch 0` must be a number >= 0"):
+    with pytest.raises(
+        ValueError, match="the schedule's rate at epoch 0` must be a non-negative number"
+    ):
         model.fit(X, y, epochs=1, batch_size=10, callbacks=[bad], verbose=0)
     assert model.optimizer.steps_taken("0.weight") == 0
 
@@ -313,7 +315,7 @@ def test_callbacks_check_their_arguments(tmp_path):
         callbacks.LambdaCallback(on_epoch_ends=print)
     with pytest.raises(ValueError, match="`mode` must be 'auto', 'min' or 'max', got 'up'"):
         callbacks.EarlyStopping(mode="up")
-    with pytest.raises(ValueError, match="`patience` must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="`patience` must be a non-negative integer, got -1"):
         callbacks.EarlyStopping(patience=-1)
     with pytest.raises(ValueError, match=r"`factor` must be in \(0, 1\), got 1.0"):
         callbacks.ReduceLROnPlateau(factor=1.0)

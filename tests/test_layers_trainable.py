@@ -124,7 +124,7 @@ def test_dropout_is_inverted_and_masks_the_gradient(xp, backend):
     grad = to_np(layer.backward_pass(to_xp(np.full(x.shape, 2.0), xp)))
     np.testing.assert_array_equal(grad, 2 * out)
     np.testing.assert_array_equal(to_np(layer.forward_pass(to_xp(x, xp), training=False)), x)
-    with pytest.raises(ValueError, match=r"`p` must be a probability in \[0, 1\), got 1"):
+    with pytest.raises(ValueError, match=r"`p` must be in \[0, 1\), got 1"):
         Dropout(1)
 
 

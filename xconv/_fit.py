@@ -19,6 +19,7 @@ import numpy as np
 
 from xconv import losses as _losses
 from xconv._inputs import check_finite, check_label_values
+from xconv._validation import fraction, positive_int, true_or_false
 from xconv.callbacks import (
     Callback,
     CallbackList,
@@ -38,7 +39,6 @@ __all__ = [
     "data_fingerprint",
     "fit_callbacks",
     "fit_model",
-    "positive_int",
     "score_names",
 ]
 
@@ -150,14 +150,7 @@ def fit_callbacks(
         )
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable, got {callback!r}")
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int | np.integer):
-        raise ValueError(
-            f"`checkpoint_every` must be a positive integer, got {checkpoint_every!r}"
-        )
-    if checkpoint_every < 1:
-        raise ValueError(
-            f"`checkpoint_every` must be a positive integer, got {checkpoint_every!r}"
-        )
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
     if on_nonfinite not in ("raise", "skip"):
         raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
     if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
@@ -193,12 +186,8 @@ def fit_model(
 ) -> dict[str, list[float]]:
     """`NeuralNetwork.fit` once its keywords are callbacks: check, then run the loop."""
     batch_size = positive_int(batch_size, "batch_size")
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
-    if isinstance(validation_split, bool) or not isinstance(validation_split, int | float):
-        raise TypeError(f"`validation_split` must be a number in [0, 1), got {validation_split!r}")
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"`validation_split` must be in [0, 1), got {validation_split!r}")
+    shuffle = true_or_false(shuffle, "shuffle")
+    validation_split = fraction(validation_split, "validation_split")
     if validation_split and validation_data is not None:
         raise ValueError("give `validation_data` or `validation_split`, not both")
     if validation_data is not None and (
@@ -265,13 +254,6 @@ def score_names(metrics: Sequence[Any]) -> list[str]:
     names = ["accuracy"]
     names += [metric.name for metric in metrics if metric.name not in names]
     return names
-
-
-def positive_int(value: object, name: str) -> int:
-    """`value` as an int >= 1 (NumPy integers too), else a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class FitLoop:

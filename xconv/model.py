@@ -20,10 +20,11 @@ from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
 from xconv._files import FORMAT_VERSION, load_model, save_model
-from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model, positive_int
+from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model
 from xconv._graph import Network, summary_text
 from xconv._inputs import as_inputs, as_labels, check_backend_dtype
 from xconv._step import TrainingStep
+from xconv._validation import nonnegative_int, positive_int
 from xconv.backends import Backend, get, get_backend
 
 __all__ = ["FORMAT_VERSION", "NeuralNetwork", "NonFiniteLossError"]
@@ -85,9 +86,7 @@ class NeuralNetwork:
     ) -> None:
         if dtype not in ("float32", "float64"):
             raise ValueError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
-        seed = int(seed)  # NumPy integers as everywhere else; saved as JSON
+        seed = nonnegative_int(seed, "seed")  # NumPy integers too; saved as JSON
         if validation_data is not None and (
             not isinstance(validation_data, tuple | list) or len(validation_data) != 2
         ):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xconv._validation import true_or_false
+
 from ._base import Callback, Logs
 from ._monitor import Monitor
 
@@ -38,13 +40,11 @@ class ModelCheckpoint(Callback):
     ) -> None:
         if not isinstance(filepath, str | os.PathLike):
             raise TypeError(f"`filepath` must be a file path, got {filepath!r}")
-        if not isinstance(save_best_only, bool):
-            raise TypeError(f"`save_best_only` must be True or False, got {save_best_only!r}")
         if not Path(filepath).parent.is_dir():
             raise ValueError(f"`filepath` {str(filepath)!r} is in a folder that does not exist")
         self.filepath = os.fspath(filepath)
         self.monitor = Monitor(monitor, mode, min_delta, "ModelCheckpoint")
-        self.save_best_only = save_best_only
+        self.save_best_only = true_or_false(save_best_only, "save_best_only")
         self.saved: list[Path] = []
 
     def on_train_begin(self, logs: Logs | None = None) -> None:

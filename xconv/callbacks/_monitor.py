@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from xconv._validation import nonnegative_real
+
 __all__ = ["Monitor"]
 
 
@@ -24,13 +26,9 @@ class Monitor:
             raise TypeError(f"`monitor` must be the name of a logged quantity, got {name!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, int | float):
-            raise TypeError(f"`min_delta` must be a number >= 0, got {min_delta!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"`min_delta` must be a number >= 0, got {min_delta!r}")
         self.name, self.owner = name, owner
         self.mode = ("max" if "acc" in name else "min") if mode == "auto" else mode
-        self.min_delta = float(min_delta)
+        self.min_delta = nonnegative_real(min_delta, "min_delta")
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def check_keys(self, keys: Any) -> None:

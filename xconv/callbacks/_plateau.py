@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from xconv._validation import nonnegative_int, nonnegative_real, real, true_or_false
+
 from ._base import Callback, Logs
 from ._monitor import Monitor
 
 __all__ = ["EarlyStopping", "ReduceLROnPlateau"]
-
-
-def _count(value: object, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class EarlyStopping(Callback):
@@ -56,18 +52,10 @@ class EarlyStopping(Callback):
         start_from_epoch: int = 0,
     ) -> None:
         self.monitor = Monitor(monitor, mode, min_delta, "EarlyStopping")
-        self.patience = _count(patience, "patience")
-        self.start_from_epoch = _count(start_from_epoch, "start_from_epoch")
-        if baseline is not None and (
-            isinstance(baseline, bool) or not isinstance(baseline, int | float)
-        ):
-            raise TypeError(f"`baseline` must be a number or None, got {baseline!r}")
-        if not isinstance(restore_best_weights, bool):
-            raise TypeError(
-                f"`restore_best_weights` must be True or False, got {restore_best_weights!r}"
-            )
-        self.baseline = baseline
-        self.restore_best_weights = restore_best_weights
+        self.patience = nonnegative_int(patience, "patience")
+        self.start_from_epoch = nonnegative_int(start_from_epoch, "start_from_epoch")
+        self.baseline = None if baseline is None else real(baseline, "baseline")
+        self.restore_best_weights = true_or_false(restore_best_weights, "restore_best_weights")
         self.stopped_epoch: int | None = None
         self.best_epoch: int | None = None
         self._wait = 0
@@ -136,15 +124,11 @@ class ReduceLROnPlateau(Callback):
         min_lr: float = 0.0,
     ) -> None:
         self.monitor = Monitor(monitor, mode, min_delta, "ReduceLROnPlateau")
-        if isinstance(factor, bool) or not isinstance(factor, int | float):
-            raise TypeError(f"`factor` must be a number in (0, 1), got {factor!r}")
-        if not 0 < factor < 1:
+        if not 0 < real(factor, "factor") < 1:
             raise ValueError(f"`factor` must be in (0, 1), got {factor!r}")
-        if isinstance(min_lr, bool) or not isinstance(min_lr, int | float) or not min_lr >= 0:
-            raise ValueError(f"`min_lr` must be a number >= 0, got {min_lr!r}")
-        self.factor, self.min_lr = float(factor), float(min_lr)
-        self.patience = _count(patience, "patience")
-        self.cooldown = _count(cooldown, "cooldown")
+        self.factor, self.min_lr = float(factor), nonnegative_real(min_lr, "min_lr")
+        self.patience = nonnegative_int(patience, "patience")
+        self.cooldown = nonnegative_int(cooldown, "cooldown")
         self._wait = self._cooling = 0
 
     def on_train_begin(self, logs: Logs | None = None) -> None:

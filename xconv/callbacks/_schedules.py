@@ -29,29 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from xconv._validation import nonnegative_int, nonnegative_real, positive_int
+
 from ._base import Callback, Logs
 
 __all__ = ["CosineDecay", "LearningRateScheduler", "LinearWarmup", "StepDecay"]
 
 
-def _rate(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"`{name}` must be a number >= 0, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value!r}")
-    return float(value)
-
-
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    return value
-
-
 def _epoch(epoch: object) -> int:
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"`epoch` must be an integer >= 0, got {epoch!r}")
-    return epoch
+    return nonnegative_int(epoch, "epoch")
 
 
 @dataclass(frozen=True)
@@ -63,9 +49,9 @@ class StepDecay:
     every: int = 30
 
     def __post_init__(self) -> None:
-        _rate(self.initial_lr, "initial_lr")
-        _rate(self.factor, "factor")
-        _positive(self.every, "every")
+        nonnegative_real(self.initial_lr, "initial_lr")
+        nonnegative_real(self.factor, "factor")
+        positive_int(self.every, "every")
 
     def __call__(self, epoch: int) -> float:
         return float(self.initial_lr * self.factor ** (_epoch(epoch) // self.every))
@@ -80,9 +66,9 @@ class CosineDecay:
     final_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        _rate(self.initial_lr, "initial_lr")
-        _rate(self.final_lr, "final_lr")
-        _positive(self.epochs, "epochs")
+        nonnegative_real(self.initial_lr, "initial_lr")
+        nonnegative_real(self.final_lr, "final_lr")
+        positive_int(self.epochs, "epochs")
 
     def __call__(self, epoch: int) -> float:
         progress = min(_epoch(epoch), self.epochs) / self.epochs
@@ -100,7 +86,7 @@ class LinearWarmup:
     def __post_init__(self) -> None:
         if not callable(self.schedule):
             raise TypeError(f"`schedule` must be a function of the epoch, got {self.schedule!r}")
-        _positive(self.warmup_epochs, "warmup_epochs")
+        positive_int(self.warmup_epochs, "warmup_epochs")
 
     def __call__(self, epoch: int) -> float:
         epoch = _epoch(epoch)
@@ -140,7 +126,7 @@ class LearningRateScheduler(Callback):
             rate = self.schedule(epoch, optimizer.learning_rate)
         else:
             rate = self.schedule(epoch)
-        optimizer.learning_rate = _rate(rate, f"the schedule's rate at epoch {epoch}")
+        optimizer.learning_rate = nonnegative_real(rate, f"the schedule's rate at epoch {epoch}")
         self.rates.append(optimizer.learning_rate)
         if self.verbose:
             print(f"epoch {epoch + 1}: learning rate {optimizer.learning_rate:.6g}")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from xconv import _files
+from xconv._validation import positive_int
 
 from ._base import Callback, Logs
 
@@ -42,9 +41,7 @@ class Checkpoint(Callback):
             raise TypeError(f"`path` must be a file path, got {path!r}")
         if not Path(path).parent.is_dir():
             raise ValueError(f"`checkpoint` {str(path)!r} is in a folder that does not exist")
-        if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
-            raise ValueError(f"`every` must be a positive integer, got {every!r}")
-        self.path, self.every = Path(path), int(every)
+        self.path, self.every = Path(path), positive_int(every, "every")
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         done = epoch + 1

@@ -19,9 +19,9 @@ from xconv._fit import (
     check_training_data,
     data_fingerprint,
     fit_callbacks,
-    positive_int,
     score_names,
 )
+from xconv._validation import nonnegative_int, positive_int, true_or_false
 from xconv.data import to_categorical
 
 from ._replica import Spec, State, replica, replicas, spec_of, state_of
@@ -181,11 +181,8 @@ def fit(
     if n_shards is not None:
         n_shards = positive_int(n_shards, "n_shards")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}")
-        seed = int(seed)
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
+        seed = nonnegative_int(seed, "seed")
+    shuffle = true_or_false(shuffle, "shuffle")
     if not all(hasattr(client, name) for name in ("scatter", "submit", "scheduler_info")):
         raise TypeError(f"`client` must be a dask.distributed.Client, got {client!r}")
     chosen = fit_callbacks(callbacks, callback, None, 1, None)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from xconv._validation import positive_int
 from xconv.backends import Backend
 
 from ._base import Array, Layer, make_rng
@@ -52,15 +53,7 @@ class DepthwiseConv2D(Conv2D):
         activation: str | None = None,
         kernel_initializer: str = DEFAULT_INITIALIZER,
     ) -> None:
-        if (
-            isinstance(depth_multiplier, bool)
-            or not isinstance(depth_multiplier, int)
-            or depth_multiplier < 1
-        ):
-            raise ValueError(
-                f"`depth_multiplier` must be a positive integer, got {depth_multiplier!r}"
-            )
-        self.depth_multiplier = depth_multiplier
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         # the channels, hence the filters and groups, come with the input shape
         super().__init__(
             depth_multiplier,

@@ -8,6 +8,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xconv._validation import as_int
+
 from ._base import Array, Layer
 
 __all__ = ["Add", "Concatenate", "Merge"]
@@ -163,9 +165,10 @@ class Concatenate(Merge):
     """
 
     def __init__(self, axis: int = 1) -> None:
-        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        axis_ = as_int(axis)
+        if axis_ is None:
             raise TypeError(f"`axis` must be an integer, got {axis!r}")
-        self.axis = int(axis)
+        self.axis = axis_
         super().__init__()
 
     def _sample_axis(self, ndim: int) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xconv._validation import positive_real
 from xconv.backends import Backend
 
 from ._base import Array, Layer
@@ -54,12 +55,10 @@ class LayerNormalization(Layer):
             isinstance(a, bool) or not isinstance(a, int | np.integer) for a in axes
         ):
             raise TypeError(f"`axis` must be an integer or a tuple of integers, got {axis!r}")
-        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
-            raise ValueError(f"`eps` must be a positive number, got {eps!r}")
         self.axis: int | tuple[int, ...] = (
             tuple(int(a) for a in axes) if isinstance(axis, tuple | list) else int(axes[0])
         )
-        self.eps = float(eps)
+        self.eps = positive_real(eps, "eps")
         self._axes: tuple[int, ...] = ()
         self._cache: tuple[Array, Array] | None = None
         super().__init__(input_shape)

@@ -36,9 +36,7 @@ class Dropout(Layer):
     stochastic = True
 
     def __init__(self, p: float = 0.2, input_shape: tuple[int, ...] | None = None) -> None:
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
-            raise ValueError(f"`p` must be a probability in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = fraction(p, "p")  # a probability in [0, 1)
         self._rng: np.random.Generator | None = None
         self._mask: Array | None = None
         super().__init__(input_shape)

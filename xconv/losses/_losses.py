@@ -7,7 +7,7 @@ from typing import Any
 import array_api_compat
 
 from xconv._resolve import resolve
-from xconv._validation import real
+from xconv._validation import real, true_or_false
 
 from ._base import Array, Loss
 from ._regression import BinaryCrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
@@ -67,8 +67,7 @@ class CrossEntropy(Loss):
     """
 
     def __init__(self, eps: float | None = None, from_logits: bool = False) -> None:
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}")
+        from_logits = true_or_false(from_logits, "from_logits")
         self.eps = None if eps is None else _check_eps(eps)
         self.from_logits = from_logits
 

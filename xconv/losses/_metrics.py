@@ -6,6 +6,8 @@ from typing import Any
 
 import array_api_compat
 
+from xconv._validation import positive_int
+
 from ._base import Array
 
 __all__ = ["Accuracy", "Metric", "TopKAccuracy", "get_metric"]
@@ -77,9 +79,7 @@ class TopKAccuracy(Metric):
     """
 
     def __init__(self, k: int = 5) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"`k` must be a positive integer, got {k!r}")
-        self.k = k
+        self.k = positive_int(k, "k")
 
     @property
     def name(self) -> str:  # type: ignore[override]

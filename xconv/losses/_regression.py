@@ -10,6 +10,8 @@ import math
 import numbers
 from typing import Any
 
+from xconv._validation import true_or_false
+
 from ._base import Array, Loss
 
 __all__ = ["BinaryCrossEntropy", "Huber", "MeanAbsoluteError", "MeanSquaredError"]
@@ -119,8 +121,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     def __init__(self, from_logits: bool = False, eps: float | None = None) -> None:
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}")
+        from_logits = true_or_false(from_logits, "from_logits")
         value = None if eps is None else _real(eps, "eps", "a number in (0, 0.5) or None")
         if value is not None and not 0 < value < 0.5:
             raise ValueError(f"`eps` must be in (0, 0.5), got {eps!r}")
