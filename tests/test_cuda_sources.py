@@ -10,6 +10,9 @@ Where NVRTC cannot be loaded, the tests skip and say why.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ import pytest
 from xconv.functional import _cupy_kernels
 
 ARCHITECTURES = ("sm_80", "sm_90")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_nvrtc() -> tuple[Any, str | None]:
@@ -68,7 +72,16 @@ def test_instantiations_cover_every_kernel():
 
 
 def test_sources_need_no_cupy():
-    """The sources are plain strings: building them imports no CUDA library."""
+    """The sources are plain strings: building them all imports no CuPy."""
+    code = (
+        "import sys\n"
+        "from xconv.functional import _cupy_kernels as k\n"
+        "for op, wide in k.INSTANTIATIONS:\n"
+        "    for dtype in k.DTYPES:\n"
+        "        k.cuda_source(op, dtype, wide=wide)\n"
+        "assert 'cupy' not in sys.modules, 'cupy was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     source = _cupy_kernels.cuda_source("unfold", "float32")
     assert 'extern "C" __global__ void xconv_unfold_int32(' in source
     assert _cupy_kernels.kernel_source("unfold") in source.replace("\n    ", "\n")

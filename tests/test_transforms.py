@@ -80,10 +80,20 @@ CASES = {
     "softmax": Case(xf.softmax, (ACT,), (True,)),
     "log_softmax": Case(xf.log_softmax, (ACT,), (True,)),
     "relu_backward": Case(xf.relu_backward, (ACT, ACT), (True, True)),
-    "elu_backward": Case(xf.elu_backward, (ACT, ACT), (True, True)),
-    "softmax_backward": Case(
-        _backward_on_output(xf.softmax, xf.softmax_backward), (ACT, ACT), (True, True)
+    "leaky_relu_backward": Case(
+        lambda g, x: xf.leaky_relu_backward(g, x, alpha=0.1), (ACT, ACT), (True, True)
     ),
+    "elu_backward": Case(xf.elu_backward, (ACT, ACT), (True, True)),
+    "selu_backward": Case(xf.selu_backward, (ACT, ACT), (True, True)),
+    "softplus_backward": Case(xf.softplus_backward, (ACT, ACT), (True, True)),
+    **{
+        f"{name}_backward": Case(
+            _backward_on_output(getattr(xf, name), getattr(xf, f"{name}_backward")),
+            (ACT, ACT),
+            (True, True),
+        )
+        for name in ("sigmoid", "tanh", "softmax", "log_softmax")
+    },
 }
 
 
@@ -248,14 +258,24 @@ def test_jax_grad_of_conv2d_matches_pytorch(xp, backend):
 # -- PyTorch ----------------------------------------------------------------------------
 
 
-def test_torch_autograd_equals_backward_and_pytorch(xp, backend):
+@pytest.mark.parametrize("name", sorted(GRADS))
+def test_torch_autograd_equals_backward(name, xp, backend):
+    """requires_grad tensors through xconv's generic code: autograd's gradients are
+    xconv's backward functions' values."""
+    _needs(backend, "torch", "PyTorch autograd")
+    case = GRADS[name]
+    args, g = _loss_and_seed(case, xp)
+    leaves = [a.detach().requires_grad_(True) for a in args]
+    xp.sum(case.forward(*leaves) * g).backward()
+    _assert_all_close(tuple(a.grad for a in leaves), case.backward(g, *args))
+
+
+def test_torch_autograd_of_conv2d_matches_pytorch(xp, backend):
     _needs(backend, "torch", "PyTorch autograd")
     case = GRADS["conv2d"]
     args, g = _loss_and_seed(case, xp)
     leaves = [a.detach().requires_grad_(True) for a in args]
     xp.sum(case.forward(*leaves) * g).backward()
-    expected = case.backward(g, *args)
-    _assert_all_close(tuple(a.grad for a in leaves), expected)
     ref = torch_conv2d(*(to_np(a) for a in args), **CONV, grad_output=to_np(g))
     for leaf, key in zip(leaves, ("grad_input", "grad_weight", "grad_bias"), strict=True):
         assert_close(leaf.grad, ref[key].astype(to_np(leaf.grad).dtype))
