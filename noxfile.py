@@ -1,5 +1,6 @@
 """Development sessions: `nox -s tests` (one per backend), `example` (the cross-backend
-example project on numpy and array_api_strict), `lint`, `typecheck`; on demand `fuzz`
+example project on numpy and array_api_strict), `lint`, `typecheck`, `cuda_sources`
+(the CUDA kernels compiled by NVRTC, without a GPU); on demand `fuzz`
 (many more Hypothesis examples), `demo` and `bench`.
 
 `nox -l` lists them. Each session builds its own virtual environment and installs
@@ -15,7 +16,7 @@ import nox
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "example", "lint", "typecheck"]
+nox.options.sessions = ["tests", "example", "lint", "typecheck", "cuda_sources"]
 
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "dask", "cupy"]
 # extra installed for each backend's session; the test extra always brings torch 2.13.0,
@@ -69,6 +70,14 @@ def fuzz(session: nox.Session, backend: str) -> None:
     session.run(
         "pytest", "tests/test_fuzz.py", "tests/test_hostile_fuzz.py", *session.posargs, env=env
     )
+
+
+@nox.session
+def cuda_sources(session: nox.Session) -> None:
+    """Compile every CUDA kernel with NVRTC for sm_80 and sm_90 (no GPU needed)."""
+    # CuPy's wheel brings the NVRTC binding, the NVRTC wheel its library: ~230 MB together
+    session.install("-e", ".", "pytest", "hypothesis", "cupy-cuda12x", "nvidia-cuda-nvrtc-cu12")
+    session.run("pytest", "tests/test_cuda_sources.py", "-ra", *session.posargs)
 
 
 @nox.session

@@ -159,11 +159,34 @@ def _type_name(x: object) -> str:
     return f"{cls.__module__.split('.')[0]}.{cls.__qualname__}"
 
 
+def _check_one_device(named: dict[str, Any]) -> None:
+    """All arrays whose device is known must share it.
+
+    A traced array (JAX under `jax.grad` or `jax.vmap`) has no device (None): it is
+    compatible with any, and the library itself places it.
+    """
+    known = [
+        (name, device)
+        for name, x in named.items()
+        if (device := array_api_compat.device(x)) is not None
+    ]
+    if not known:
+        return
+    first_name, first_device = known[0]
+    for name, device in known[1:]:
+        if device != first_device:
+            raise ValueError(
+                f"arrays on different devices: `{first_name}` is on {first_device!r}, "
+                f"`{name}` on {device!r}; move them to one device first"
+            )
+
+
 def namespace_of(**arrays: Any) -> Any:
     """The one array namespace of the named arrays (None values are skipped).
 
     All must be arrays of one library, on one device, with one real floating dtype;
-    otherwise a `TypeError` or `ValueError` names the arguments that disagree.
+    otherwise a `TypeError` or `ValueError` names the arguments that disagree. An array
+    whose device is unknown (a JAX tracer) is taken to be on the others' device.
     """
     named = {name: x for name, x in arrays.items() if x is not None}
     for name, x in named.items():
@@ -177,17 +200,11 @@ def namespace_of(**arrays: Any) -> Any:
             f"arrays from different libraries: {kinds}; convert them to one library first"
         ) from None
 
-    (first_name, first), *rest = named.items()
-    first_device = array_api_compat.device(first)
-    for name, x in rest:
-        if array_api_compat.device(x) != first_device:
-            raise ValueError(
-                f"arrays on different devices: `{first_name}` is on {first_device!r}, "
-                f"`{name}` on {array_api_compat.device(x)!r}; move them to one device first"
-            )
+    _check_one_device(named)
     for name, x in named.items():
         if not xp.isdtype(x.dtype, "real floating"):
             raise TypeError(f"`{name}` must have a real floating dtype, got {x.dtype}")
+    (first_name, first), *rest = named.items()
     for name, x in rest:
         if x.dtype != first.dtype:
             raise TypeError(

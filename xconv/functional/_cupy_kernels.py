@@ -15,7 +15,9 @@ The index formulas are written once, below, in the part of C that Python reads t
 same way (integers, ``/`` as integer division on non-negative operands, every
 comparison in parentheses). They are pasted into the CUDA source and evaluated on
 NumPy arrays by `reference`, so a test on a CPU checks the very formulas that run on
-the GPU. The module imports CuPy only when a kernel runs.
+the GPU, and `cuda_source` gives each kernel (`INSTANTIATIONS`, for every dtype of
+`DTYPES`) as CUDA source that NVRTC compiles in CI without a GPU. The module imports
+CuPy only when a kernel runs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ import numpy as np
 if TYPE_CHECKING:
     from ._geometry import ConvGeometry
 
-__all__ = ["DTYPES", "fold", "kernel_source", "reference", "unfold"]
+__all__ = [
+    "C_TYPES",
+    "DTYPES",
+    "INSTANTIATIONS",
+    "cuda_source",
+    "fold",
+    "kernel_source",
+    "reference",
+    "unfold",
+]
 
 Steps = tuple[tuple[str, str], ...]
 
@@ -218,18 +229,69 @@ DTYPES = ("float32", "float64")
 _INT32_LIMIT = 2**30
 
 
+#: C type of each dtype in `DTYPES`
+C_TYPES = {"float32": "float", "float64": "double"}
+#: every kernel `_kernel` builds: (op, wide), each instantiated for every dtype in `DTYPES`
+INSTANTIATIONS = tuple((op, wide) for op in sorted(STEPS) for wide in (False, True))
+
+
+def _arrays(op: str) -> tuple[str, str]:
+    """The kernel's (input, output) array names: unfold reads the image, fold the columns."""
+    return ("image", "cols") if op == "unfold" else ("cols", "image")
+
+
+def _kernel_name(op: str, wide: bool) -> str:
+    return f"xconv_{op}_{'int64' if wide else 'int32'}"
+
+
+def cuda_source(op: str, dtype: str, /, *, wide: bool = False) -> str:
+    """Kernel `op` for `dtype` as one CUDA translation unit, compilable without CuPy.
+
+    The body is `kernel_source`'s, wrapped as `cupy.ElementwiseKernel` wraps it: `T`
+    is the dtype's C type, the input a raw pointer indexed by the body, the output the
+    element of thread `i`, and one thread per output element in a grid-stride loop.
+    NVRTC compiles it on a machine without a GPU (``tests/test_cuda_sources.py``).
+
+    Example:
+        >>> print(cuda_source("fold", "float64").splitlines()[0])
+        typedef double T;
+    """
+    if dtype not in C_TYPES:
+        raise ValueError(f"`dtype` must be one of {list(C_TYPES)}, got {dtype!r}")
+    index = "long long" if wide else "int"
+    source, target = _arrays(op)
+    params = ", ".join(f"const {index} {name}" for name in PARAMS)
+    body = kernel_source(op, wide=wide)  # checks `op`
+    return "\n".join(
+        [
+            f"typedef {C_TYPES[dtype]} T;",
+            f'extern "C" __global__ void {_kernel_name(op, wide)}(',
+            f"    const T* __restrict__ {source}, {params},",
+            f"    T* __restrict__ {target}_out, const long long n) {{",
+            "  const long long step = (long long)blockDim.x * gridDim.x;",
+            "  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;",
+            "       i += step) {",
+            f"    T& {target} = {target}_out[i];",
+            *(f"    {line}" for line in body.splitlines()),
+            "  }",
+            "}",
+            "",
+        ]
+    )
+
+
 @functools.cache
 def _kernel(op: str, wide: bool) -> Any:
     import cupy
 
     index = "int64" if wide else "int32"
     params = ", ".join(f"{index} {name}" for name in PARAMS)
-    source, target = ("image", "cols") if op == "unfold" else ("cols", "image")
+    source, target = _arrays(op)
     return cupy.ElementwiseKernel(
         f"raw T {source}, {params}",
         f"T {target}",
         kernel_source(op, wide=wide),
-        f"xconv_{op}_{index}",
+        _kernel_name(op, wide),
     )
 
 

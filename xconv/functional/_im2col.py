@@ -212,8 +212,12 @@ def fold_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
     if n == 0 or c == 0:  # nothing to add up (and Dask cannot assign empty slices)
         return xp.zeros((n, c, *geometry.in_size), dtype=cols.dtype, device=device)
     taps = xp.reshape(cols, (c, kh, kw, n, oh, ow))
-    # slice-add each tap into a zero image the size of the padded input
-    image = xp.zeros((c, n, *geometry.padded_size), dtype=cols.dtype, device=device)
+    # slice-add each tap into a zero image the size of the padded input; the zeros are
+    # made from `cols` (zeros like one tap, padded up), so that under torch.func.vmap
+    # the image is batched as `cols` is, and adding batched taps into it in place works
+    padded_h, padded_w = geometry.padded_size
+    grow = ((0, 0), (0, 0), (0, padded_h - oh), (0, padded_w - ow))
+    image = xpx.pad(xp.zeros_like(taps[:, 0, 0, ...]), grow, xp=xp)
     for i in range(kh):
         for j in range(kw):
             where = (slice(None), slice(None), *geometry.window(i, j))
