@@ -65,7 +65,9 @@ _BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
 
 def _over_batch(fn: Callable[[slice], None], n: int, nbytes: int) -> None:
     """``fn(slice)`` over the batch axis (length `n`): in pieces on threads if large."""
-    pieces = min(n, _numpy_kernels.parallel_chunks(float("inf"))) if nbytes >= PARALLEL_BYTES else 1
+    pieces = (
+        min(n, _numpy_kernels.parallel_chunks(float("inf"))) if nbytes >= PARALLEL_BYTES else 1
+    )
     if pieces < 2:
         fn(slice(None))
         return
