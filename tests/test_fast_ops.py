@@ -205,7 +205,8 @@ def test_large_batches_split_over_threads_and_change_nothing(monkeypatch):
         _both(leaky_relu, x),
     ]:
         _same(fast, generic, np.float32)
-    assert spans and all(s == [(0, 2), (2, 4), (4, 7)] for s in spans)
+    assert spans
+    assert all(s == [(0, 2), (2, 4), (4, 7)] for s in spans)
 
 
 # -- relu and leaky relu ---------------------------------------------------------------
@@ -292,7 +293,8 @@ def test_batch_normalization_keeps_nan():
     x = np.ones((3, 2, 2, 2), np.float32)
     x[0, 0, 0, 0] = np.nan
     out = layer.forward_pass(x)
-    assert np.isnan(out[:, 0]).all() and np.isfinite(out[:, 1]).all()
+    assert np.isnan(out[:, 0]).all()
+    assert np.isfinite(out[:, 1]).all()
 
 
 @pytest.mark.parametrize("fast", [True, False])

@@ -25,6 +25,7 @@ threads (NumPy releases the GIL in these loops); BLAS is not involved.
 from __future__ import annotations
 
 import collections
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -36,8 +37,8 @@ from ._geometry import ConvGeometry
 __all__ = [
     "CALLS",
     "FLOATS",
-    "MaxPoolIndex",
     "PARALLEL_BYTES",
+    "MaxPoolIndex",
     "avg_pool",
     "avg_pool_backward",
     "leaky_relu",
@@ -72,7 +73,7 @@ def _over_batch(fn: Callable[[slice], None], n: int, nbytes: int) -> None:
         fn(slice(None))
         return
     bounds = [n * k // pieces for k in range(pieces + 1)]
-    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    spans = list(itertools.pairwise(bounds))
     _numpy_kernels.map_threads(lambda start, stop: fn(slice(start, stop)), spans)
 
 
