@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 SUITES = {"conv": ["conv"], "train": ["train"], "all": ["conv", "train"], "dask": ["dask"]}
+SUITES["ops"] = ["ops"]  # relu, max pooling, batch normalization: xconv against torch
 
 
 def main() -> int:

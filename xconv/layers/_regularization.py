@@ -252,12 +252,13 @@ class BatchNormalization(Layer):
         dtype = x.dtype
         shift = mean.astype(dtype)[:, None]
         # the sums of g and of g * x_hat, per channel, in float64
-        sum_g = np.zeros(x.shape[1])
-        sum_gx = np.zeros(x.shape[1])
-        for s in _slices(x):
-            centred = np.subtract(x[s], shift)
-            sum_g += np.einsum("ncl->c", g[s], dtype=np.float64)
-            sum_gx += np.einsum("ncl,ncl->c", g[s], centred, dtype=np.float64)
+        sum_g = np.einsum("ncl->c", g, dtype=np.float64)
+        if dtype == np.float32:  # float64 products of float32 values are exact
+            sum_gx = np.einsum("ncl,ncl->c", g, x, dtype=np.float64) - mean * sum_g
+        else:  # centre first, lest the difference of large sums lose the digits
+            sum_gx = np.zeros(x.shape[1])
+            for s in _slices(x):
+                sum_gx += np.einsum("ncl,ncl->c", g[s], x[s] - shift, dtype=np.float64)
         sum_gx_hat = sum_gx * inv_std
         self.grads = {"gamma": sum_gx_hat.astype(dtype), "beta": sum_g.astype(dtype)}
         # input: gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
