@@ -129,9 +129,9 @@ class BatchNormalization(Layer):
     ``"running_mean"`` (zeros), ``"running_var"`` (ones) and ``"batches_seen"`` (0).
 
     On NumPy (float32 or float64, ``xconv.config.fast_kernels`` True) the passes over
-    the batch are fused: float32 statistics in one pass with float64 accumulators
-    (sums of x and x**2), normalisation and backward pass a batch slice at a time with
-    no full-size temporary, and the training pass keeps `X` itself (no copy) for the
+    the batch are fused: per-channel sums by `np.einsum` (float64 across rows), the
+    centring, normalisation and backward pass a batch slice at a time with no
+    full-size temporary, and the training pass keeps `X` itself (no copy) for the
     backward pass: do not change it in place in between.
     """
 
@@ -236,7 +236,7 @@ class BatchNormalization(Layer):
         columns = (mean.astype(X.dtype), scale.astype(X.dtype), self.params["beta"])
         shift, scale_x, beta = (a[:, None] for a in columns)
         out = np.empty(x.shape, dtype=X.dtype)
-        for s in _slices(x):  # (x - mean) * gamma * inv_std + beta, in place
+        for s, _ in _slices(x):  # (x - mean) * gamma * inv_std + beta, in place
             part = out[s]
             np.subtract(x[s], shift, out=part)
             np.multiply(part, scale_x, out=part)
@@ -251,15 +251,14 @@ class BatchNormalization(Layer):
         count = x.shape[0] * x.shape[2]
         dtype = x.dtype
         shift = mean.astype(dtype)[:, None]
-        # the sums of g and of g * x_hat, per channel, in float64
-        sum_g = np.einsum("ncl->c", g, dtype=np.float64)
-        if dtype == np.float32:  # float64 products of float32 values are exact
-            sum_gx = np.einsum("ncl,ncl->c", g, x, dtype=np.float64) - mean * sum_g
-        else:  # centre first, lest the difference of large sums lose the digits
-            sum_gx = np.zeros(x.shape[1])
-            for s in _slices(x):
-                sum_gx += np.einsum("ncl,ncl->c", g[s], x[s] - shift, dtype=np.float64)
-        sum_gx_hat = sum_gx * inv_std
+        # the sums of g and of g * x_hat per channel, x centred first (on `shift`, the
+        # mean rounded to x's dtype: x_hat = (x - shift - (mean - shift)) * inv_std)
+        sum_g = _channel_sums(g)
+        sum_g_centred = np.zeros(x.shape[1])
+        for s, scratch in _slices(x):
+            centred = np.subtract(x[s], shift, out=scratch)
+            sum_g_centred += _channel_sums(g[s], centred)
+        sum_gx_hat = (sum_g_centred - (mean - shift[:, 0]) * sum_g) * inv_std
         self.grads = {"gamma": sum_gx_hat.astype(dtype), "beta": sum_g.astype(dtype)}
         # input: gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
         k = self.params["gamma"].astype(np.float64) * inv_std
@@ -267,11 +266,11 @@ class BatchNormalization(Layer):
         offset = (k * sum_g / count).astype(dtype)[:, None]
         k_x = k.astype(dtype)[:, None]
         grad_x = np.empty(x.shape, dtype=dtype)
-        for s in _slices(x):
+        for s, scratch in _slices(x):
             part = grad_x[s]
             np.subtract(x[s], shift, out=part)
             np.multiply(part, slope, out=part)
-            np.add(part, np.multiply(g[s], k_x), out=part)
+            np.add(part, np.multiply(g[s], k_x, out=scratch), out=part)
             np.subtract(part, offset, out=part)
         self._cache = None
         return np.reshape(grad_x, accum_grad.shape)
@@ -311,6 +310,9 @@ _FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: bytes of one slice of the batch in a fused pass: a few passes over it stay in cache
 _SLICE_BYTES = 2**20
 
+#: float32 rows up to this long are summed in float32 (error about 1e-7 * sqrt(length))
+_ROW_ELEMENTS = 4096
+
 
 class _FusedCache(NamedTuple):
     """What the fused backward pass needs: the input as (N, C, L), float64 statistics."""
@@ -328,24 +330,48 @@ class _FusedCache(NamedTuple):
         return np.reshape(x_hat, self.shape), np.reshape(self.inv_std.astype(dtype), broadcast)
 
 
-def _slices(x: np.ndarray) -> Iterator[slice]:
-    """Slices of the batch axis of about `_SLICE_BYTES` each."""
-    per_sample = max(1, x.nbytes // max(1, x.shape[0]))
-    step = max(1, _SLICE_BYTES // per_sample)
-    for start in range(0, x.shape[0], step):
-        yield slice(start, start + step)
+def _slices(x: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """Slices of the batch axis of about `_SLICE_BYTES` each, and scratch of that shape.
+
+    The scratch array is one for all slices (allocated once: fresh memory this large
+    would be faulted in again on every slice).
+    """
+    n = x.shape[0]
+    step = max(1, _SLICE_BYTES // max(1, x.nbytes // max(1, n)))
+    scratch = np.empty((min(step, n), *x.shape[1:]), dtype=x.dtype)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        yield slice(start, stop), scratch[: stop - start]
+
+
+def _channel_sums(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Per-channel sums of (N, C, L) `a` (or of ``a * b``) in float64.
+
+    float32 rows of at most `_ROW_ELEMENTS` are summed in float32 (einsum, SIMD), and
+    the rows' sums added in float64; longer rows are summed in float64 throughout.
+    """
+    dtype = np.float64 if a.dtype == np.float64 or a.shape[2] > _ROW_ELEMENTS else None
+    if b is None:
+        rows = np.einsum("ncl->nc", a, dtype=dtype)
+    else:
+        rows = np.einsum("ncl,ncl->nc", a, b, dtype=dtype)
+    sums: np.ndarray = np.asarray(np.sum(rows, axis=0, dtype=np.float64))
+    return sums
 
 
 def _statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and (biased) variance of (N, C, L) `x`, in float64.
 
-    float32: one pass, sums of x and x**2 in float64 (exact enough that their
-    difference keeps float32's precision). float64: two passes, as `np.var` does,
-    since float64 sums of squares would lose the digits that matter.
+    Two passes, the second over the data centred on the mean (a batch slice at a
+    time, so the centred copy stays in cache): no cancellation between large sums.
     """
     count = x.shape[0] * x.shape[2]
-    if x.dtype != np.float32:
-        return np.mean(x, axis=(0, 2)), np.var(x, axis=(0, 2))
-    mean = np.einsum("ncl->c", x, dtype=np.float64) / count
-    mean_sq = np.einsum("ncl,ncl->c", x, x, dtype=np.float64) / count
-    return mean, np.maximum(mean_sq - mean * mean, 0.0)
+    mean = _channel_sums(x) / count
+    shift = mean.astype(x.dtype)
+    squares = np.zeros(x.shape[1])
+    for s, scratch in _slices(x):
+        centred = np.subtract(x[s], shift[:, None], out=scratch)
+        squares += _channel_sums(centred, centred)
+    # the mean of (x - shift)**2, less (mean - shift)**2: the variance about the mean
+    var: np.ndarray = np.maximum(squares / count - (mean - shift) ** 2, 0.0)
+    return mean, var
