@@ -1,12 +1,13 @@
-"""``python -m benchmarks [conv|train|record|all|dask] [--gpu] [--out DIR] [--quick] ...``.
+"""``python -m benchmarks [conv|train|record|ops|all|dask] [--gpu] [--out DIR] [--quick] ...``.
 
 conv: conv2d forward and forward+backward on seven anchor shapes, xconv against
 PyTorch on the CPU and an ancestor-style implementation. train: training steps of an
 MNIST CNN, ResNet-20 and the digits CNN, xconv against PyTorch from the same weights,
 with a per-layer-type breakdown. all: conv and train. record: the accuracy record
 (LeNet-5 on MNIST, ResNet-20's first-epoch loss), xconv next to PyTorch, for minutes
-to an hour. dask: prediction and data-parallel training
-on dask.distributed. --gpu: the same questions on CuPy against PyTorch CUDA (cuDNN).
+to an hour. ops: relu, 2x2 max pooling and batch normalization, forward and backward,
+xconv's NumPy fast paths and generic code against PyTorch. dask: prediction and
+data-parallel training on dask.distributed. --gpu: the same questions on CuPy against PyTorch CUDA (cuDNN).
 Every result prints as a markdown table; --out DIR also writes it as JSON there.
 """
 
@@ -23,6 +24,7 @@ SUITES = {
     "conv": ["conv"],
     "train": ["train"],
     "record": ["record"],
+    "ops": ["ops"],
     "all": ["conv", "train"],
     "dask": ["dask"],
 }

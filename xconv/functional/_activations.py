@@ -11,6 +11,10 @@ the more accurate gradient without recomputing the forward pass:
 which of the two the backward wants. All functions are written so that no
 intermediate overflows: sigmoid and softplus work from ``exp(-|x|)``, softmax and
 log_softmax subtract the maximum first, elu and selu exponentiate only x <= 0.
+
+`relu`, `leaky_relu` and their backward passes take `_numpy_ops`' fast path on NumPy
+(float32 and float64, no temporary beyond the result) unless
+``xconv.config.fast_kernels`` is False; the results are the same.
 """
 
 from __future__ import annotations
@@ -19,7 +23,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
+import array_api_compat
+
+from xconv import config
 from xconv._validation import as_int, check_shape, namespace_of, real
+
+from . import _numpy_ops
 
 __all__ = [
     "ACTIVATIONS",
@@ -65,6 +74,15 @@ def _check_backward(grad_output: Any, saved: Any, saved_name: str) -> Any:
     return xp
 
 
+def _fast(xp: Any, *arrays: Any) -> bool:
+    """Whether NumPy's fast path takes these arrays (of one float dtype)."""
+    return (
+        config.fast_kernels
+        and array_api_compat.is_numpy_namespace(xp)
+        and _numpy_ops.supported(*arrays)
+    )
+
+
 def _check_axis(x: Any, value: object) -> int:
     axis = as_int(value)
     if axis is None:
@@ -88,6 +106,8 @@ def relu(x: Any, /) -> Any:
         array([0., 0., 3.])
     """
     xp = namespace_of(x=x)
+    if _fast(xp, x):
+        return _numpy_ops.relu(x)
     return xp.where(x < 0, 0.0, x)
 
 
@@ -100,6 +120,8 @@ def relu_backward(grad_output: Any, x: Any, /) -> Any:
         array([0., 0., 1.])
     """
     xp = _check_backward(grad_output, x, "x")
+    if _fast(xp, grad_output, x):
+        return _numpy_ops.relu_backward(grad_output, x)
     return xp.where(x > 0, grad_output, 0.0)
 
 
@@ -116,6 +138,8 @@ def leaky_relu(x: Any, /, *, alpha: float = 0.2) -> Any:
     """
     xp = namespace_of(x=x)
     slope = _check_alpha(alpha)
+    if slope >= 0 and _fast(xp, x):
+        return _numpy_ops.leaky_relu(x, slope)
     return xp.where(x < 0, slope * x, x)
 
 
@@ -129,6 +153,8 @@ def leaky_relu_backward(grad_output: Any, x: Any, /, *, alpha: float = 0.2) -> A
     """
     xp = _check_backward(grad_output, x, "x")
     slope = _check_alpha(alpha)
+    if _fast(xp, grad_output, x):
+        return _numpy_ops.leaky_relu_backward(grad_output, x, slope)
     return xp.where(x > 0, grad_output, slope * grad_output)
 
 

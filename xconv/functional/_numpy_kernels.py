@@ -49,6 +49,7 @@ __all__ = [
     "copy_into",
     "fold",
     "map_chunks",
+    "map_threads",
     "matmul",
     "parallel_chunks",
     "retain_freed_memory",
@@ -287,16 +288,33 @@ def parallel_chunks(flops: float) -> int:
     return _threads()
 
 
-def map_chunks(fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]]) -> list[Any]:
-    """``[fn(start, stop) for each span]``, on threads with one-thread BLAS if several."""
+def _pool() -> ThreadPoolExecutor:
+    """The one thread pool of NumPy kernels, made on first use."""
     global _executor
-    if len(spans) < 2 or parallel_chunks(PARALLEL_FLOPS) < 2:
-        return [fn(start, stop) for start, stop in spans]
     if _executor is None:
         _executor = ThreadPoolExecutor(_threads(), thread_name_prefix="xconv-numpy")
+    return _executor
+
+
+def map_chunks(fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]]) -> list[Any]:
+    """``[fn(start, stop) for each span]``, on threads with one-thread BLAS if several."""
+    if len(spans) < 2 or parallel_chunks(PARALLEL_FLOPS) < 2:
+        return [fn(start, stop) for start, stop in spans]
     with _blas().limit(limits=1, user_api="blas"):
-        futures = [_executor.submit(fn, start, stop) for start, stop in spans]
+        futures = [_pool().submit(fn, start, stop) for start, stop in spans]
         return [future.result() for future in futures]  # re-raises a worker's exception
+
+
+def map_threads(fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]]) -> list[Any]:
+    """``[fn(start, stop) for each span]`` on the pool's threads, BLAS left alone.
+
+    For work that calls no BLAS and during which NumPy releases the GIL (ufuncs,
+    reductions over large arrays): the pooling and activation kernels of `_numpy_ops`.
+    """
+    if len(spans) < 2:
+        return [fn(start, stop) for start, stop in spans]
+    futures = [_pool().submit(fn, start, stop) for start, stop in spans]
+    return [future.result() for future in futures]
 
 
 def _valid(count: int, stride: int, offset: int, size: int) -> tuple[int, int, int]:

@@ -12,6 +12,10 @@ Padding never takes part in a pool: max pooling pads with -inf, and average pool
 divides each window's sum by the number of real (non-padding) pixels in it, like
 PyTorch with ``count_include_pad=False`` and TensorFlow with ``padding="SAME"``.
 A padding so wide that some window would hold no real pixel is refused.
+
+NumPy arrays pooled without padding take `_numpy_ops`' fast path (strided views of
+the windows' pixels, no copy of the windows, no argmax) unless
+``xconv.config.fast_kernels`` is False; the results are the same.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from typing import Any
 
 import array_api_compat
 
+from xconv import config
 from xconv._validation import check_ndim, check_shape, namespace_of
 
+from . import _numpy_ops
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold, unfold
 
@@ -114,6 +120,9 @@ def max_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
+    if _fast(x, geometry, xp, grad_output):
+        out = _numpy_ops.max_pool(x, geometry)
+        return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
     # the position of each window's first maximum, as the forward pass found it
     index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
     return max_backward(grad_output, index, geometry, xp)
@@ -213,7 +222,9 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
     """`max_pool2d` of a checked `x`, and where each window's first maximum is.
 
     Returns:
-        ``(output, index)``: `index` is opaque, for `max_pool2d_gradient`.
+        ``(output, index)``: `index` is opaque, for `max_pool2d_gradient`. On NumPy's
+        fast path it refers to `x` and `output` themselves (no copy): change neither
+        in place before the gradient is taken.
 
     Example:
         >>> import numpy as np
@@ -230,6 +241,13 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
 
 def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeometry) -> Any:
     """The input gradient of `max_pool2d_forward`, from its `index`."""
+    if isinstance(index, _numpy_ops.MaxPoolIndex):  # from NumPy's fast path
+        x, out = index
+        xp = array_api_compat.array_namespace(grad_output, x)
+        if _fast(x, geometry, xp, grad_output):
+            return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
+        # fast kernels switched off (or another gradient dtype) since the forward pass
+        index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
     return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))
 
 
@@ -241,6 +259,13 @@ def avg_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> Any:
 def avg_pool2d_gradient(grad_output: Any, /, *, geometry: ConvGeometry) -> Any:
     """The input gradient of `avg_pool2d_forward`."""
     return avg_backward(grad_output, geometry, array_api_compat.array_namespace(grad_output))
+
+
+def _fast(x: Any, geometry: ConvGeometry, xp: Any, grad_output: Any = None) -> bool:
+    """Whether NumPy's fast path pools `x` (and takes this `grad_output`)."""
+    if not (config.fast_kernels and array_api_compat.is_numpy_namespace(xp)):
+        return False
+    return _numpy_ops.pooling_supported(x, geometry, grad_output)
 
 
 def _check_grad_output(grad_output: Any, x: Any, geometry: ConvGeometry) -> None:
@@ -304,6 +329,9 @@ def max_forward(
     x: Any, geometry: ConvGeometry, xp: Any, *, keep_index: bool = False
 ) -> tuple[Any, Any | None]:
     """Max pooling, and (if asked) where each window's first maximum is, (C, 1, N, L)."""
+    if _fast(x, geometry, xp):
+        out = _numpy_ops.max_pool(x, geometry)
+        return out, (_numpy_ops.MaxPoolIndex(x, out) if keep_index else None)
     windows = _windows(x, geometry, xp)
     # max over the pixels of each window; argmax picks the first maximum
     out = _to_nchw(xp.max(windows, axis=1), geometry, xp)
@@ -334,6 +362,8 @@ def _real_pixel_counts(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
 
 def avg_forward(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     """Average pooling over the real pixels of each window."""
+    if _fast(x, geometry, xp):
+        return _numpy_ops.avg_pool(x, geometry)
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
@@ -347,6 +377,8 @@ def avg_forward(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
 def avg_backward(grad_output: Any, geometry: ConvGeometry, xp: Any) -> Any:
     """Spread each window's gradient evenly over its real pixels, then sum the windows back."""
     n, c = grad_output.shape[0], grad_output.shape[1]
+    if _fast(grad_output, geometry, xp):
+        return _numpy_ops.avg_pool_backward(grad_output, (n, c, *geometry.in_size), geometry)
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     # each pixel of a window gets the window's gradient over its real pixel count

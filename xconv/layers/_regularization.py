@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
+import array_api_compat
 import numpy as np
 
+from xconv import config
 from xconv._validation import check_shape, fraction, namespace_of, positive_real
 from xconv.backends import Backend
 
@@ -122,6 +125,12 @@ class BatchNormalization(Layer):
 
     Parameters: ``"gamma"`` (ones) and ``"beta"`` (zeros), one per channel. Buffers:
     ``"running_mean"`` (zeros), ``"running_var"`` (ones) and ``"batches_seen"`` (0).
+
+    On NumPy (float32 or float64, ``xconv.config.fast_kernels`` True) the passes over
+    the batch are fused: per-channel sums by `np.einsum` (float64 across rows), the
+    centring, normalisation and backward pass a batch slice at a time with no
+    full-size temporary, and the training pass keeps `X` itself (no copy) for the
+    backward pass: do not change it in place in between.
     """
 
     def __init__(
@@ -129,7 +138,7 @@ class BatchNormalization(Layer):
     ) -> None:
         self.momentum = fraction(momentum, "momentum")
         self.eps = positive_real(eps, "eps")
-        self._cache: tuple[Array, Array] | None = None
+        self._cache: tuple[Array, Array] | _FusedCache | None = None
         super().__init__(input_shape)
 
     def set_input_shape(self, shape: tuple[int, ...]) -> None:
@@ -170,22 +179,28 @@ class BatchNormalization(Layer):
             return (0, 2, 3), (1, self.input_shape[0], 1, 1)
         return (0,), (1, self.input_shape[0])
 
+    def _fused(self, X: Array, xp: Any) -> bool:
+        """Whether NumPy's fused passes take `X`."""
+        return (
+            config.fast_kernels
+            and array_api_compat.is_numpy_namespace(xp)
+            and isinstance(X, np.ndarray)
+            and X.dtype in _FUSED_DTYPES
+            and X.size > 0
+            and all(a.dtype == X.dtype for a in self.params.values())
+        )
+
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
         xp = self.check_input(X)
         namespace_of(X=X, gamma=self.params["gamma"])
+        if self._fused(X, xp):
+            return self._forward_fused(X, training)
         axes, shape = self._axes_and_shape()
         if training:
             mean = xp.mean(X, axis=axes)
             var = xp.var(X, axis=axes)
-            # bias-corrected moving averages, computed on the device (no sync)
-            seen = self.buffers["batches_seen"] + 1
-            w = (1 - self.momentum) / (1 - self.momentum**seen)
-            self.buffers = {
-                "running_mean": (1 - w) * self.buffers["running_mean"] + w * mean,
-                "running_var": (1 - w) * self.buffers["running_var"] + w * var,
-                "batches_seen": seen,
-            }
+            self._update_running(mean, var)
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
         # normalise, then scale and shift
@@ -195,9 +210,78 @@ class BatchNormalization(Layer):
         gamma, beta = self.params["gamma"], self.params["beta"]
         return x_hat * xp.reshape(gamma, shape) + xp.reshape(beta, shape)
 
+    def _update_running(self, mean: Array, var: Array) -> None:
+        """Bias-corrected moving averages, computed on the device (no sync)."""
+        seen = self.buffers["batches_seen"] + 1
+        w = (1 - self.momentum) / (1 - self.momentum**seen)
+        self.buffers = {
+            "running_mean": (1 - w) * self.buffers["running_mean"] + w * mean,
+            "running_var": (1 - w) * self.buffers["running_var"] + w * var,
+            "batches_seen": seen,
+        }
+
+    def _forward_fused(self, X: np.ndarray, training: bool) -> np.ndarray:
+        """`forward_pass` on NumPy: statistics in one pass, then one normalising pass."""
+        x = np.reshape(X, (X.shape[0], X.shape[1], -1))  # (N, C, L); a view if contiguous
+        if training:
+            mean, var = _statistics(x)
+            self._update_running(mean.astype(X.dtype), var.astype(X.dtype))
+        else:
+            mean = self.buffers["running_mean"].astype(np.float64)
+            var = self.buffers["running_var"].astype(np.float64)
+        inv_std = 1 / np.sqrt(var + self.eps)
+        scale = self.params["gamma"].astype(np.float64) * inv_std
+        columns = (mean.astype(X.dtype), scale.astype(X.dtype), self.params["beta"])
+        shift, scale_x, beta = (a[:, None] for a in columns)
+        out = np.empty(x.shape, dtype=X.dtype)
+        for s, _ in _slices(x):  # (x - mean) * gamma * inv_std + beta, in place
+            part = out[s]
+            np.subtract(x[s], shift, out=part)
+            np.multiply(part, scale_x, out=part)
+            np.add(part, beta, out=part)
+        self._cache = _FusedCache(x, mean, inv_std, tuple(X.shape)) if training else None
+        return np.reshape(out, X.shape)
+
+    def _backward_fused(self, accum_grad: np.ndarray, cache: _FusedCache) -> np.ndarray:
+        """`backward_pass` on NumPy: one pass for the sums, one for the input gradient."""
+        x, mean, inv_std, _ = cache
+        g = np.reshape(accum_grad, x.shape)
+        count = x.shape[0] * x.shape[2]
+        dtype = x.dtype
+        shift = mean.astype(dtype)[:, None]
+        # the sums of g and of g * x_hat per channel, x centred first (on `shift`, the
+        # mean rounded to x's dtype: x_hat = (x - shift - (mean - shift)) * inv_std)
+        sum_g = _channel_sums(g)
+        sum_g_centred = np.zeros(x.shape[1])
+        for s, scratch in _slices(x):
+            centred = np.subtract(x[s], shift, out=scratch)
+            sum_g_centred += _channel_sums(g[s], centred)
+        sum_gx_hat = (sum_g_centred - (mean - shift[:, 0]) * sum_g) * inv_std
+        self.grads = {"gamma": sum_gx_hat.astype(dtype), "beta": sum_g.astype(dtype)}
+        # input: gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+        k = self.params["gamma"].astype(np.float64) * inv_std
+        slope = (-k * inv_std * sum_gx_hat / count).astype(dtype)[:, None]
+        offset = (k * sum_g / count).astype(dtype)[:, None]
+        k_x = k.astype(dtype)[:, None]
+        grad_x = np.empty(x.shape, dtype=dtype)
+        for s, scratch in _slices(x):
+            part = grad_x[s]
+            np.subtract(x[s], shift, out=part)
+            np.multiply(part, slope, out=part)
+            np.add(part, np.multiply(g[s], k_x, out=scratch), out=part)
+            np.subtract(part, offset, out=part)
+        self._cache = None
+        return np.reshape(grad_x, accum_grad.shape)
+
     def backward_pass(self, accum_grad: Array) -> Array:
         if self._cache is None:
             raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
+        if isinstance(self._cache, _FusedCache):
+            cache = self._cache
+            check_shape(accum_grad, "accum_grad", cache.shape, "the layer's output shape")
+            if isinstance(accum_grad, np.ndarray) and accum_grad.dtype == cache.x.dtype:
+                return self._backward_fused(accum_grad, cache)
+            self._cache = cache.unfused()  # a gradient of another kind: the generic code
         x_hat, inv_std = self._cache
         xp = namespace_of(accum_grad=accum_grad, x_hat=x_hat)
         check_shape(accum_grad, "accum_grad", tuple(x_hat.shape), "the layer's output shape")
@@ -215,3 +299,77 @@ class BatchNormalization(Layer):
         mean_gx = xp.sum(g * x_hat, axis=axes, keepdims=True) / count
         self._cache = None
         return (g - mean_g - x_hat * mean_gx) * inv_std
+
+
+# -- NumPy's fused passes --------------------------------------------------------------
+
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: bytes of one slice of the batch in a fused pass: a few passes over it stay in cache
+_SLICE_BYTES = 2**20
+
+#: float32 rows up to this long are summed in float32 (error about 1e-7 * sqrt(length))
+_ROW_ELEMENTS = 4096
+
+
+class _FusedCache(NamedTuple):
+    """What the fused backward pass needs: the input as (N, C, L), float64 statistics."""
+
+    x: np.ndarray
+    mean: np.ndarray
+    inv_std: np.ndarray
+    shape: tuple[int, ...]
+
+    def unfused(self) -> tuple[np.ndarray, np.ndarray]:
+        """The generic code's cache, ``(x_hat, inv_std)``, shaped for broadcasting."""
+        dtype = self.x.dtype
+        x_hat = (self.x - self.mean.astype(dtype)[:, None]) * self.inv_std.astype(dtype)[:, None]
+        broadcast = (1, self.x.shape[1]) + (1,) * (len(self.shape) - 2)
+        return np.reshape(x_hat, self.shape), np.reshape(self.inv_std.astype(dtype), broadcast)
+
+
+def _slices(x: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """Slices of the batch axis of about `_SLICE_BYTES` each, and scratch of that shape.
+
+    The scratch array is one for all slices (allocated once: fresh memory this large
+    would be faulted in again on every slice).
+    """
+    n = x.shape[0]
+    step = max(1, _SLICE_BYTES // max(1, x.nbytes // max(1, n)))
+    scratch = np.empty((min(step, n), *x.shape[1:]), dtype=x.dtype)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        yield slice(start, stop), scratch[: stop - start]
+
+
+def _channel_sums(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Per-channel sums of (N, C, L) `a` (or of ``a * b``) in float64.
+
+    float32 rows of at most `_ROW_ELEMENTS` are summed in float32 (einsum, SIMD), and
+    the rows' sums added in float64; longer rows are summed in float64 throughout.
+    """
+    dtype = np.float64 if a.dtype == np.float64 or a.shape[2] > _ROW_ELEMENTS else None
+    if b is None:
+        rows = np.einsum("ncl->nc", a, dtype=dtype)
+    else:
+        rows = np.einsum("ncl,ncl->nc", a, b, dtype=dtype)
+    sums: np.ndarray = np.asarray(np.sum(rows, axis=0, dtype=np.float64))
+    return sums
+
+
+def _statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (biased) variance of (N, C, L) `x`, in float64.
+
+    Two passes, the second over the data centred on the mean (a batch slice at a
+    time, so the centred copy stays in cache): no cancellation between large sums.
+    """
+    count = x.shape[0] * x.shape[2]
+    mean = _channel_sums(x) / count
+    shift = mean.astype(x.dtype)
+    squares = np.zeros(x.shape[1])
+    for s, scratch in _slices(x):
+        centred = np.subtract(x[s], shift[:, None], out=scratch)
+        squares += _channel_sums(centred, centred)
+    # the mean of (x - shift)**2, less (mean - shift)**2: the variance about the mean
+    var: np.ndarray = np.maximum(squares / count - (mean - shift) ** 2, 0.0)
+    return mean, var
