@@ -7,7 +7,8 @@ with a per-layer-type breakdown. all: conv and train. record: the accuracy recor
 (LeNet-5 on MNIST, ResNet-20's first-epoch loss), xconv next to PyTorch, for minutes
 to an hour. ops: relu, 2x2 max pooling and batch normalization, forward and backward,
 xconv's NumPy fast paths and generic code against PyTorch. dask: prediction and
-data-parallel training on dask.distributed. --gpu: the same questions on CuPy against PyTorch CUDA (cuDNN).
+data-parallel training on dask.distributed. --gpu: the same questions on CuPy against
+PyTorch CUDA (cuDNN).
 Every result prints as a markdown table; --out DIR also writes it as JSON there.
 """
 
