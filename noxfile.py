@@ -188,6 +188,6 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site (warnings as errors) and run its code examples."""
     _install(session, "-e", ".[docs]")
     out = Path(session.create_tmp()) / "docs"
-    common = ["-W", "--keep-going", "-n", "docs", *session.posargs]
+    common = ["-W", "--keep-going", "docs", *session.posargs]
     session.run("sphinx-build", "-b", "html", *common, str(out / "html"))
     session.run("sphinx-build", "-b", "doctest", *common, str(out / "doctest"))
