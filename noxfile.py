@@ -176,11 +176,11 @@ def build(session: nox.Session) -> None:
     bin_dir = fresh / ("Scripts" if os.name == "nt" else "bin")
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
     session.run(*pip, "--constraint", str(CONSTRAINTS), wheels[0], external=True)
-    session.chdir(dist)
     xconv = str(bin_dir / "xconv")
-    session.run(xconv, "--version", external=True)
-    session.run(xconv, "info", external=True)
-    session.run(xconv, "demo", "--epochs", "1", "--quiet", external=True)
+    with session.chdir(dist):  # away from the clone, whose xconv/ would shadow the wheel's
+        session.run(xconv, "--version", external=True)
+        session.run(xconv, "info", external=True)
+        session.run(xconv, "demo", "--epochs", "1", "--quiet", external=True)
 
 
 @nox.session
