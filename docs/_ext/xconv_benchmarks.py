@@ -50,7 +50,7 @@ def _conv_section(name: str, run: dict[str, Any], out: Path) -> str:
         right_from=2,
     )
     geomean = run["geomean_ratio_to_torch"]
-    image = _plot_ratios(f"conv-{name}", geomean, out)
+    image = _plot_ratios(f"conv-{name.removesuffix('.json')}", geomean, out)
     text += (
         "\nGeometric mean over the shapes of the time relative to PyTorch "
         "(lower is faster):\n\n"
@@ -149,7 +149,7 @@ def render(results: Path, out: Path) -> str:
                 continue
             kind = run.get("benchmark")
             if kind == "conv":
-                sections.append(_conv_section(path.stem, run, out))
+                sections.append(_conv_section(path.name, run, out))
             elif kind == "train" and "median_seconds" in run:
                 train_runs.append((path.name, run))
             elif kind == "record":
