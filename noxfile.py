@@ -1,26 +1,40 @@
 """Development sessions: `nox -s tests` (one per backend), `example` (the cross-backend
 example project on numpy and array_api_strict), `lint`, `typecheck`, `cuda_sources`
-(the CUDA kernels compiled by NVRTC, without a GPU); on demand `fuzz`
-(many more Hypothesis examples), `demo` and `bench`.
+(the CUDA kernels compiled by NVRTC, without a GPU), `build` (sdist and wheel, checked and
+installed in a fresh environment) and `docs` (the Sphinx site, warnings as errors, and
+its code examples); on demand `fuzz` (many more Hypothesis examples), `demo` and `bench`.
 
 `nox -l` lists them. Each session builds its own virtual environment and installs
-xconv with the extra that its backend needs.
+xconv with the extra that its backend needs. Every install goes through `_install`,
+which applies the development pins of constraints/dev.txt (torch 2.13.0 exactly: its
+CPU wheel lies on the development machines' disk; pyproject.toml keeps ranges).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import tomllib
+from pathlib import Path
 
 import nox
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "example", "lint", "typecheck", "cuda_sources"]
+nox.options.sessions = [
+    "tests",
+    "example",
+    "lint",
+    "typecheck",
+    "cuda_sources",
+    "build",
+    "docs",
+]
 
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "dask", "cupy"]
-# extra installed for each backend's session; the test extra always brings torch 2.13.0,
-# the reference implementation (its CPU wheel lies on the development machines' disk)
+# extra installed for each backend's session; the test extra always brings torch (2.13.0
+# under constraints/dev.txt), the reference implementation
 EXTRAS = {
     "numpy": "test",
     "array_api_strict": "test,array-api-strict",
@@ -29,6 +43,16 @@ EXTRAS = {
     "dask": "test,dask",
     "cupy": "test,cupy",
 }
+
+
+ROOT = Path(__file__).resolve().parent
+#: the development pins, applied to every install of every session
+CONSTRAINTS = ROOT / "constraints" / "dev.txt"
+
+
+def _install(session: nox.Session, *args: str) -> None:
+    """`pip install args` in the session's environment under the development pins."""
+    session.install("--constraint", str(CONSTRAINTS), *args)
 
 
 def _has_nvidia_gpu() -> bool:
@@ -41,7 +65,7 @@ def tests(session: nox.Session, backend: str) -> None:
     """Run the test suite on one backend (the CuPy session needs an NVIDIA GPU)."""
     if backend == "cupy" and not _has_nvidia_gpu():
         session.skip("no NVIDIA GPU here: the CuPy backend needs one")
-    session.install("-e", f".[{EXTRAS[backend]}]")
+    _install(session, "-e", f".[{EXTRAS[backend]}]")
     env = {"XCONV_TEST_BACKENDS": backend}
     if backend == "jax":
         env["JAX_ENABLE_X64"] = "1"  # float64 references need float64 JAX arrays
@@ -52,8 +76,8 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.parametrize("backend", ["numpy", "array_api_strict"])
 def example(session: nox.Session, backend: str) -> None:
     """Run examples/cross-backend's tests (xconv.testing's plugin) with xconv from here."""
-    session.install(f".[{EXTRAS[backend]}]")
-    session.install("-e", "./examples/cross-backend")
+    _install(session, f".[{EXTRAS[backend]}]")
+    _install(session, "-e", "./examples/cross-backend")
     session.chdir("examples/cross-backend")
     session.run("pytest", *session.posargs, env={"XCONV_TEST_BACKENDS": backend})
 
@@ -62,7 +86,7 @@ def example(session: nox.Session, backend: str) -> None:
 @nox.parametrize("backend", ["numpy", "array_api_strict", "torch"])
 def fuzz(session: nox.Session, backend: str) -> None:
     """Fuzz the functional ops and loading mutated files (XCONV_FUZZ_EXAMPLES, default 2000)."""
-    session.install("-e", f".[{EXTRAS[backend]}]")
+    _install(session, "-e", f".[{EXTRAS[backend]}]")
     env = {
         "XCONV_TEST_BACKENDS": backend,
         "XCONV_FUZZ_EXAMPLES": os.environ.get("XCONV_FUZZ_EXAMPLES", "2000"),
@@ -76,28 +100,28 @@ def fuzz(session: nox.Session, backend: str) -> None:
 def cuda_sources(session: nox.Session) -> None:
     """Compile every CUDA kernel with NVRTC for sm_80 and sm_90 (no GPU needed)."""
     # CuPy's wheel brings the NVRTC binding, the NVRTC wheel its library: ~230 MB together
-    session.install("-e", ".", "pytest", "hypothesis", "cupy-cuda12x", "nvidia-cuda-nvrtc-cu12")
+    _install(session, "-e", ".", "pytest", "hypothesis", "cupy-cuda12x", "nvidia-cuda-nvrtc-cu12")
     session.run("pytest", "tests/test_cuda_sources.py", "-ra", *session.posargs)
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
     """Train the ancestor's CNN on the bundled digits and print its test accuracy."""
-    session.install("-e", ".[cli]")
+    _install(session, "-e", ".[cli]")
     session.run("python", "-m", "xconv", "demo", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time xconv against PyTorch on the CPU (python -m benchmarks; never in CI)."""
-    session.install("-e", ".[torch]", "threadpoolctl")
+    _install(session, "-e", ".[torch]", "threadpoolctl")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install("ruff>=0.6")
+    _install(session, "ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -106,5 +130,64 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy (strict)."""
     # xconv.testing is typed against pytest and nox: mypy needs them to check it
-    session.install("-e", ".", "mypy>=1.11", "pytest>=8", "nox>=2024.3.2")
+    _install(session, "-e", ".", "mypy>=1.11", "pytest>=8", "nox>=2024.3.2")
     session.run("mypy")
+
+
+def _minimum_build_requirements() -> list[str]:
+    """pyproject.toml's build requirements with each lower bound made exact (`>=` to `==`)."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        requires = tomllib.load(file)["build-system"]["requires"]
+    return [re.sub(r">=", "==", requirement) for requirement in requires]
+
+
+# the wheel's metadata names the license (PEP 639) and carries the LICENSE file
+_CHECK_LICENSE = """
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
+text = zipfile.ZipFile(sys.argv[1]).read(metadata).decode()
+assert "License-Expression: MIT" in text, "no License-Expression: MIT in the METADATA"
+assert "License-File: LICENSE" in text, "no License-File: LICENSE in the METADATA"
+assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), names
+print("LICENSE in the wheel's metadata:", metadata)
+"""
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel with the minimum build requirements, check and run them."""
+    _install(session, "build", "twine", "check-wheel-contents", *_minimum_build_requirements())
+    dist = Path(session.create_tmp()).resolve() / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    # --no-isolation: build with the declared minimum (setuptools 77), not the newest
+    session.run("python", "-m", "build", "--no-isolation", "--outdir", str(dist))
+    wheels = sorted(str(path) for path in dist.glob("*.whl"))
+    sdists = sorted(str(path) for path in dist.glob("*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        session.error(f"expected one wheel and one sdist in {dist}, got {wheels + sdists}")
+    session.run("twine", "check", "--strict", *wheels, *sdists)
+    session.run("check-wheel-contents", *wheels)
+    session.run("python", "-c", _CHECK_LICENSE, wheels[0])
+    # a fresh environment with the wheel alone (no clone on sys.path: run from elsewhere)
+    fresh = dist.parent / "fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    session.run("python", "-m", "venv", str(fresh))
+    bin_dir = fresh / ("Scripts" if os.name == "nt" else "bin")
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+    session.run(*pip, "--constraint", str(CONSTRAINTS), wheels[0], external=True)
+    xconv = str(bin_dir / "xconv")
+    with session.chdir(dist):  # away from the clone, whose xconv/ would shadow the wheel's
+        session.run(xconv, "--version", external=True)
+        session.run(xconv, "info", external=True)
+        session.run(xconv, "demo", "--epochs", "1", "--quiet", external=True)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (warnings as errors) and run its code examples."""
+    _install(session, "-e", ".[docs]")
+    out = Path(session.create_tmp()) / "docs"
+    common = ["-W", "--keep-going", "docs", *session.posargs]
+    session.run("sphinx-build", "-b", "html", *common, str(out / "html"))
+    session.run("sphinx-build", "-b", "doctest", *common, str(out / "doctest"))

@@ -143,10 +143,16 @@ def test_batches_are_reshuffled_each_epoch_from_the_seed():
 
 def test_summary_lists_layers_and_parameters(capsys):
     model = _cnn("numpy")
-    text = model.summary()
+    assert model.summary() is None  # printed once, not also returned (a REPL shows it once)
+    text = capsys.readouterr().out
     assert "Conv2D" in text
     assert "Total Parameters: " + str(sum(layer.parameters() for layer in model.layers)) in text
-    assert capsys.readouterr().out.strip() == text
+    kept: list[str] = []
+    model.summary(print_fn=kept.append)
+    assert kept == [text.rstrip("\n")]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(TypeError, match="`print_fn` must be callable"):
+        model.summary(print_fn="stdout")  # type: ignore[arg-type]
 
 
 def test_building_errors():

@@ -28,6 +28,12 @@ from xconv.models import digits_cnn
 
 __all__ = ["build_digits_cnn", "main"]
 
+#: the parser's description (plain text: the module docstring is reST)
+DESCRIPTION = (
+    "Train convolutional networks written against the Python array API standard "
+    "(NumPy, CuPy, PyTorch, JAX, Dask, array-api-strict)."
+)
+
 #: the digits CNN under its older name (it lives in `xconv.models` now)
 build_digits_cnn = digits_cnn
 
@@ -255,6 +261,19 @@ def _input_file(text: str) -> str:
     return text
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``xconv info | head -1``): exit quietly.
+
+    The standard way (Python's documentation, "Note on SIGPIPE"): point stdout at
+    devnull so that the interpreter's final flush finds no pipe to fail on, and exit
+    with 128 + SIGPIPE's number as a shell's commands do.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, its errors one line (no usage block): ``xconv train: error: ...``."""
 
@@ -264,7 +283,18 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = _Parser(prog="xconv", description=__doc__)
+    try:
+        try:
+            return _run(argv)
+        finally:  # a closed pipe shows here, not at the interpreter's last flush
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = _Parser(prog="xconv", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"xconv {xconv.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("demo", "train the ancestor's CNN on the bundled digits (50 epochs)"),
@@ -343,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a user's mistake (or a full disk) is one line, never a traceback
     try:
         return int(args.run(args))
+    except BrokenPipeError:  # an OSError, but no mistake: main() ends quietly
+        raise
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"xconv {args.command}: error: {exc}\n")
     except OSError as exc:

@@ -171,13 +171,23 @@ class NeuralNetwork:
         self._initialize(layer)
         self.layers.append(layer)
 
-    def summary(self, name: str = "Model Summary") -> str:
-        """A table of the layers, their output shapes and parameter counts (also printed)."""
+    def summary(
+        self, name: str = "Model Summary", *, print_fn: Callable[[str], object] = print
+    ) -> None:
+        """Print a table of the layers, their output shapes and parameter counts.
+
+        It prints and returns None (as Keras does), so a REPL shows the table once.
+
+        Args:
+            name: the table's title.
+            print_fn: called once with the whole table; ``print_fn=lines.append``
+                keeps it as a string instead.
+        """
         if not self.layers:
             raise ValueError("the model has no layers yet: add() some first")
-        text = summary_text(self.network, f"{name} (backend {self.backend.name}, {self.dtype})")
-        print(text)
-        return text
+        if not callable(print_fn):
+            raise TypeError(f"`print_fn` must be callable, got {print_fn!r}")
+        print_fn(summary_text(self.network, f"{name} (backend {self.backend.name}, {self.dtype})"))
 
     # -- data ----------------------------------------------------------------------
 
