@@ -23,6 +23,7 @@ import array_api_compat
 
 from xconv._validation import check_ndim, check_shape, namespace_of
 
+from ._conv import native
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold, unfold
 
@@ -77,6 +78,8 @@ def max_pool2d(
     """
     xp = namespace_of(x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
+    if (lib := native(xp)) is not None:  # PyTorch's or JAX's own pooling
+        return lib.max_forward(x, geometry)
     out, _ = max_forward(x, geometry, xp)
     return out
 
@@ -114,6 +117,8 @@ def max_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
+    if (lib := native(xp)) is not None and lib.FIRST_MAXIMUM:
+        return lib.max_backward(grad_output, lib.max_forward_index(x, geometry)[1], geometry)
     # the position of each window's first maximum, as the forward pass found it
     index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
     return max_backward(grad_output, index, geometry, xp)
@@ -156,6 +161,8 @@ def avg_pool2d(
     """
     xp = namespace_of(x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
+    if (lib := native(xp)) is not None:
+        return lib.avg_forward(x, geometry)
     return avg_forward(x, geometry, xp)
 
 
@@ -193,6 +200,8 @@ def avg_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
+    if (lib := native(xp)) is not None:
+        return lib.avg_backward(grad_output, geometry)
     return avg_backward(grad_output, geometry, xp)
 
 
@@ -224,22 +233,30 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
                [0., 0.]])
     """
     xp = array_api_compat.array_namespace(x)
+    if (lib := native(xp)) is not None and lib.FIRST_MAXIMUM:
+        return lib.max_forward_index(x, geometry)
     out, index = max_forward(x, geometry, xp, keep_index=True)
     return out, index
 
 
 def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeometry) -> Any:
     """The input gradient of `max_pool2d_forward`, from its `index`."""
+    if (lib := native(array_api_compat.array_namespace(index))) is not None and lib.FIRST_MAXIMUM:
+        return lib.max_backward(grad_output, index, geometry)
     return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))
 
 
 def avg_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> Any:
     """`avg_pool2d` of a checked `x`."""
+    if (lib := native(array_api_compat.array_namespace(x))) is not None:
+        return lib.avg_forward(x, geometry)
     return avg_forward(x, geometry, array_api_compat.array_namespace(x))
 
 
 def avg_pool2d_gradient(grad_output: Any, /, *, geometry: ConvGeometry) -> Any:
     """The input gradient of `avg_pool2d_forward`."""
+    if (lib := native(array_api_compat.array_namespace(grad_output))) is not None:
+        return lib.avg_backward(grad_output, geometry)
     return avg_backward(grad_output, geometry, array_api_compat.array_namespace(grad_output))
 
 

@@ -1,0 +1,118 @@
+"""xconv's convolutions and poolings on JAX arrays, by ``jax.lax``'s own primitives.
+
+Imported only when an op meets JAX arrays (`native` in `_conv`), never at
+``import xconv``. ``lax.conv_general_dilated`` and ``lax.reduce_window`` take
+asymmetric padding as (low, high) pairs, so xconv's geometry goes in as it is;
+gradients are ``jax.vjp`` of the forward call, which XLA compiles to the transposed
+convolutions. Everything is traceable: it runs under ``jit``, ``grad`` and ``vmap``.
+
+Max pooling delegates its forward pass only: xconv's gradient sends a window's
+gradient to its FIRST maximum, and XLA documents no order for ``reduce_window``'s
+gradient (select-and-scatter) among equal values, so `max_pool2d_backward` and the
+index of `max_pool2d_forward` stay on xconv's code. (``jax.grad`` of `max_pool2d`
+itself is JAX's gradient of ``reduce_window``: on XLA's CPU it also picks the first
+maximum.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._geometry import ConvGeometry
+
+__all__ = [
+    "FIRST_MAXIMUM",
+    "avg_backward",
+    "avg_forward",
+    "conv_forward",
+    "input_gradient",
+    "max_forward",
+    "weight_gradient",
+]
+
+#: no max-pooling index or gradient here: xconv's code keeps its tie rule
+FIRST_MAXIMUM = False
+
+_LAYOUT = ("NCHW", "OIHW", "NCHW")
+
+
+def _conv(x: Any, weight: Any, geometry: ConvGeometry, groups: int) -> Any:
+    return lax.conv_general_dilated(
+        x,
+        weight,
+        window_strides=geometry.stride,
+        padding=geometry.padding,
+        rhs_dilation=geometry.dilation,
+        dimension_numbers=_LAYOUT,
+        feature_group_count=groups,
+    )
+
+
+def conv_forward(x: Any, weight: Any, bias: Any, geometry: ConvGeometry, groups: int) -> Any:
+    """`conv2d` by ``lax.conv_general_dilated``."""
+    out = _conv(x, weight, geometry, groups)
+    if bias is not None:
+        out = out + jnp.reshape(bias, (1, bias.shape[0], 1, 1))
+    return out
+
+
+def input_gradient(grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int) -> Any:
+    """The input gradient of `conv_forward` (the transposed convolution)."""
+    shape = (grad_output.shape[0], weight.shape[1] * groups, *geometry.in_size)
+    x = jnp.zeros(shape, dtype=grad_output.dtype)
+    _, pullback = jax.vjp(lambda x: _conv(x, weight, geometry, groups), x)
+    return pullback(grad_output)[0]
+
+
+def weight_gradient(
+    grad_output: Any,
+    x: Any,
+    weight_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    groups: int,
+) -> Any:
+    """The weight gradient of `conv_forward`."""
+    weight = jnp.zeros(weight_shape, dtype=grad_output.dtype)
+    _, pullback = jax.vjp(lambda w: _conv(x, w, geometry, groups), weight)
+    return pullback(grad_output)[0]
+
+
+def _window(geometry: ConvGeometry) -> dict[str, Any]:
+    return {
+        "window_dimensions": (1, 1, *geometry.kernel_size),
+        "window_strides": (1, 1, *geometry.stride),
+        "padding": ((0, 0), (0, 0), *geometry.padding),
+    }
+
+
+def max_forward(x: Any, geometry: ConvGeometry) -> Any:
+    """Max pooling by ``lax.reduce_window``; padding is -inf and never wins."""
+    return lax.reduce_window(x, np.array(-np.inf, dtype=x.dtype), lax.max, **_window(geometry))
+
+
+def _counts(geometry: ConvGeometry, dtype: Any) -> Any:
+    rows, cols = geometry.real_pixels(0), geometry.real_pixels(1)
+    return jnp.asarray([[float(r * c) for c in cols] for r in rows], dtype=dtype)
+
+
+def _sums(x: Any, geometry: ConvGeometry) -> Any:
+    # (a concrete NumPy zero: JAX recognises the sum, and can differentiate it)
+    return lax.reduce_window(x, np.zeros((), dtype=x.dtype), lax.add, **_window(geometry))
+
+
+def avg_forward(x: Any, geometry: ConvGeometry) -> Any:
+    """Average pooling over the real pixels of each window."""
+    return _sums(x, geometry) / _counts(geometry, x.dtype)
+
+
+def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
+    """The input gradient of `avg_forward`."""
+    shape = (grad_output.shape[0], grad_output.shape[1], *geometry.in_size)
+    share = grad_output / _counts(geometry, grad_output.dtype)
+    _, pullback = jax.vjp(lambda x: _sums(x, geometry), jnp.zeros(shape, grad_output.dtype))
+    return pullback(share)[0]
