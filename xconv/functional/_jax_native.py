@@ -6,12 +6,15 @@ asymmetric padding as (low, high) pairs, so xconv's geometry goes in as it is;
 gradients are ``jax.vjp`` of the forward call, which XLA compiles to the transposed
 convolutions. Everything is traceable: it runs under ``jit``, ``grad`` and ``vmap``.
 
-Max pooling delegates its forward pass only: xconv's gradient sends a window's
-gradient to its FIRST maximum, and XLA documents no order for ``reduce_window``'s
-gradient (select-and-scatter) among equal values, so `max_pool2d_backward` and the
-index of `max_pool2d_forward` stay on xconv's code. (``jax.grad`` of `max_pool2d`
-itself is JAX's gradient of ``reduce_window``: on XLA's CPU it also picks the first
-maximum.)
+Max pooling: xconv's gradient sends a window's gradient to its FIRST maximum, and
+XLA documents no order for ``reduce_window``'s gradient (select-and-scatter) among
+equal values. So the index and the gradient are built here from the rule itself:
+``reduce_window`` finds the maxima, one strided slice per window pixel (kh * kw of
+them, in reverse) marks the first pixel equal to its window's maximum, and the
+gradient places each pixel's share back with ``lax.pad``'s interior padding, one
+placement per window pixel; all static, so XLA fuses it. (``jax.grad`` of
+`max_pool2d` itself is JAX's gradient of ``reduce_window``: on XLA's CPU it also
+picks the first maximum, as checked in tests/test_delegation.py.)
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ __all__ = [
     "avg_forward",
     "conv_forward",
     "input_gradient",
+    "max_backward",
     "max_forward",
+    "max_forward_index",
     "weight_gradient",
 ]
 
-#: no max-pooling index or gradient here: xconv's code keeps its tie rule
-FIRST_MAXIMUM = False
+#: the max-pooling index and gradient here keep xconv's tie rule
+FIRST_MAXIMUM = True
 
 _LAYOUT = ("NCHW", "OIHW", "NCHW")
 
@@ -93,6 +98,50 @@ def _window(geometry: ConvGeometry) -> dict[str, Any]:
 def max_forward(x: Any, geometry: ConvGeometry) -> Any:
     """Max pooling by ``lax.reduce_window``; padding is -inf and never wins."""
     return lax.reduce_window(x, np.array(-np.inf, dtype=x.dtype), lax.max, **_window(geometry))
+
+
+def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, Any]:
+    """`max_forward`, and where each window's first maximum is, in xconv's layout:
+    the pixel's position in its window (row-major), as (C, 1, N, OH * OW)."""
+    out = max_forward(x, geometry)
+    padded = jnp.pad(x, ((0, 0), (0, 0), *geometry.padding), constant_values=-np.inf)
+    kh, kw = geometry.kernel_size
+    # the last match written wins: walk the pixels backwards, so the first one does
+    index = jnp.full(out.shape, kh * kw, dtype=jnp.argmax(jnp.zeros(1)).dtype)
+    for k in reversed(range(kh * kw)):
+        rows, cols = geometry.window(k // kw, k % kw)
+        pixel = padded[:, :, rows, cols]
+        index = jnp.where((pixel == out) | jnp.isnan(pixel), k, index)
+    n, c = x.shape[0], x.shape[1]
+    return out, jnp.reshape(jnp.transpose(index, (1, 0, 2, 3)), (c, 1, n, -1))
+
+
+def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
+    """Each window's gradient added to its maximum (`index`, xconv's layout)."""
+    n, c = grad_output.shape[0], grad_output.shape[1]
+    (oh, ow), (sh, sw) = geometry.out_size, geometry.stride
+    kh, kw = geometry.kernel_size
+    height, width = geometry.padded_size
+    position = jnp.transpose(jnp.reshape(index, (c, n, oh, ow)), (1, 0, 2, 3))
+    zero = np.zeros((), dtype=grad_output.dtype)
+    total = jnp.zeros((n, c, height, width), dtype=grad_output.dtype)
+    for k in range(kh * kw):
+        i, j = k // kw, k % kw
+        share = jnp.where(position == k, grad_output, zero)
+        # window pixel (i, j) of output (r, s) is padded pixel (i + r * sh, j + s * sw)
+        placed = lax.pad(
+            share,
+            zero,
+            (
+                (0, 0, 0),
+                (0, 0, 0),
+                (i, height - i - (oh - 1) * sh - 1, sh - 1),
+                (j, width - j - (ow - 1) * sw - 1, sw - 1),
+            ),
+        )
+        total = total + placed
+    (top, _), (left, _) = geometry.padding
+    return total[:, :, top : top + geometry.in_size[0], left : left + geometry.in_size[1]]
 
 
 def _counts(geometry: ConvGeometry, dtype: Any) -> Any:

@@ -234,7 +234,8 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
     """
     xp = array_api_compat.array_namespace(x)
     if (lib := native(xp)) is not None and lib.FIRST_MAXIMUM:
-        return lib.max_forward_index(x, geometry)
+        out, index = lib.max_forward_index(x, geometry)
+        return out, index
     out, index = max_forward(x, geometry, xp, keep_index=True)
     return out, index
 
