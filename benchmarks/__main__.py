@@ -25,6 +25,7 @@ SUITES = {
     "record": ["record"],
     "all": ["conv", "train"],
     "dask": ["dask"],
+    "delegation": ["delegation"],
 }
 
 

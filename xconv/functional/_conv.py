@@ -163,13 +163,14 @@ def conv2d_gradients(
     expected = (x.shape[0], weight.shape[0], *geometry.out_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv2d's output")
     # bias: sum over batch and pixels
-    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
-    shape = tuple(weight.shape)
     if (lib := native(xp)) is not None:
         # (columns kept by xconv's forward pass, if any, are simply dropped)
-        grad_weight = lib.weight_gradient(grad_output, x, shape, geometry, groups)
-        grad_input = lib.input_gradient(grad_output, weight, geometry, groups)
-        return grad_input, grad_weight, grad_bias
+        grads: tuple[Any, Any, Any | None] = lib.gradients(
+            grad_output, x, weight, geometry, groups, bias
+        )
+        return grads
+    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    shape = tuple(weight.shape)
     grad_weight = weight_gradient(grad_output, x, columns, shape, geometry, groups, xp)
     grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
@@ -386,11 +387,12 @@ def backward(
 ) -> tuple[Any, Any, Any | None]:
     """The three gradients of `forward`, recomputing the columns chunk by chunk."""
     # bias: sum over batch and pixels
-    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     if (lib := native(xp)) is not None:
-        grad_weight = lib.weight_gradient(grad_output, x, tuple(weight.shape), geometry, groups)
-        grad_input = lib.input_gradient(grad_output, weight, geometry, groups)
-        return grad_input, grad_weight, grad_bias
+        grads: tuple[Any, Any, Any | None] = lib.gradients(
+            grad_output, x, weight, geometry, groups, bias
+        )
+        return grads
+    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     grad_weight = weight_gradient(grad_output, x, None, tuple(weight.shape), geometry, groups, xp)
     grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias

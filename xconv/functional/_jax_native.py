@@ -33,6 +33,7 @@ __all__ = [
     "avg_backward",
     "avg_forward",
     "conv_forward",
+    "gradients",
     "input_gradient",
     "max_backward",
     "max_forward",
@@ -85,6 +86,16 @@ def weight_gradient(
     weight = jnp.zeros(weight_shape, dtype=grad_output.dtype)
     _, pullback = jax.vjp(lambda w: _conv(x, w, geometry, groups), weight)
     return pullback(grad_output)[0]
+
+
+def gradients(
+    grad_output: Any, x: Any, weight: Any, geometry: ConvGeometry, groups: int, bias: bool
+) -> tuple[Any, Any, Any | None]:
+    """The input, weight and (if `bias`) bias gradients of `conv_forward`: one vjp."""
+    _, pullback = jax.vjp(lambda x, w: _conv(x, w, geometry, groups), x, weight)
+    grad_input, grad_weight = pullback(grad_output)
+    grad_bias = jnp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    return grad_input, grad_weight, grad_bias
 
 
 def _window(geometry: ConvGeometry) -> dict[str, Any]:

@@ -7,10 +7,11 @@ and keeps xconv's semantics where ``torch.nn.functional`` has others:
 - padding: torch pads both sides alike, so asymmetric padding (TensorFlow's 'same'
   at an even kernel or a stride) pads the tensor first and runs the op unpadded;
   gradients of a padded input are cropped back.
-- gradients: ``torch.nn.grad.conv2d_input`` / ``conv2d_weight`` (PyTorch's
-  ``convolution_backward``), not autograd on a graph of our own: no graph is kept
-  unless the caller's tensors require grad, and then autograd differentiates them
-  (double backward) like any other op.
+- gradients: PyTorch's ``convolution_backward``, the kernel its autograd runs for
+  ``conv2d`` (all three gradients in one call, as autograd does; one alone through
+  ``torch.nn.grad.conv2d_input`` / ``conv2d_weight``), not autograd on a graph of our
+  own: no graph is kept unless the caller's tensors require grad, and then autograd
+  differentiates the call (double backward) like any other op.
 - max pooling: PyTorch's CPU and CUDA kernels keep a window's FIRST maximum in
   row-major order (a later value wins only if strictly greater), xconv's rule. The
   index is turned into xconv's layout, (C, 1, N, L) window positions, so a gradient
@@ -34,6 +35,7 @@ __all__ = [
     "avg_backward",
     "avg_forward",
     "conv_forward",
+    "gradients",
     "input_gradient",
     "max_backward",
     "max_forward",
@@ -102,6 +104,32 @@ def weight_gradient(
     return torch.nn.grad.conv2d_weight(
         x, weight_shape, grad_output, geometry.stride, pads, geometry.dilation, groups
     )
+
+
+def gradients(
+    grad_output: Any, x: Any, weight: Any, geometry: ConvGeometry, groups: int, bias: bool
+) -> tuple[Any, Any, Any | None]:
+    """The input, weight and (if `bias`) bias gradients of `conv_forward`, in one call."""
+    pads = _symmetric(geometry)
+    padded = pads is None
+    if pads is None:
+        x, pads = _pad(x, geometry), (0, 0)
+    grad_input, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+        grad_output,
+        x,
+        weight,
+        [weight.shape[0]] if bias else None,
+        list(geometry.stride),
+        list(pads),
+        list(geometry.dilation),
+        False,
+        [0, 0],
+        groups,
+        [True, True, bias],
+    )
+    if padded:
+        grad_input = _crop(grad_input, geometry)
+    return grad_input, grad_weight, grad_bias
 
 
 def _pool_padding(geometry: ConvGeometry) -> tuple[int, int] | None:
