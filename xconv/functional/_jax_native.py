@@ -70,7 +70,8 @@ def conv_forward(x: Any, weight: Any, bias: Any, geometry: ConvGeometry, groups:
 def input_gradient(grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int) -> Any:
     """The input gradient of `conv_forward` (the transposed convolution)."""
     shape = (grad_output.shape[0], weight.shape[1] * groups, *geometry.in_size)
-    x = jnp.zeros(shape, dtype=grad_output.dtype)
+    # (zeros_like keeps the device of the arrays given)
+    x = jnp.zeros_like(grad_output, shape=shape)
     _, pullback = jax.vjp(lambda x: _conv(x, weight, geometry, groups), x)
     return pullback(grad_output)[0]
 
@@ -83,7 +84,7 @@ def weight_gradient(
     groups: int,
 ) -> Any:
     """The weight gradient of `conv_forward`."""
-    weight = jnp.zeros(weight_shape, dtype=grad_output.dtype)
+    weight = jnp.zeros_like(grad_output, shape=weight_shape)
     _, pullback = jax.vjp(lambda w: _conv(x, w, geometry, groups), weight)
     return pullback(grad_output)[0]
 
@@ -118,13 +119,15 @@ def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, Any]:
     padded = jnp.pad(x, ((0, 0), (0, 0), *geometry.padding), constant_values=-np.inf)
     kh, kw = geometry.kernel_size
     # the last match written wins: walk the pixels backwards, so the first one does
-    index = jnp.full(out.shape, kh * kw, dtype=jnp.argmax(jnp.zeros(1)).dtype)
+    index = jnp.full_like(out, kh * kw, dtype=jnp.argmax(jnp.zeros(1)).dtype)
     for k in reversed(range(kh * kw)):
         rows, cols = geometry.window(k // kw, k % kw)
         pixel = padded[:, :, rows, cols]
         index = jnp.where((pixel == out) | jnp.isnan(pixel), k, index)
     n, c = x.shape[0], x.shape[1]
-    return out, jnp.reshape(jnp.transpose(index, (1, 0, 2, 3)), (c, 1, n, -1))
+    # (sizes spelled out: -1 is ambiguous in an empty batch)
+    length = geometry.out_size[0] * geometry.out_size[1]
+    return out, jnp.reshape(jnp.transpose(index, (1, 0, 2, 3)), (c, 1, n, length))
 
 
 def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
@@ -135,7 +138,7 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
     height, width = geometry.padded_size
     position = jnp.transpose(jnp.reshape(index, (c, n, oh, ow)), (1, 0, 2, 3))
     zero = np.zeros((), dtype=grad_output.dtype)
-    total = jnp.zeros((n, c, height, width), dtype=grad_output.dtype)
+    total = jnp.zeros_like(grad_output, shape=(n, c, height, width))
     for k in range(kh * kw):
         i, j = k // kw, k % kw
         share = jnp.where(position == k, grad_output, zero)
@@ -174,5 +177,5 @@ def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
     """The input gradient of `avg_forward`."""
     shape = (grad_output.shape[0], grad_output.shape[1], *geometry.in_size)
     share = grad_output / _counts(geometry, grad_output.dtype)
-    _, pullback = jax.vjp(lambda x: _sums(x, geometry), jnp.zeros(shape, grad_output.dtype))
+    _, pullback = jax.vjp(lambda x: _sums(x, geometry), jnp.zeros_like(grad_output, shape=shape))
     return pullback(share)[0]

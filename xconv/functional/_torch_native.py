@@ -171,7 +171,9 @@ def _window_index(flat: Any, width: int, offset: tuple[int, int], geometry: Conv
     starts = _window_starts(geometry, flat.device)
     position = (row - starts[0]) * kw + (column - starts[1])
     n, c = flat.shape[0], flat.shape[1]
-    return torch.reshape(torch.permute(position, (1, 0, 2, 3)), (c, 1, n, -1))
+    # (sizes spelled out: -1 is ambiguous in an empty batch)
+    length = geometry.out_size[0] * geometry.out_size[1]
+    return torch.reshape(torch.permute(position, (1, 0, 2, 3)), (c, 1, n, length))
 
 
 def _window_starts(geometry: ConvGeometry, device: Any) -> tuple[Any, Any]:
@@ -194,7 +196,7 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
     height = geometry.padded_size[0]
     plane = torch.zeros((n, c, height * width), dtype=grad_output.dtype, device=grad_output.device)
     plane = plane.scatter_add(
-        2, torch.reshape(flat, (n, c, -1)), torch.reshape(grad_output, (n, c, -1))
+        2, torch.reshape(flat, (n, c, oh * ow)), torch.reshape(grad_output, (n, c, oh * ow))
     )
     return _crop(torch.reshape(plane, (n, c, height, width)), geometry)
 
