@@ -412,3 +412,33 @@ def test_torch_gradients_keep_no_graph_unless_asked(xp, backend):
         generic_input, _, _ = xf.conv2d_backward(g, x, w, stride=2, padding="same")
         (generic,) = torch.autograd.grad(torch.sum(generic_input * v), w)
     assert_close(delegated, generic)
+
+
+def _fitted(backend: Any) -> Any:
+    from xconv import NeuralNetwork
+    from xconv.layers import Activation, Conv2D, Dense, Flatten, MaxPooling2D
+
+    model = NeuralNetwork("adam", "cross_entropy", dtype="float64", seed=1, backend=backend)
+    model.add(Conv2D(3, 3, input_shape=(1, 6, 6), padding="same"))
+    model.add(Activation("relu"))
+    model.add(MaxPooling2D(2))
+    model.add(Flatten())
+    model.add(Dense(3))
+    model.add(Activation("softmax"))
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 1, 6, 6)), rng.integers(0, 3, 16)
+    return model, model.fit(X, y, 2, 8)
+
+
+def test_a_model_trains_the_same_delegated(xp, backend, monkeypatch):
+    """fit (on JAX, its compiled step) reaches the library's own calls and learns what
+    xconv's own code learns."""
+    calls = _spies(xp, monkeypatch)
+    model, history = _fitted(backend)
+    if array_api_compat.is_jax_namespace(xp):
+        assert model.training_step.compiles
+    if _native_here(xp):
+        assert calls, "training never called the library's own kernels"
+    with xconv.config.using(delegate=False):
+        _, expected = _fitted(backend)
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-9)
