@@ -29,7 +29,6 @@ from jax import lax
 from ._geometry import ConvGeometry
 
 __all__ = [
-    "FIRST_MAXIMUM",
     "avg_backward",
     "avg_forward",
     "conv_forward",
@@ -41,8 +40,6 @@ __all__ = [
     "weight_gradient",
 ]
 
-#: the max-pooling index and gradient here keep xconv's tie rule
-FIRST_MAXIMUM = True
 
 _LAYOUT = ("NCHW", "OIHW", "NCHW")
 

@@ -117,7 +117,7 @@ def max_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
-    if (lib := native(xp)) is not None and lib.FIRST_MAXIMUM:
+    if (lib := native(xp)) is not None:
         return lib.max_backward(grad_output, lib.max_forward_index(x, geometry)[1], geometry)
     # the position of each window's first maximum, as the forward pass found it
     index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
@@ -233,7 +233,7 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
                [0., 0.]])
     """
     xp = array_api_compat.array_namespace(x)
-    if (lib := native(xp)) is not None and lib.FIRST_MAXIMUM:
+    if (lib := native(xp)) is not None:
         out, index = lib.max_forward_index(x, geometry)
         return out, index
     out, index = max_forward(x, geometry, xp, keep_index=True)
@@ -242,7 +242,7 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
 
 def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeometry) -> Any:
     """The input gradient of `max_pool2d_forward`, from its `index`."""
-    if (lib := native(array_api_compat.array_namespace(index))) is not None and lib.FIRST_MAXIMUM:
+    if (lib := native(array_api_compat.array_namespace(index))) is not None:
         return lib.max_backward(grad_output, index, geometry)
     return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))
 

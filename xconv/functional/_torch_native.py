@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from ._geometry import ConvGeometry
 
 __all__ = [
-    "FIRST_MAXIMUM",
     "avg_backward",
     "avg_forward",
     "conv_forward",
@@ -42,9 +41,6 @@ __all__ = [
     "max_forward_index",
     "weight_gradient",
 ]
-
-#: torch's max pooling keeps xconv's tie rule: its index and gradient are used
-FIRST_MAXIMUM = True
 
 
 def _symmetric(geometry: ConvGeometry) -> tuple[int, int] | None:
