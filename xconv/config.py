@@ -32,8 +32,9 @@ Attributes:
         asymmetric padding, the first-maximum rule of max pooling, averages over the
         real pixels). Default True; taken only while `fast_kernels` is True too.
         False keeps xconv's own code on those libraries (NumPy, CuPy, Dask and
-        array-api-strict always run it). Max-pooling gradients on JAX always run
-        xconv's code, for its tie rule (xconv/functional/_jax_native.py).
+        array-api-strict always run it). Results agree with xconv's code to
+        rounding (tests/test_delegation.py); ``conv2d_forward`` then keeps no im2col
+        columns (`ConvColumns`), which only xconv's own code makes.
     retain_freed_memory: whether the first NumPy convolution asks glibc's malloc to
         keep up to 256 MiB of freed memory for reuse instead of returning it to the
         system (Linux with glibc only). This changes the allocator of the whole
