@@ -1,4 +1,4 @@
-"""``python -m benchmarks [conv|train|record|ops|all|dask] [--gpu] [--out DIR] [--quick] ...``.
+"""``python -m benchmarks SUITE [--gpu] [--out DIR] [--quick] ...`` (SUITE below).
 
 conv: conv2d forward and forward+backward on seven anchor shapes, xconv against
 PyTorch on the CPU and an ancestor-style implementation. train: training steps of an
@@ -6,7 +6,8 @@ MNIST CNN, ResNet-20 and the digits CNN, xconv against PyTorch from the same wei
 with a per-layer-type breakdown. all: conv and train. record: the accuracy record
 (LeNet-5 on MNIST, ResNet-20's first-epoch loss), xconv next to PyTorch, for minutes
 to an hour. ops: relu, 2x2 max pooling and batch normalization, forward and backward,
-xconv's NumPy fast paths and generic code against PyTorch. dask: prediction and
+xconv's NumPy fast paths and generic code against PyTorch. delegation: xconv on torch
+tensors and JAX arrays against the library's own convolution. dask: prediction and
 data-parallel training on dask.distributed. --gpu: the same questions on CuPy against
 PyTorch CUDA (cuDNN).
 Every result prints as a markdown table; --out DIR also writes it as JSON there.
@@ -28,6 +29,7 @@ SUITES = {
     "ops": ["ops"],
     "all": ["conv", "train"],
     "dask": ["dask"],
+    "delegation": ["delegation"],
 }
 
 

@@ -1,10 +1,13 @@
-"""Process-wide settings: how much scratch memory a convolution may use, fast kernels.
+"""Process-wide settings: how much scratch memory a convolution may use, fast kernels,
+delegation to PyTorch's and JAX's own convolutions.
 
 Set them as module attributes, or for a block of code with `using`::
 
     import xconv
     xconv.config.workspace_bytes = 256 * 2**20    # 256 MiB column matrices
     with xconv.config.using(fast_kernels=False):  # the generic array-API code only
+        ...
+    with xconv.config.using(delegate=False):      # xconv's im2col on torch/JAX too
         ...
 
 Attributes:
@@ -20,7 +23,18 @@ Attributes:
         the arrays' library (NumPy's in-place im2col, reused buffers and threads for
         a large convolution's chunks; CuPy's CUDA kernels; Dask's chunk-by-chunk
         tasks). Default True; False runs the generic array-API code, for comparing
-        the two and for debugging.
+        the two and for debugging. False also turns `delegate` off: it is the one
+        switch to the generic code everywhere.
+    delegate: whether xconv's convolutions and poolings hand PyTorch tensors to
+        ``torch.nn.functional`` (cuDNN on a CUDA device) and JAX arrays to
+        ``jax.lax.conv_general_dilated`` / ``jax.lax.reduce_window`` (compiled by XLA,
+        also under ``jit``), with xconv's semantics kept ('same' at any stride,
+        asymmetric padding, the first-maximum rule of max pooling, averages over the
+        real pixels). Default True; taken only while `fast_kernels` is True too.
+        False keeps xconv's own code on those libraries (NumPy, CuPy, Dask and
+        array-api-strict always run it). Results agree with xconv's code to
+        rounding (tests/test_delegation.py); ``conv2d_forward`` then keeps no im2col
+        columns (`ConvColumns`), which only xconv's own code makes.
     retain_freed_memory: whether the first NumPy convolution asks glibc's malloc to
         keep up to 256 MiB of freed memory for reuse instead of returning it to the
         system (Linux with glibc only). This changes the allocator of the whole
@@ -39,6 +53,7 @@ from typing import Any
 
 __all__ = [
     "checked_workspace_bytes",
+    "delegate",
     "fast_kernels",
     "retain_freed_memory",
     "using",
@@ -57,6 +72,7 @@ def _from_environment() -> int | None:
 
 workspace_bytes: int | None = _from_environment()
 fast_kernels: bool = True
+delegate: bool = True
 retain_freed_memory: bool = False
 
 
@@ -74,7 +90,7 @@ def _check_workspace(value: Any) -> int | None:
     return value
 
 
-_SETTINGS = ("workspace_bytes", "fast_kernels", "retain_freed_memory")
+_SETTINGS = ("workspace_bytes", "fast_kernels", "delegate", "retain_freed_memory")
 
 
 @contextmanager

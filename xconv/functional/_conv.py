@@ -8,10 +8,12 @@ blocks; block g of the output sees only block g of the input.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import array_api_compat
 
+from xconv import config
 from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
 
 from . import _numpy_kernels
@@ -19,7 +21,34 @@ from ._chunks import Chunks, batch_chunks
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold, release, unfold
 
-__all__ = ["ConvColumns", "conv2d", "conv2d_backward", "conv2d_forward", "conv2d_gradients"]
+__all__ = [
+    "ConvColumns",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv2d_gradients",
+    "native",
+]
+
+
+def native(xp: Any) -> ModuleType | None:
+    """The module running these ops on `xp`'s own kernels, or None for xconv's code.
+
+    PyTorch's namespace gives `_torch_native`, JAX's `_jax_native`, imported only
+    then; any other namespace, or ``xconv.config.delegate`` or ``fast_kernels`` off,
+    gives None. Each op asks once, at its entry.
+    """
+    if not (config.delegate and config.fast_kernels):
+        return None
+    if array_api_compat.is_torch_namespace(xp):
+        from . import _torch_native
+
+        return _torch_native
+    if array_api_compat.is_jax_namespace(xp):
+        from . import _jax_native
+
+        return _jax_native
+    return None
 
 
 def conv2d(
@@ -63,6 +92,8 @@ def conv2d(
     """
     xp = namespace_of(x=x, weight=weight, bias=bias)
     geometry = _check_conv(x, weight, bias, stride, padding, dilation, groups)
+    if (lib := native(xp)) is not None:
+        return lib.conv_forward(x, weight, bias, geometry, groups)
     out, _ = forward(x, weight, bias, geometry, groups, xp)
     return out
 
@@ -83,7 +114,8 @@ def conv2d_forward(
     must be ``ConvGeometry.build((H, W), (kh, kw), ...)`` for this `x` and `weight`.
     With `keep_columns`, the im2col columns are returned for `conv2d_gradients` to
     reuse (they are as large as `x` times kh * kw; None when they do not fit
-    ``xconv.config.workspace_bytes``, and then the gradient recomputes them).
+    ``xconv.config.workspace_bytes``, and then the gradient recomputes them; None
+    too where the convolution is delegated to PyTorch or JAX, which keep none).
 
     Returns:
         ``(output, columns)``: the output as `conv2d` gives it, and a `ConvColumns`
@@ -102,6 +134,8 @@ def conv2d_forward(
     """
     xp = array_api_compat.array_namespace(x, weight)
     _check_planned(x, weight, geometry, groups)
+    if (lib := native(xp)) is not None:
+        return lib.conv_forward(x, weight, bias, geometry, groups), None
     return forward(x, weight, bias, geometry, groups, xp, keep_columns=keep_columns)
 
 
@@ -129,6 +163,12 @@ def conv2d_gradients(
     expected = (x.shape[0], weight.shape[0], *geometry.out_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv2d's output")
     # bias: sum over batch and pixels
+    if (lib := native(xp)) is not None:
+        # (columns kept by xconv's forward pass, if any, are simply dropped)
+        grads: tuple[Any, Any, Any | None] = lib.gradients(
+            grad_output, x, weight, geometry, groups, bias
+        )
+        return grads
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     shape = tuple(weight.shape)
     grad_weight = weight_gradient(grad_output, x, columns, shape, geometry, groups, xp)
@@ -347,6 +387,11 @@ def backward(
 ) -> tuple[Any, Any, Any | None]:
     """The three gradients of `forward`, recomputing the columns chunk by chunk."""
     # bias: sum over batch and pixels
+    if (lib := native(xp)) is not None:
+        grads: tuple[Any, Any, Any | None] = lib.gradients(
+            grad_output, x, weight, geometry, groups, bias
+        )
+        return grads
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     grad_weight = weight_gradient(grad_output, x, None, tuple(weight.shape), geometry, groups, xp)
     grad_input = input_gradient(grad_output, weight, geometry, groups, xp)

@@ -13,7 +13,7 @@ from typing import Any
 
 from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
 
-from ._conv import forward, input_gradient, weight_gradient
+from ._conv import forward, input_gradient, native, weight_gradient
 from ._geometry import ConvGeometry, IntOrPair, Padding
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_backward"]
@@ -64,7 +64,10 @@ def conv_transpose2d(
     """
     xp = namespace_of(x=x, weight=weight, bias=bias)
     geometry = _check_transpose(x, weight, bias, stride, padding, output_padding, dilation, groups)
-    out = input_gradient(x, weight, geometry, groups, xp)
+    if (lib := native(xp)) is not None:
+        out = lib.input_gradient(x, weight, geometry, groups)
+    else:
+        out = input_gradient(x, weight, geometry, groups, xp)
     if bias is not None:
         out = out + xp.reshape(bias, (1, bias.shape[0], 1, 1))
     return out
@@ -95,11 +98,16 @@ def conv_transpose2d_backward(
     check_ndim(grad_output, "grad_output", "NFHW")
     expected = (x.shape[0], weight.shape[1] * groups, *geometry.in_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv_transpose2d's output")
+    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    if (lib := native(xp)) is not None:
+        # the convolution that this op transposes, and its weight gradient, roles swapped
+        grad_input = lib.conv_forward(grad_output, weight, None, geometry, groups)
+        grad_weight = lib.weight_gradient(x, grad_output, tuple(weight.shape), geometry, groups)
+        return grad_input, grad_weight, grad_bias
     # the input gradient is the convolution that this op transposes; keep its columns
     grad_input, cols = forward(grad_output, weight, None, geometry, groups, xp, keep_columns=True)
     # the weight gradient swaps the roles: columns of grad_output, "output gradient" x
     grad_weight = weight_gradient(x, grad_output, cols, tuple(weight.shape), geometry, groups, xp)
-    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     return grad_input, grad_weight, grad_bias
 
 

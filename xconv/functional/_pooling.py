@@ -29,6 +29,7 @@ from xconv import config
 from xconv._validation import check_ndim, check_shape, namespace_of
 
 from . import _numpy_ops
+from ._conv import native
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold, unfold
 
@@ -83,6 +84,8 @@ def max_pool2d(
     """
     xp = namespace_of(x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
+    if (lib := native(xp)) is not None:  # PyTorch's or JAX's own pooling
+        return lib.max_forward(x, geometry)
     out, _ = max_forward(x, geometry, xp)
     return out
 
@@ -120,6 +123,8 @@ def max_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
+    if (lib := native(xp)) is not None:
+        return lib.max_backward(grad_output, lib.max_forward_index(x, geometry)[1], geometry)
     if _fast(x, geometry, xp, grad_output):
         out = _numpy_ops.max_pool(x, geometry)
         return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
@@ -165,6 +170,8 @@ def avg_pool2d(
     """
     xp = namespace_of(x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
+    if (lib := native(xp)) is not None:
+        return lib.avg_forward(x, geometry)
     return avg_forward(x, geometry, xp)
 
 
@@ -202,6 +209,8 @@ def avg_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
+    if (lib := native(xp)) is not None:
+        return lib.avg_backward(grad_output, geometry)
     return avg_backward(grad_output, geometry, xp)
 
 
@@ -235,6 +244,9 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
                [0., 0.]])
     """
     xp = array_api_compat.array_namespace(x)
+    if (lib := native(xp)) is not None:
+        out, index = lib.max_forward_index(x, geometry)
+        return out, index
     out, index = max_forward(x, geometry, xp, keep_index=True)
     return out, index
 
@@ -248,16 +260,22 @@ def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeomet
             return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
         # fast kernels switched off (or another gradient dtype) since the forward pass
         index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
+    elif (lib := native(array_api_compat.array_namespace(index))) is not None:
+        return lib.max_backward(grad_output, index, geometry)
     return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))
 
 
 def avg_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> Any:
     """`avg_pool2d` of a checked `x`."""
+    if (lib := native(array_api_compat.array_namespace(x))) is not None:
+        return lib.avg_forward(x, geometry)
     return avg_forward(x, geometry, array_api_compat.array_namespace(x))
 
 
 def avg_pool2d_gradient(grad_output: Any, /, *, geometry: ConvGeometry) -> Any:
     """The input gradient of `avg_pool2d_forward`."""
+    if (lib := native(array_api_compat.array_namespace(grad_output))) is not None:
+        return lib.avg_backward(grad_output, geometry)
     return avg_backward(grad_output, geometry, array_api_compat.array_namespace(grad_output))
 
 

@@ -1,0 +1,210 @@
+"""``python -m benchmarks delegation``: xconv on torch tensors and JAX arrays against
+the library's own convolution, on the anchor shapes of ``benchmarks conv``.
+
+Four implementations, float32, forward and forward+backward (input, weight and bias
+gradients): ``torch`` (``F.conv2d`` and autograd), ``xconv-torch`` (`conv2d` and
+`conv2d_backward` on torch tensors, delegated to ``torch.nn.functional``), ``jax``
+(``lax.conv_general_dilated`` and ``jax.vjp``, jitted) and ``xconv-jax`` (xconv's ops
+on JAX arrays, jitted). Each runs in a worker process of its own, the implementations
+alternate within each round, and every figure is the median over rounds of a median
+over calls. The ratios are xconv's time over its library's native time (issue 18's
+target: within 1.1x).
+
+Run as a worker: ``python -m benchmarks._delegation IMPLEMENTATION REPEATS INDEX...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._common import geomean, load_note, machine_load, run_worker, worker_environment
+from ._conv_worker import SHAPES
+
+IMPLEMENTATIONS = ["torch", "xconv-torch", "jax", "xconv-jax"]
+PAIRS = {"xconv-torch": "torch", "xconv-jax": "jax"}
+
+Step = Callable[[], Any]
+
+
+def _inputs(shape: tuple[int, ...]) -> tuple[Any, ...]:
+    import numpy as np
+
+    n, c, h, w, f, k, stride, pad = shape
+    rng = np.random.default_rng(0)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    weight = rng.standard_normal((f, c, k, k), dtype=np.float32) / np.float32((c * k * k) ** 0.5)
+    bias = rng.standard_normal(f, dtype=np.float32)
+    grad = rng.standard_normal((n, f, oh, ow), dtype=np.float32)
+    return x, weight, bias, grad
+
+
+def _torch_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Step]:
+    import torch
+
+    stride, pad = shape[6], shape[7]
+    x, weight, bias, grad = (torch.from_numpy(a) for a in _inputs(shape))
+    if implementation == "torch":
+        tx, tw, tb = (a.clone().requires_grad_() for a in (x, weight, bias))
+
+        def forward() -> Any:
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=pad)
+
+        def both() -> Any:
+            out = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=pad)
+            return torch.autograd.grad(out, (tx, tw, tb), grad)
+
+        return forward, both
+    from xconv.functional import conv2d, conv2d_backward
+
+    def xconv_both() -> Any:
+        conv2d(x, weight, bias, stride=stride, padding=pad)
+        return conv2d_backward(grad, x, weight, stride=stride, padding=pad)
+
+    return (lambda: conv2d(x, weight, bias, stride=stride, padding=pad)), xconv_both
+
+
+def _jax_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Step]:
+    import jax
+    import jax.numpy as jnp
+
+    stride, pad = shape[6], shape[7]
+    x, weight, bias, grad = (jnp.asarray(a) for a in _inputs(shape))
+    if implementation == "jax":
+
+        def conv(x: Any, w: Any, b: Any) -> Any:
+            out = jax.lax.conv_general_dilated(
+                x,
+                w,
+                (stride, stride),
+                ((pad, pad), (pad, pad)),
+                dimension_numbers=("NCHW", "OIHW", "NCHW"),
+            )
+            return out + b[None, :, None, None]
+
+        def native_both(x: Any, w: Any, b: Any, g: Any) -> Any:
+            out, pullback = jax.vjp(conv, x, w, b)
+            return out, pullback(g)
+
+        forward, both = jax.jit(conv), jax.jit(native_both)
+    else:
+        from xconv.functional import conv2d, conv2d_backward
+
+        def xconv_forward(x: Any, w: Any, b: Any) -> Any:
+            return conv2d(x, w, b, stride=stride, padding=pad)
+
+        def xconv_both(x: Any, w: Any, b: Any, g: Any) -> Any:
+            out = conv2d(x, w, b, stride=stride, padding=pad)
+            return out, conv2d_backward(g, x, w, stride=stride, padding=pad)
+
+        forward, both = jax.jit(xconv_forward), jax.jit(xconv_both)
+    return (
+        lambda: jax.block_until_ready(forward(x, weight, bias)),
+        lambda: jax.block_until_ready(both(x, weight, bias, grad)),
+    )
+
+
+def _median_seconds(step: Step, repeats: int) -> float:
+    step()  # warm-up: compilation, imports, first-touch pages are not timed
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _worker(implementation: str, repeats: int, indices: list[int]) -> list[dict[str, Any]]:
+    steps = _jax_steps if "jax" in implementation else _torch_steps
+    results = []
+    for index in indices:
+        forward, both = steps(implementation, SHAPES[index])
+        results.append(
+            {
+                "shape": SHAPES[index],
+                "forward_s": _median_seconds(forward, repeats),
+                "forward_backward_s": _median_seconds(both, repeats),
+            }
+        )
+    return results
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Time every implementation on every anchor shape, alternated; return the result."""
+    rounds = args.repeats or (1 if args.quick else 3)
+    repeats = "3" if args.quick else "7"
+    indices = [str(i) for i in range(len(SHAPES))]
+    before = machine_load()
+    timed: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in IMPLEMENTATIONS}
+    for _ in range(rounds):
+        for name in IMPLEMENTATIONS:
+            timed[name].append(run_worker(["benchmarks._delegation", name, repeats, *indices]))
+    after = machine_load()
+    rows = []
+    for i, shape in enumerate(SHAPES):
+        row: dict[str, Any] = {"shape": shape}
+        for name in IMPLEMENTATIONS:
+            row[name] = {
+                key: statistics.median(r[i][key] for r in timed[name])
+                for key in ("forward_s", "forward_backward_s")
+            }
+        rows.append(row)
+    ratios = {
+        name: {
+            key: geomean([r[name][key] / r[native][key] for r in rows])
+            for key in ("forward_s", "forward_backward_s")
+        }
+        for name, native in PAIRS.items()
+    }
+    environment = worker_environment()
+    result = {
+        "benchmark": "delegation",
+        "rounds": rounds,
+        "timed_calls_per_round": int(repeats),
+        "shapes": rows,
+        "geomean_ratio_to_native": ratios,
+        "load": {"before": before, "after": after},
+        "load_note": load_note(before, after, environment.get("cpus")),
+        "environment": environment,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    print(table(result))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    """The result as markdown: one row per shape, xconv next to its library's native."""
+    lines = [
+        f"conv2d float32, xconv delegated vs the library's own, median over "
+        f"{result['rounds']} rounds x {result['timed_calls_per_round']} calls",
+        "",
+        "| shape (N,C,H,W,F,k,s,p) | torch fwd+bwd ms | xconv-torch | ratio | "
+        "jax (jit) fwd+bwd ms | xconv-jax (jit) | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["shapes"]:
+        cells = []
+        for name, native in PAIRS.items():
+            mine, theirs = row[name]["forward_backward_s"], row[native]["forward_backward_s"]
+            cells += [f"{theirs * 1e3:.2f}", f"{mine * 1e3:.2f}", f"{mine / theirs:.2f}"]
+        lines.append(f"| {tuple(row['shape'])} | " + " | ".join(cells) + " |")
+    lines += ["", "| xconv on | geomean fwd / native | geomean fwd+bwd / native |"]
+    lines.append("| --- | ---: | ---: |")
+    for name, ratio in result["geomean_ratio_to_native"].items():
+        lines.append(f"| {name} | {ratio['forward_s']:.2f} | {ratio['forward_backward_s']:.2f} |")
+    lines += ["", result["load_note"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    name, count, *shape_indices = sys.argv[1:]
+    if name not in IMPLEMENTATIONS:
+        raise SystemExit(f"unknown implementation {name!r}; known: {', '.join(IMPLEMENTATIONS)}")
+    print(json.dumps(_worker(name, int(count), [int(i) for i in shape_indices])))

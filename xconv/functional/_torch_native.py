@@ -1,0 +1,226 @@
+"""xconv's convolutions and poolings on PyTorch tensors, by PyTorch's own kernels.
+
+Imported only when an op meets torch tensors (`native` in `_conv`), never at
+``import xconv``. Each function takes the checked arrays and the op's `ConvGeometry`
+and keeps xconv's semantics where ``torch.nn.functional`` has others:
+
+- padding: torch pads both sides alike, so asymmetric padding (TensorFlow's 'same'
+  at an even kernel or a stride) pads the tensor first and runs the op unpadded;
+  gradients of a padded input are cropped back.
+- gradients: PyTorch's ``convolution_backward``, the kernel its autograd runs for
+  ``conv2d`` (all three gradients in one call, as autograd does; one alone through
+  ``torch.nn.grad.conv2d_input`` / ``conv2d_weight``), not autograd on a graph of our
+  own: no graph is kept unless the caller's tensors require grad, and then autograd
+  differentiates the call (double backward) like any other op.
+- max pooling: PyTorch's CPU and CUDA kernels keep a window's FIRST maximum in
+  row-major order (a later value wins only if strictly greater), xconv's rule. The
+  index is turned into xconv's layout, (C, 1, N, L) window positions, so a gradient
+  may run either path; the gradient scatters each window's share to its pixel.
+  (A window holding NaN: PyTorch keeps its last NaN, xconv's code its first.)
+- average pooling: a window's sum over its real pixels only, PyTorch's
+  ``count_include_pad=False``; padding wider than half the window is made by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ._geometry import ConvGeometry
+
+__all__ = [
+    "avg_backward",
+    "avg_forward",
+    "conv_forward",
+    "gradients",
+    "input_gradient",
+    "max_backward",
+    "max_forward",
+    "max_forward_index",
+    "weight_gradient",
+]
+
+
+def _symmetric(geometry: ConvGeometry) -> tuple[int, int] | None:
+    """(pad_h, pad_w) when each axis pads both sides alike, else None."""
+    (top, bottom), (left, right) = geometry.padding
+    return (top, left) if top == bottom and left == right else None
+
+
+def _pad(x: Any, geometry: ConvGeometry, value: float = 0.0) -> Any:
+    (top, bottom), (left, right) = geometry.padding
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
+def _crop(a: Any, geometry: ConvGeometry) -> Any:
+    """The input's pixels of an array of the padded size."""
+    (top, _), (left, _) = geometry.padding
+    height, width = geometry.in_size
+    return a[:, :, top : top + height, left : left + width]
+
+
+def conv_forward(x: Any, weight: Any, bias: Any, geometry: ConvGeometry, groups: int) -> Any:
+    """`conv2d` by ``torch.nn.functional.conv2d``."""
+    pads = _symmetric(geometry)
+    if pads is None:
+        x, pads = _pad(x, geometry), (0, 0)
+    return F.conv2d(x, weight, bias, geometry.stride, pads, geometry.dilation, groups)
+
+
+def input_gradient(grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int) -> Any:
+    """The input gradient of `conv_forward` (the transposed convolution)."""
+    n, channels = grad_output.shape[0], weight.shape[1] * groups
+    pads = _symmetric(geometry)
+    size = geometry.in_size if pads is not None else geometry.padded_size
+    grad = torch.nn.grad.conv2d_input(
+        (n, channels, *size),
+        weight,
+        grad_output,
+        geometry.stride,
+        (0, 0) if pads is None else pads,
+        geometry.dilation,
+        groups,
+    )
+    return grad if pads is not None else _crop(grad, geometry)
+
+
+def weight_gradient(
+    grad_output: Any,
+    x: Any,
+    weight_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    groups: int,
+) -> Any:
+    """The weight gradient of `conv_forward`."""
+    pads = _symmetric(geometry)
+    if pads is None:
+        x, pads = _pad(x, geometry), (0, 0)
+    return torch.nn.grad.conv2d_weight(
+        x, weight_shape, grad_output, geometry.stride, pads, geometry.dilation, groups
+    )
+
+
+def gradients(
+    grad_output: Any, x: Any, weight: Any, geometry: ConvGeometry, groups: int, bias: bool
+) -> tuple[Any, Any, Any | None]:
+    """The input, weight and (if `bias`) bias gradients of `conv_forward`, in one call."""
+    pads = _symmetric(geometry)
+    padded = pads is None
+    if pads is None:
+        x, pads = _pad(x, geometry), (0, 0)
+    grad_input, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+        grad_output,
+        x,
+        weight,
+        [weight.shape[0]] if bias else None,
+        list(geometry.stride),
+        list(pads),
+        list(geometry.dilation),
+        False,
+        [0, 0],
+        groups,
+        [True, True, bias],
+    )
+    if padded:
+        grad_input = _crop(grad_input, geometry)
+    return grad_input, grad_weight, grad_bias
+
+
+def _pool_padding(geometry: ConvGeometry) -> tuple[int, int] | None:
+    """The symmetric padding torch's poolings take (at most half the window), or None."""
+    pads = _symmetric(geometry)
+    kh, kw = geometry.kernel_size
+    if pads is None or pads[0] > kh // 2 or pads[1] > kw // 2:
+        return None
+    return pads
+
+
+def _max_input(x: Any, geometry: ConvGeometry) -> tuple[Any, tuple[int, int]]:
+    """`x` as torch's max pooling takes it (padded with -inf if need be), and the
+    padding to ask it for."""
+    pads = _pool_padding(geometry)
+    if pads is None:
+        return _pad(x, geometry, -torch.inf), (0, 0)
+    return x, pads
+
+
+def max_forward(x: Any, geometry: ConvGeometry) -> Any:
+    """Max pooling by ``torch.nn.functional.max_pool2d``."""
+    x, pads = _max_input(x, geometry)
+    return F.max_pool2d(x, geometry.kernel_size, geometry.stride, pads)
+
+
+def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, Any]:
+    """`max_forward`, and where each window's first maximum is, in xconv's layout."""
+    x, pads = _max_input(x, geometry)
+    out, flat = F.max_pool2d(x, geometry.kernel_size, geometry.stride, pads, return_indices=True)
+    return out, _window_index(flat, x.shape[3], pads, geometry)
+
+
+def _window_index(flat: Any, width: int, offset: tuple[int, int], geometry: ConvGeometry) -> Any:
+    """torch's indices (row * width + column of the plane the pooling saw, less
+    `offset`) as xconv's: the pixel's position in its window, laid out (C, 1, N, L)."""
+    kw = geometry.kernel_size[1]
+    row, column = flat // width + offset[0], flat % width + offset[1]
+    starts = _window_starts(geometry, flat.device)
+    position = (row - starts[0]) * kw + (column - starts[1])
+    n, c = flat.shape[0], flat.shape[1]
+    # (sizes spelled out: -1 is ambiguous in an empty batch)
+    length = geometry.out_size[0] * geometry.out_size[1]
+    return torch.reshape(torch.permute(position, (1, 0, 2, 3)), (c, 1, n, length))
+
+
+def _window_starts(geometry: ConvGeometry, device: Any) -> tuple[Any, Any]:
+    """Row and column, in the padded image, of each window's top-left pixel."""
+    (oh, ow), (sh, sw) = geometry.out_size, geometry.stride
+    rows = torch.arange(oh, device=device) * sh
+    columns = torch.arange(ow, device=device) * sw
+    return torch.reshape(rows, (oh, 1)), torch.reshape(columns, (1, ow))
+
+
+def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
+    """Each window's gradient added to its maximum (`index`, xconv's layout)."""
+    n, c = grad_output.shape[0], grad_output.shape[1]
+    (oh, ow), kw = geometry.out_size, geometry.kernel_size[1]
+    width = geometry.padded_size[1]
+    position = torch.permute(torch.reshape(index, (c, n, oh, ow)), (1, 0, 2, 3))
+    starts = _window_starts(geometry, grad_output.device)
+    row = starts[0] + torch.div(position, kw, rounding_mode="floor")
+    flat = row * width + starts[1] + torch.remainder(position, kw)
+    height = geometry.padded_size[0]
+    plane = torch.zeros((n, c, height * width), dtype=grad_output.dtype, device=grad_output.device)
+    plane = plane.scatter_add(
+        2, torch.reshape(flat, (n, c, oh * ow)), torch.reshape(grad_output, (n, c, oh * ow))
+    )
+    return _crop(torch.reshape(plane, (n, c, height, width)), geometry)
+
+
+def _counts(geometry: ConvGeometry, like: Any) -> Any:
+    rows, cols = geometry.real_pixels(0), geometry.real_pixels(1)
+    table = [[float(r * c) for c in cols] for r in rows]
+    return torch.tensor(table, dtype=like.dtype, device=like.device)
+
+
+def avg_forward(x: Any, geometry: ConvGeometry) -> Any:
+    """Average pooling over the real pixels, by ``torch.nn.functional.avg_pool2d``."""
+    pads = _pool_padding(geometry)
+    if pads is not None:
+        return F.avg_pool2d(
+            x, geometry.kernel_size, geometry.stride, pads, count_include_pad=False
+        )
+    # padding wider than torch allows: sums of the zero-padded input, over the counts
+    sums = F.avg_pool2d(
+        _pad(x, geometry), geometry.kernel_size, geometry.stride, divisor_override=1
+    )
+    return sums / _counts(geometry, x)
+
+
+def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
+    """The input gradient of `avg_forward`: a depthwise transposed convolution of the
+    shares by a window of ones."""
+    channels = grad_output.shape[1]
+    share = grad_output / _counts(geometry, grad_output)
+    ones = torch.ones((channels, 1, *geometry.kernel_size), dtype=share.dtype, device=share.device)
+    return input_gradient(share, ones, geometry, channels)
