@@ -11,7 +11,7 @@ Layers are also callable on symbolic tensors (`Input`), to build graph models:
 
 from ._activation import Activation
 from ._augment import RandomCrop, RandomFlip
-from ._base import Layer
+from ._base import Layer, StochasticLayer
 from ._conv import Conv2D
 from ._conv_transpose import Conv2DTranspose
 from ._dense import Dense
@@ -54,6 +54,7 @@ __all__ = [
     "Reshape",
     "SeparableConv2D",
     "SiLU",
+    "StochasticLayer",
     "SymbolicTensor",
     "UpSampling2D",
     "ZeroPadding2D",

@@ -22,7 +22,7 @@ import numpy as np
 from xconv._validation import check_ndim, check_shape, int_or_pair, namespace_of
 from xconv.backends import Backend
 
-from ._base import Array, make_rng
+from ._base import Array, StochasticLayer
 from ._reshape import ParameterFreeLayer
 
 __all__ = ["RandomCrop", "RandomFlip"]
@@ -35,47 +35,14 @@ _FLIP_AXES: dict[str, tuple[str, ...]] = {
 }
 
 
-class _RandomLayer(ParameterFreeLayer):
+class _RandomLayer(StochasticLayer, ParameterFreeLayer):
     """A parameter-free (N, C, H, W) layer that draws from a host generator in training.
 
     Subclasses implement `sample_noise`, `_apply` (the forward pass given the noise,
     returning what backward needs) and `_adjoint` (the input gradient).
     """
 
-    stochastic = True
     sample_axes = "CHW"
-
-    def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
-        self._rng: np.random.Generator | None = None
-        super().__init__(input_shape)
-
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
-    ) -> None:
-        self._rng = make_rng(seed)
-        super().initialize(seed=self._rng, dtype=dtype, backend=backend)
-
-    def random_state(self) -> dict[str, Any] | None:
-        return None if self._rng is None else dict(self._rng.bit_generator.state)
-
-    def set_random_state(self, state: dict[str, Any] | None, /) -> None:
-        if state is None:
-            raise ValueError(f"{self.layer_name()} needs a generator state, got None")
-        if self._rng is None:
-            raise ValueError(f"{self.layer_name()} has no generator before initialize()")
-        try:
-            # a fresh generator of the same kind takes the state, then replaces ours
-            rng = np.random.Generator(type(self._rng.bit_generator)())
-            rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(
-                f"not a {type(self._rng.bit_generator).__name__} state: {exc}"
-            ) from None
-        self._rng = rng
 
     def _generator(self) -> tuple[np.random.Generator, Backend]:
         if self._rng is None or self.backend is None:

@@ -14,7 +14,7 @@ from xconv.backends import Backend, backend_for, get, get_backend
 if TYPE_CHECKING:
     from ._graph import SymbolicTensor
 
-__all__ = ["Layer", "make_rng"]
+__all__ = ["Layer", "StochasticLayer", "make_rng"]
 
 Array = Any
 
@@ -191,3 +191,47 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+class StochasticLayer(Layer):
+    """A layer that draws random numbers in training (dropout masks, augmentation).
+
+    It keeps a host NumPy generator, seeded by `initialize` (so one seed gives the same
+    draws on every backend), and saves and restores its state for checkpoints.
+    Subclasses implement `sample_noise` (drawing from `_rng`) and take
+    ``forward_pass(X, training, noise=...)``.
+    """
+
+    stochastic = True
+
+    def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
+        self._rng: np.random.Generator | None = None
+        super().__init__(input_shape)
+
+    def initialize(
+        self,
+        *,
+        seed: int | np.random.Generator = 0,
+        dtype: Any = "float32",
+        backend: str | Backend | None = None,
+    ) -> None:
+        self._rng = make_rng(seed)
+        super().initialize(seed=self._rng, dtype=dtype, backend=backend)
+
+    def random_state(self) -> dict[str, Any] | None:
+        return None if self._rng is None else dict(self._rng.bit_generator.state)
+
+    def set_random_state(self, state: dict[str, Any] | None, /) -> None:
+        if state is None:
+            raise ValueError(f"{self.layer_name()} needs a generator state, got None")
+        if self._rng is None:
+            raise ValueError(f"{self.layer_name()} has no generator before initialize()")
+        try:
+            # a fresh generator of the same kind takes the state, then replaces ours
+            rng = np.random.Generator(type(self._rng.bit_generator)())
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"not a {type(self._rng.bit_generator).__name__} state: {exc}"
+            ) from None
+        self._rng = rng

@@ -13,12 +13,12 @@ from xconv import config
 from xconv._validation import check_shape, fraction, namespace_of, positive_real
 from xconv.backends import Backend
 
-from ._base import Array, Layer, make_rng
+from ._base import Array, Layer, StochasticLayer
 
 __all__ = ["BatchNormalization", "Dropout"]
 
 
-class Dropout(Layer):
+class Dropout(StochasticLayer):
     """Inverted dropout: in training, zero each value with probability `p` and scale the
     rest by 1 / (1 - p), so inference needs no rescaling (the ancestor did not scale).
 
@@ -36,41 +36,10 @@ class Dropout(Layer):
         np.float64(8.0)
     """
 
-    stochastic = True
-
     def __init__(self, p: float = 0.2, input_shape: tuple[int, ...] | None = None) -> None:
         self.p = fraction(p, "p")  # a probability in [0, 1)
-        self._rng: np.random.Generator | None = None
         self._mask: Array | None = None
         super().__init__(input_shape)
-
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
-    ) -> None:
-        self._rng = make_rng(seed)
-        super().initialize(seed=self._rng, dtype=dtype, backend=backend)
-
-    def random_state(self) -> dict[str, Any] | None:
-        return None if self._rng is None else dict(self._rng.bit_generator.state)
-
-    def set_random_state(self, state: dict[str, Any] | None, /) -> None:
-        if state is None:
-            raise ValueError("Dropout needs a generator state, got None")
-        if self._rng is None:
-            raise ValueError("Dropout has no generator before initialize()")
-        try:
-            # a fresh generator of the same kind takes the state, then replaces ours
-            rng = np.random.Generator(type(self._rng.bit_generator)())
-            rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(
-                f"not a {type(self._rng.bit_generator).__name__} state: {exc}"
-            ) from None
-        self._rng = rng
 
     def sample_noise(self, n_samples: int, /) -> dict[str, Array]:
         """Uniform numbers in [0, 1) for a batch of `n_samples`: a value is kept where >= p."""
