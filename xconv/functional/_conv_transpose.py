@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
+from xconv._validation import (
+    check_ndim,
+    check_shape,
+    int_or_pair,
+    namespace_of,
+    positive_int,
+    true_or_false,
+)
 
 from ._conv import forward, input_gradient, native, weight_gradient
 from ._geometry import ConvGeometry, IntOrPair, Padding
@@ -64,7 +71,8 @@ def conv_transpose2d(
     """
     xp = namespace_of(x=x, weight=weight, bias=bias)
     geometry = _check_transpose(x, weight, bias, stride, padding, output_padding, dilation, groups)
-    if (lib := native(xp)) is not None:
+    lib = native(xp) if _native_fits(stride, output_padding) else None
+    if lib is not None:
         out = lib.input_gradient(x, weight, geometry, groups)
     else:
         out = input_gradient(x, weight, geometry, groups, xp)
@@ -99,7 +107,7 @@ def conv_transpose2d_backward(
     expected = (x.shape[0], weight.shape[1] * groups, *geometry.in_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv_transpose2d's output")
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
-    if (lib := native(xp)) is not None:
+    if _native_fits(stride, output_padding) and (lib := native(xp)) is not None:
         # the convolution that this op transposes, and its weight gradient, roles swapped
         grad_input = lib.conv_forward(grad_output, weight, None, geometry, groups)
         grad_weight = lib.weight_gradient(x, grad_output, tuple(weight.shape), geometry, groups)
@@ -109,6 +117,14 @@ def conv_transpose2d_backward(
     # the weight gradient swaps the roles: columns of grad_output, "output gradient" x
     grad_weight = weight_gradient(x, grad_output, cols, tuple(weight.shape), geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
+
+
+def _native_fits(stride: IntOrPair, output_padding: IntOrPair) -> bool:
+    """Whether the library's own ops take this transposed convolution: they need
+    ``output_padding < stride`` (xconv also allows it below the dilation instead)."""
+    strides = int_or_pair(stride, "stride")
+    extra = int_or_pair(output_padding, "output_padding", minimum=0)
+    return extra[0] < strides[0] and extra[1] < strides[1]
 
 
 def _check_transpose(
