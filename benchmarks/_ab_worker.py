@@ -1,12 +1,13 @@
 """Time conv2d in a given source tree, for before/after comparisons; prints JSON.
 
-``python benchmarks/_ab_worker.py TREE`` imports xconv from the folder TREE (a checkout
-or `git worktree` of any commit) and prints, for each anchor shape, the median seconds
-of `conv2d` and of `conv2d` + `conv2d_backward` (float32, with bias). Alternate two
-trees in fresh processes, with the OpenBLAS variables unset, to compare commits:
+``python -m benchmarks._ab_worker TREE`` imports xconv from the folder TREE (a checkout
+or `git worktree` of any commit) and prints, for each anchor shape of the `conv` suite,
+the median seconds of `conv2d` and of `conv2d` + `conv2d_backward` (float32, with
+bias). Alternate two trees in fresh processes, with the OpenBLAS variables unset, to
+compare commits:
 
     for round in 1 2 3 4; do for tree in ../before .; do
-        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/_ab_worker.py $tree
+        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks._ab_worker $tree
     done; done
 """
 
@@ -17,15 +18,7 @@ import statistics
 import sys
 import time
 
-SHAPES = [
-    (64, 1, 8, 8, 16, 3, 1, 1),
-    (64, 16, 8, 8, 32, 3, 1, 1),
-    (32, 3, 32, 32, 32, 3, 1, 1),
-    (32, 64, 16, 16, 64, 3, 1, 1),
-    (16, 64, 56, 56, 64, 3, 1, 1),
-    (32, 3, 32, 32, 16, 5, 2, 2),
-    (8, 256, 14, 14, 256, 3, 1, 1),
-]
+from ._conv_worker import SHAPES
 
 
 def main(tree: str) -> None:

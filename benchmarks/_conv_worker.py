@@ -112,10 +112,20 @@ def _median_seconds(step: Step, repeats: int) -> float:
     return statistics.median(times)
 
 
-def time_shapes(implementation: str, repeats: int, indices: list[int]) -> list[dict[str, Any]]:
+def time_shapes(
+    implementation: str,
+    repeats: int,
+    indices: list[int],
+    steps: Callable[[str, tuple[int, ...]], tuple[Step, Step]] | None = None,
+) -> list[dict[str, Any]]:
+    """Median seconds of forward and forward+backward for each shape in `indices`.
+
+    `steps(implementation, shape)` makes the two steps (default: this module's).
+    """
+    make = _steps if steps is None else steps
     results = []
     for index in indices:
-        forward, both = _steps(implementation, SHAPES[index])
+        forward, both = make(implementation, SHAPES[index])
         results.append(
             {
                 "shape": SHAPES[index],

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._common import geomean, load_note, machine_load, run_worker, worker_environment
-from ._conv_worker import SHAPES
+from ._conv_worker import SHAPES, time_shapes
 
 IMPLEMENTATIONS = ["torch", "xconv-torch", "jax", "xconv-jax"]
 PAIRS = {"xconv-torch": "torch", "xconv-jax": "jax"}
@@ -111,29 +111,9 @@ def _jax_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Step]
     )
 
 
-def _median_seconds(step: Step, repeats: int) -> float:
-    step()  # warm-up: compilation, imports, first-touch pages are not timed
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _worker(implementation: str, repeats: int, indices: list[int]) -> list[dict[str, Any]]:
     steps = _jax_steps if "jax" in implementation else _torch_steps
-    results = []
-    for index in indices:
-        forward, both = steps(implementation, SHAPES[index])
-        results.append(
-            {
-                "shape": SHAPES[index],
-                "forward_s": _median_seconds(forward, repeats),
-                "forward_backward_s": _median_seconds(both, repeats),
-            }
-        )
-    return results
+    return time_shapes(implementation, repeats, indices, steps)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
