@@ -161,18 +161,24 @@ def conv_table(
     shapes: list[tuple[int, ...]],
     passes: tuple[str, ...] = PASSES,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_torch: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows (shape, pass, xconv_ms, torch_ms, ratio) for xconv and PyTorch on `device`.
 
     On ``"cuda"`` xconv runs on CuPy and PyTorch on CUDA (None where PyTorch has no
-    CUDA); on ``"cpu"`` xconv runs on NumPy and PyTorch on the CPU.
+    CUDA); on ``"cpu"`` xconv runs on NumPy and PyTorch on the CPU. With `on_torch`
+    xconv runs on torch tensors of that device instead: its delegation to PyTorch.
     """
     import xconv.backends as backends
+    from xconv.backends._torch import TorchBackend
 
     gpu = device == "cuda"
-    backend = backends.get("cupy" if gpu else "numpy")
+    if on_torch:
+        backend = backends.get(TorchBackend(device=device))
+    else:
+        backend = backends.get("cupy" if gpu else "numpy")
     torch_device = device if not gpu or _torch_cuda_reason() is None else None
-    xconv_clock = Clock("cupy" if gpu else "host", repeats=repeats)
+    xconv_clock = Clock(("torch" if on_torch else "cupy") if gpu else "host", repeats=repeats)
     torch_clock = Clock("torch" if gpu else "host", repeats=repeats)
     rows = []
     for shape in shapes:
@@ -196,6 +202,45 @@ def conv_table(
         del ours, theirs
         _free_memory(gpu)
     return rows
+
+
+def jax_table(
+    *, repeats: int, shapes: list[tuple[int, ...]], on_row: Callable[[dict[str, Any]], None] | None
+) -> list[dict[str, Any]]:
+    """Rows for xconv on JAX arrays (jitted, delegated to XLA) against `lax.conv`, fwd+bwd.
+
+    On JAX's default device (its GPU where it has one); wall clock around
+    `block_until_ready`.
+    """
+    from ._delegation import _jax_steps
+
+    clock = Clock("host", repeats=repeats)
+    rows = []
+    for shape in shapes:
+        _, native = _jax_steps("jax", shape)
+        _, ours = _jax_steps("xconv-jax", shape)
+        xconv_ms, native_ms = clock.median_ms(ours), clock.median_ms(native)
+        rows.append(
+            {
+                "shape": list(shape),
+                "pass": "fwd+bwd",
+                "xconv_ms": xconv_ms,
+                "torch_ms": native_ms,
+                "ratio": xconv_ms / native_ms,
+            }
+        )
+        if on_row is not None:
+            on_row(rows[-1])
+    return rows
+
+
+def _jax_device() -> str:
+    try:
+        import jax
+
+        return str(jax.devices()[0])
+    except Exception as exc:  # JAX missing or broken: say so in the table
+        return f"unavailable ({exc})"
 
 
 def _free_memory(gpu: bool) -> None:
@@ -421,6 +466,16 @@ def worker(
         result["rows"] = conv_table(
             device=device, repeats=repeats, shapes=big, passes=("fwd+bwd",), on_row=on_row
         )
+    elif part == "delegation":
+        if _torch_cuda_reason() is None or dry:
+            result["rows"] = conv_table(
+                device=device, repeats=repeats, shapes=shapes, on_row=on_row, on_torch=True
+            )
+        result["jax_device"] = _jax_device()
+        if not result["jax_device"].startswith("unavailable"):
+            result["jax_rows"] = jax_table(
+                repeats=repeats, shapes=list(ANCHORS[:3] if dry else ANCHORS), on_row=on_row
+            )
     elif part == "train":
         epochs = {
             "digits": 1 if dry else (5 if quick else 20),
@@ -431,7 +486,9 @@ def worker(
             device=device, epochs=epochs, n_images=n_images, on_row=on_row
         )
     else:
-        raise ValueError(f"`part` must be 'conv', 'conv-tf32' or 'train', got {part!r}")
+        raise ValueError(
+            f"`part` must be 'conv', 'conv-tf32', 'delegation' or 'train', got {part!r}"
+        )
     return result
 
 
@@ -494,7 +551,7 @@ def _text(output: str | bytes | None) -> str:
 # -- the parent: python -m benchmarks --gpu ------------------------------------------------
 
 #: seconds each worker may take at most (the device script gives the benchmark 150 s)
-TIME_LIMITS = {"conv": 60.0, "train": 55.0, "conv-tf32": 25.0}
+TIME_LIMITS = {"conv": 60.0, "train": 55.0, "delegation": 60.0, "conv-tf32": 25.0}
 
 
 def _describe() -> dict[str, Any]:
@@ -532,7 +589,7 @@ def run(args: argparse.Namespace, *, device: str = "cuda") -> dict[str, Any]:
         result.update(status="skipped", reason=reason, environment=_describe())
         return result
     deadline = time.monotonic() + sum(TIME_LIMITS.values())
-    parts = ("conv", "train") if args.quick else ("conv", "train", "conv-tf32")
+    parts = ("conv", "train") if args.quick else ("conv", "train", "delegation", "conv-tf32")
     for part in parts:
         left = min(TIME_LIMITS[part], deadline - time.monotonic())
         result[part] = (
@@ -559,6 +616,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         ]
 
     big = geomean(ratios(BATCH, "fwd+bwd"))
+    delegation = result.get("delegation", {})
+    on_torch = [r["ratio"] for r in delegation.get("rows", []) if r["pass"] == "fwd+bwd"]
+    on_jax = [r["ratio"] for r in delegation.get("jax_rows", [])]
     training = [r["throughput_ratio"] for r in result.get("train", {}).get("rows", [])]
     known = [t for t in training if t is not None]
     return {
@@ -566,6 +626,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "geomean_fwd_bwd_all": geomean(ratios(None, "fwd+bwd")),
         "geomean_fwd_all": geomean(ratios(None, "fwd")),
         "goal_fwd_bwd_batch256_at_most_1_5": None if big is None else big <= 1.5,
+        "delegation_torch_cuda_geomean_fwd_bwd": geomean(on_torch) if on_torch else None,
+        "delegation_jax_geomean_fwd_bwd": geomean(on_jax) if on_jax else None,
         "goal_training_at_least_half_of_torch": min(known) >= 0.5 if known else None,
     }
 
@@ -597,6 +659,25 @@ def report(result: dict[str, Any]) -> str:
         if "error" in result[part]:
             lines.append(f"\n{part} stopped: {_last_line(result[part]['error'])}")
         lines.append("")
+    if "delegation" in result:
+        part = result["delegation"]
+        lines += [
+            "xconv delegated to the library's own convolution on the GPU, fwd+bwd "
+            f"(JAX on {part.get('jax_device', '?')}): ms per call, median",
+            "",
+            "| N, C, H, W, F, k, stride, pad | library | pass | xconv on its arrays | native "
+            "| ratio |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for library, key in (("torch CUDA", "rows"), ("JAX (jit)", "jax_rows")):
+            for r in part.get(key, []):
+                shape = ", ".join(map(str, r["shape"]))
+                ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+                times = f"{_ms(r['xconv_ms'])} | {_ms(r['torch_ms'])}"
+                lines.append(f"| {shape} | {library} | {r['pass']} | {times} | {ratio} |")
+        if "error" in part:
+            lines.append(f"\ndelegation stopped: {_last_line(part['error'])}")
+        lines.append("")
     if "train" in result:
         lines += ["training, images per second (batch 256, Adam, after a warm-up epoch)", ""]
         lines += ["| model | epochs | xconv CuPy | PyTorch | ratio | accuracy xconv / torch |"]
@@ -620,7 +701,7 @@ def report(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._gpu", description=__doc__)
-    parser.add_argument("part", choices=["conv", "conv-tf32", "train"])
+    parser.add_argument("part", choices=["conv", "conv-tf32", "delegation", "train"])
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int)

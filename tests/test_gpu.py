@@ -16,11 +16,13 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from helpers import relative_error, requires_torch_reason, torch
 
+import xconv
 import xconv.backends as backends
 from xconv.backends._cupy import CupyBackend
 from xconv.backends._torch import TorchBackend
@@ -461,3 +463,85 @@ def test_cupy_model_trains_like_numpy(cupy_backend):
         model = build_digits_cnn(seed=1, backend=backend, dtype="float64")
         losses.append([model.train_on_batch(X[:64], y[:64])[0] for _ in range(3)])
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-7)
+
+
+# -- delegation on a GPU (issue 18): torch CUDA tensors to cuDNN, JAX arrays to XLA ------
+
+
+def _jax_gpu() -> Any:
+    """JAX's first GPU device, or None (no JAX, or JAX without a GPU)."""
+    try:
+        import jax
+
+        return jax.devices("gpu")[0]
+    except Exception:  # no JAX, or a JAX without a GPU backend
+        return None
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def _conv_case(rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.standard_normal(s) for s in ((4, 6, 11, 9), (8, 3, 3, 3), (8,), (4, 8, 6, 5))]
+
+
+def _conv_both_ways(to_array: Any, host: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """conv2d and its three gradients (stride 2, 'same', groups 2), delegated and not."""
+    x, w, b, g = (to_array(a) for a in host)
+    results = []
+    for delegate in (True, False):
+        with xconv.config.using(delegate=delegate):
+            out = conv2d(x, w, b, stride=2, padding="same", groups=2)
+            grads = conv2d_backward(g, x, w, stride=2, padding="same", groups=2)
+        results.append([_host(a) for a in (out, *grads)])
+    return results
+
+
+@pytest.mark.skipif(not HAS_TORCH_CUDA, reason="needs PyTorch with CUDA")
+def test_torch_cuda_convolutions_run_in_torch_and_agree_with_xconvs_own(monkeypatch):
+    import torch.nn.functional as F
+
+    calls = []
+    native = F.conv2d
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0].device.type)
+        return native(*args, **kwargs)
+
+    monkeypatch.setattr(F, "conv2d", counted)
+    host = _conv_case(np.random.default_rng(3))
+    delegated, generic = _conv_both_ways(lambda a: torch.from_numpy(a).to("cuda"), host)
+    assert calls, "the delegated conv2d never called torch.nn.functional.conv2d"
+    assert set(calls) == {"cuda"}  # the forward ran in cuDNN, on the card
+    for ours, theirs in zip(delegated, generic, strict=True):
+        assert relative_error(ours, theirs) < 1e-12
+
+
+@pytest.mark.skipif(not HAS_TORCH_CUDA, reason="needs PyTorch with CUDA")
+def test_torch_cuda_model_trains_like_numpy():
+    from xconv._cli import build_digits_cnn
+    from xconv.data import load_digits
+
+    X, y = load_digits()
+    losses = []
+    for backend in (TorchBackend(device="cuda"), "numpy"):
+        model = build_digits_cnn(seed=1, backend=backend, dtype="float64")
+        losses.append([model.train_on_batch(X[:64], y[:64])[0] for _ in range(3)])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-7)
+
+
+@pytest.mark.skipif(_jax_gpu() is None, reason="needs JAX with a GPU")
+def test_jax_gpu_convolutions_agree_with_xconvs_own_under_jit():
+    import jax
+
+    device = _jax_gpu()
+    host = [a.astype(np.float32) for a in _conv_case(np.random.default_rng(4))]
+    delegated, generic = _conv_both_ways(lambda a: jax.device_put(a, device), host)
+    x, w, b = (jax.device_put(a, device) for a in host[:3])
+    jitted = jax.jit(lambda x, w, b: conv2d(x, w, b, stride=2, padding="same", groups=2))
+    out = jitted(x, w, b)
+    assert out.devices() == {device}
+    assert relative_error(np.asarray(out), generic[0]) < 1e-5
+    for ours, theirs in zip(delegated, generic, strict=True):
+        assert relative_error(ours, theirs) < 1e-5  # float32: XLA sums in its own order
