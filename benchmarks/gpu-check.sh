@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # xconv on a GPU, in one call of the device tool: at most about 7.5 minutes, as each step
 # stops at its own time limit and the next one goes on. From the project root, after
-# `bash ../shared/device/prepare.sh` (array-api-compat and -extra wheels into .whl/):
+# `bash ../shared/device/prepare.sh` (array-api-compat and -extra wheels into .whl/) and
+# `python3 -m pip download --no-deps --only-binary=:all: -d .whl pooch platformdirs`
+# (the dataset tests' downloader; the device has no package index):
 #   device run: command "bash benchmarks/gpu-check.sh", carry [".whl"], timeout_s 500
 # Steps, most valuable first:
 #   1. tests/test_gpu.py: the CuPy kernels against the generic code, conv2d on CuPy and
@@ -21,9 +23,18 @@ started=$SECONDS
 step() { echo; echo "=== $* (at $((SECONDS - started)) s)"; }
 
 step "install the carried wheels"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# into the interpreter's own site-packages, so that the subprocesses the tests start
+# (which set PYTHONPATH themselves) find them too
+# (where that is not writable: a folder on PYTHONPATH, and those subprocesses miss them)
+if ! python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  .whl/*.whl; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# the image's pytest-benchmark warns under xdist, and the suite makes warnings errors
+export PYTEST_ADDOPTS="-p no:benchmark"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 - <<'EOF'
 import numpy, cupy, torch, array_api_compat, array_api_extra

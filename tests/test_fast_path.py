@@ -228,7 +228,8 @@ def test_config_is_checked(monkeypatch):
 def test_the_default_workspace_is_the_backends(xp, backend, monkeypatch):
     monkeypatch.setattr(xconv.config, "workspace_bytes", None)
     x = to_xp(np.zeros((40, 2, 6, 6)), xp)
-    assert backend.workspace_for(x) == 16 * 2**20  # on a CPU
+    on_gpu = backend.name == "cupy"  # a GPU's default: 1 GiB; a CPU's: 16 MiB
+    assert backend.workspace_for(x) == (2**30 if on_gpu else 16 * 2**20)
     geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
     per_sample = _sample_bytes(x, (3, 3), (6, 6))
     monkeypatch.setattr(backend, "workspace_bytes", 7 * per_sample)

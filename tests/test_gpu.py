@@ -537,10 +537,13 @@ def test_jax_gpu_convolutions_agree_with_xconvs_own_under_jit():
 
     device = _jax_gpu()
     host = [a.astype(np.float32) for a in _conv_case(np.random.default_rng(4))]
-    delegated, generic = _conv_both_ways(lambda a: jax.device_put(a, device), host)
-    x, w, b = (jax.device_put(a, device) for a in host[:3])
-    jitted = jax.jit(lambda x, w, b: conv2d(x, w, b, stride=2, padding="same", groups=2))
-    out = jitted(x, w, b)
+    # JAX's default float32 precision on a GPU is TF32 (10-bit mantissas) in both paths,
+    # each rounding in its own order; "highest" compares the float32 arithmetic itself
+    with jax.default_matmul_precision("highest"):
+        delegated, generic = _conv_both_ways(lambda a: jax.device_put(a, device), host)
+        x, w, b = (jax.device_put(a, device) for a in host[:3])
+        jitted = jax.jit(lambda x, w, b: conv2d(x, w, b, stride=2, padding="same", groups=2))
+        out = jitted(x, w, b)
     assert out.devices() == {device}
     assert relative_error(np.asarray(out), generic[0]) < 1e-5
     for ours, theirs in zip(delegated, generic, strict=True):

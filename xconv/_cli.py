@@ -150,16 +150,19 @@ def _info(args: argparse.Namespace) -> int:
         if reason is not None:
             print(f"  {name:18} unavailable: {reason}")
             continue
-        try:
-            version = importlib.metadata.version(_distribution(backend.module))
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
+        version = _version(backend.module)
         print(f"  {name:18} {version:12} default device: {backend.default_device}")
     return 0
 
 
-def _distribution(module: str) -> str:
-    return {"array_api_strict": "array-api-strict"}.get(module, module)
+def _version(module: str) -> str:
+    """The installed version of an array library (CuPy's wheels are cupy-cuda12x, ...)."""
+    try:
+        return importlib.metadata.version(
+            {"array_api_strict": "array-api-strict"}.get(module, module)
+        )
+    except importlib.metadata.PackageNotFoundError:
+        return str(getattr(importlib.import_module(module), "__version__", "?"))
 
 
 def _positive_int(name: str) -> Callable[[str], int]:
