@@ -137,3 +137,50 @@ def test_metrics_chosen_in_the_constructor_reach_the_history(backend):
     assert history["loss"][0] == pytest.approx(before["loss"])
     after = model.evaluate(X, y, batch_size=20, return_dict=True)
     assert history["val_top_2_accuracy"][0] == pytest.approx(after["top_2_accuracy"])
+
+
+def test_the_step_skips_the_first_layers_input_gradient(backend, monkeypatch):
+    # nothing reads the gradient for the model's input: a first Conv2D skips its matrix
+    # product and col2im, and its own gradients stay those of the full backward pass
+    from xconv._graph import as_network
+    from xconv.functional import _conv
+
+    model = _model(backend.name, jit_compile=False)
+    X, y = _data()
+    X, y = model._inputs(X), model._labels(y, 12)
+    network = as_network(model.layers)
+    noise = model.training_step.noise(12)  # one dropout mask for both passes
+    results = {}
+    calls = []
+    real = _conv.backward_input
+    monkeypatch.setattr(_conv, "backward_input", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for needed in (True, False):
+        calls.clear()
+        out = network.forward(X, training=True, noise=noise)
+        grad = model.loss_function.gradient(y, out)
+        back = network.backward(grad, input_gradient=needed)
+        results[needed] = [{k: to_np(v) for k, v in layer.grads.items()} for layer in model.layers]
+        assert (back is not None) is needed
+        # (on torch and JAX the gradients are delegated, xconv's own col2im never runs)
+        assert len(calls) == (1 if needed and backend.name not in ("torch", "jax") else 0)
+    assert all(layer.input_gradient_needed for layer in model.layers)  # restored
+    for full, skipped in zip(results[True], results[False], strict=True):
+        assert full.keys() == skipped.keys()
+        for key in full:
+            np.testing.assert_array_equal(full[key], skipped[key])
+
+
+def test_conv2d_gradients_without_the_input_gradient():
+    from xconv.functional import ConvGeometry, conv2d_forward, conv2d_gradients
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
+    out, kept = conv2d_forward(x, w, None, geometry=geometry, keep_columns=True)
+    full = conv2d_gradients(np.ones_like(out), x, w, geometry=geometry)
+    part = conv2d_gradients(
+        np.ones_like(out), x, w, geometry=geometry, columns=kept, input_gradient=False
+    )
+    assert part[0] is None
+    np.testing.assert_allclose(part[1], full[1], rtol=1e-12)
+    np.testing.assert_allclose(part[2], full[2], rtol=1e-12)

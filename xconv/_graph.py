@@ -235,11 +235,14 @@ class Network(Sequence[Layer]):
             self._last_use_cache = cached
         return cached
 
-    def backward(self, grad: Array) -> Array:
+    def backward(self, grad: Array, *, input_gradient: bool = True) -> Array | None:
         """The gradient for the network's input, from the gradient of its output.
 
         Each layer keeps the gradients of its parameters (`Layer.grads`); a tensor read
-        by several layers gets the sum of their gradients.
+        by several layers gets the sum of their gradients. With ``input_gradient=False``
+        (a training step) the layers that read only the network's input are told that
+        nothing needs their input gradient (`Layer.input_gradient_needed`): a first
+        convolution then skips its col2im, and the result may be None.
         """
         grads: list[Array | None] = [None] * (len(self.layers) + 1)
         grads[self.output] = grad
@@ -249,9 +252,16 @@ class Network(Sequence[Layer]):
                 continue
             grads[i + 1] = None
             layer, sources = self.layers[i], self.wiring[i]
-            back = layer.backward_pass(grad_output)
+            skip = not input_gradient and all(j == 0 for j in sources)
+            layer.input_gradient_needed = not skip
+            try:
+                back = layer.backward_pass(grad_output)
+            finally:
+                layer.input_gradient_needed = True
             parts = back if getattr(layer, "merges", False) else [back]
             for j, part in zip(sources, parts, strict=True):
+                if part is None:
+                    continue
                 previous = grads[j]
                 grads[j] = part if previous is None else previous + part
         return grads[0]

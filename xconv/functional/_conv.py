@@ -149,11 +149,14 @@ def conv2d_gradients(
     groups: int = 1,
     bias: bool = True,
     columns: ConvColumns | None = None,
+    input_gradient: bool = True,
 ) -> tuple[Any, Any, Any | None]:
     """`conv2d_backward` with a geometry built beforehand and `conv2d_forward`'s columns.
 
     `columns` are used up: the weight gradient takes them and frees them before the
     input gradient makes columns of its own, so peak memory stays one set of columns.
+    With ``input_gradient=False`` the input gradient (a matrix product and a col2im)
+    is not computed and comes back as None: a network's first layer needs none.
 
     Returns:
         ``(grad_input, grad_weight, grad_bias)``, as `conv2d_backward`.
@@ -168,11 +171,13 @@ def conv2d_gradients(
         grads: tuple[Any, Any, Any | None] = lib.gradients(
             grad_output, x, weight, geometry, groups, bias
         )
-        return grads
+        return grads if input_gradient else (None, *grads[1:])
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     shape = tuple(weight.shape)
     grad_weight = weight_gradient(grad_output, x, columns, shape, geometry, groups, xp)
-    grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
+    if not input_gradient:
+        return None, grad_weight, grad_bias
+    grad_input = backward_input(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
 
 
@@ -394,7 +399,7 @@ def backward(
         return grads
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     grad_weight = weight_gradient(grad_output, x, None, tuple(weight.shape), geometry, groups, xp)
-    grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
+    grad_input = backward_input(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
 
 
@@ -430,7 +435,7 @@ def weight_gradient(
     return xp.reshape(grad_weight, weight_shape)
 
 
-def input_gradient(
+def backward_input(
     grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int, xp: Any
 ) -> Any:
     """Input gradient: (G, K, F/G) @ (G, F/G, N * L) gives columns; fold sums them back.

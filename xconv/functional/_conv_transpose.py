@@ -20,7 +20,7 @@ from xconv._validation import (
     true_or_false,
 )
 
-from ._conv import forward, input_gradient, native, weight_gradient
+from ._conv import backward_input, forward, native, weight_gradient
 from ._geometry import ConvGeometry, IntOrPair, Padding
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_backward"]
@@ -75,7 +75,7 @@ def conv_transpose2d(
     if lib is not None:
         out = lib.input_gradient(x, weight, geometry, groups)
     else:
-        out = input_gradient(x, weight, geometry, groups, xp)
+        out = backward_input(x, weight, geometry, groups, xp)
     if bias is not None:
         out = out + xp.reshape(bias, (1, bias.shape[0], 1, 1))
     return out

@@ -219,6 +219,7 @@ class Conv2D(Layer):
             groups=self.groups,
             bias=self.use_bias,
             columns=columns,
+            input_gradient=self.input_gradient_needed,
         )
         self.grads = {"weight": grad_weight}
         if grad_bias is not None:
