@@ -7,7 +7,9 @@ with a per-layer-type breakdown. all: conv and train. record: the accuracy recor
 (LeNet-5 on MNIST, ResNet-20's first-epoch loss), xconv next to PyTorch, for minutes
 to an hour. ops: relu, 2x2 max pooling and batch normalization, forward and backward,
 xconv's NumPy fast paths and generic code against PyTorch. delegation: xconv on torch
-tensors and JAX arrays against the library's own convolution. dask: prediction and
+tensors and JAX arrays against the library's own convolution. conv-parts: NumPy's
+convolution step by step (im2col, the matrix products, col2im) against the sgemm
+ceiling, a plain copy and PyTorch. dask: prediction and
 data-parallel training on dask.distributed. --gpu: the same questions on CuPy against
 PyTorch CUDA (cuDNN).
 Every result prints as a markdown table; --out DIR also writes it as JSON there.
@@ -30,6 +32,7 @@ SUITES = {
     "all": ["conv", "train"],
     "dask": ["dask"],
     "delegation": ["delegation"],
+    "conv-parts": ["conv_parts"],
 }
 
 

@@ -1,0 +1,189 @@
+"""``python -m benchmarks conv-parts``: where NumPy's convolution spends its time.
+
+For each anchor shape of ``benchmarks conv`` and the two convolutions of the MNIST
+network (batch 128), float32, every step of xconv's NumPy convolution timed alone on
+the whole batch: im2col (`unfold`) next to a plain copy of the same bytes; the
+forward matrix product; the output's layout (the product's (F, N, L) into the (N, F,
+OH, OW) result, bias added); the output gradient as columns; the weight-gradient and
+input-gradient matrix products; col2im (`fold`). The three matrix products together
+are the sgemm ceiling: what an im2col convolution cannot go below on this BLAS. Next to
+them, the real forward and forward+backward (`conv2d_forward` keeping its columns, then
+`conv2d_gradients`, as a layer runs them; threads and chunks as configured) and
+PyTorch's (``F.conv2d`` and autograd).
+
+Each round runs in a fresh process; figures are the median over rounds of a median
+over calls. Run as a worker: ``python -m benchmarks._conv_parts REPEATS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._common import load_note, machine_load, run_worker, worker_environment
+from ._conv_worker import SHAPES
+
+#: the anchors, then the MNIST network's two convolutions at batch 128
+CASES = [*SHAPES, (128, 1, 28, 28, 32, 3, 1, 0), (128, 32, 13, 13, 64, 3, 1, 0)]
+PARTS = [
+    "unfold",
+    "copy",
+    "gemm_forward",
+    "layout",
+    "grad_columns",
+    "gemm_weight",
+    "gemm_input",
+    "fold",
+    "xconv_forward",
+    "xconv_forward_backward",
+    "torch_forward",
+    "torch_forward_backward",
+]
+
+
+def _median_ms(fn: Callable[[], Any], calls: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
+    """Milliseconds of each part of one case (see the module docstring)."""
+    import torch
+    import torch.nn.functional as F
+
+    from xconv.functional import ConvGeometry, _numpy_kernels, conv2d_forward, conv2d_gradients
+
+    n, c, h, w, f, k, stride, pad = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    weight = rng.standard_normal((f, c, k, k), dtype=np.float32) / np.float32((c * k * k) ** 0.5)
+    bias = rng.standard_normal(f, dtype=np.float32)
+    geometry = ConvGeometry.build((h, w), (k, k), stride=stride, padding=pad)
+    oh, ow = geometry.out_size
+    grad = rng.standard_normal((n, f, oh, ow), dtype=np.float32)
+    matrix = weight.reshape(f, -1)
+    cols = _numpy_kernels.unfold(x, geometry)
+    product = matrix @ cols
+    out = np.empty((f, n, oh, ow), dtype=np.float32).transpose(1, 0, 2, 3)
+    shift = bias.reshape(1, f, 1, 1)
+    grad_cols = np.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(f, -1)
+    input_cols = matrix.T @ grad_cols
+
+    def layout() -> None:
+        np.add(product.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), shift, out=out)
+
+    def xconv_forward_backward() -> Any:
+        _, kept = conv2d_forward(x, weight, bias, geometry=geometry, keep_columns=True)
+        return conv2d_gradients(grad, x, weight, geometry=geometry, columns=kept)
+
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, weight, bias))
+    tg = torch.from_numpy(grad)
+
+    def torch_forward() -> Any:
+        with torch.no_grad():
+            return F.conv2d(tx, tw, tb, stride=stride, padding=pad)
+
+    def torch_forward_backward() -> Any:
+        y = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
+        return torch.autograd.grad(y, (tx, tw, tb), tg)
+
+    steps: dict[str, Callable[[], Any]] = {
+        "unfold": lambda: _numpy_kernels.unfold(x, geometry),
+        "copy": cols.copy,
+        "gemm_forward": lambda: matrix @ cols,
+        "layout": layout,
+        "grad_columns": lambda: np.ascontiguousarray(grad.transpose(1, 0, 2, 3)),
+        "gemm_weight": lambda: grad_cols @ cols.T,
+        "gemm_input": lambda: matrix.T @ grad_cols,
+        "fold": lambda: _numpy_kernels.fold(input_cols, geometry),
+        "xconv_forward": lambda: conv2d_forward(x, weight, bias, geometry=geometry),
+        "xconv_forward_backward": xconv_forward_backward,
+        "torch_forward": torch_forward,
+        "torch_forward_backward": torch_forward_backward,
+    }
+    return {name: _median_ms(steps[name], calls) for name in PARTS}
+
+
+def worker(calls: int) -> list[dict[str, float]]:
+    """Every case's parts, in this process."""
+    return [_case_parts(case, calls) for case in CASES]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Time every case's parts in fresh processes; print and return the result."""
+    rounds = args.repeats or (1 if args.quick else 3)
+    calls = 3 if args.quick else 9
+    before = machine_load()
+    timed = [run_worker(["benchmarks._conv_parts", str(calls)]) for _ in range(rounds)]
+    after = machine_load()
+    rows = []
+    for i, case in enumerate(CASES):
+        row: dict[str, Any] = {"shape": list(case)}
+        for part in PARTS:
+            row[part] = statistics.median(r[i][part] for r in timed)
+        row["sgemm_ceiling"] = row["gemm_forward"] + row["gemm_weight"] + row["gemm_input"]
+        rows.append(row)
+    environment = worker_environment()
+    result = {
+        "benchmark": "conv-parts",
+        "rounds": rounds,
+        "calls": calls,
+        "rows": rows,
+        "load": {"before": before, "after": after},
+        "load_note": load_note(before, after, environment.get("cpus")),
+        "environment": environment,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    print(table(result))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    """The result as markdown: the parts, then each total against the sgemm ceiling."""
+    lines = [
+        f"NumPy conv2d, float32, ms per call (median over {result['rounds']} fresh processes "
+        f"x {result['calls']} calls); the parts run on the whole batch",
+        "",
+        "| shape (N,C,H,W,F,k,s,p) | im2col | plain copy | GEMM fwd | layout+bias | grad cols "
+        "| GEMM dW | GEMM dX | col2im |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in result["rows"]:
+        cells = [f"{r[p]:.2f}" for p in PARTS[:8]]
+        lines.append(f"| {tuple(r['shape'])} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| shape | sgemm ceiling (3 GEMMs) | xconv fwd | xconv fwd+bwd | xconv / ceiling "
+        "| torch fwd | torch fwd+bwd | torch / ceiling | xconv / torch |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in result["rows"]:
+        ceiling, ours, theirs = (
+            r["sgemm_ceiling"],
+            r["xconv_forward_backward"],
+            r["torch_forward_backward"],
+        )
+        lines.append(
+            f"| {tuple(r['shape'])} | {ceiling:.2f} | {r['xconv_forward']:.2f} | {ours:.2f} | "
+            f"{ours / ceiling:.2f} | {r['torch_forward']:.2f} | {theirs:.2f} | "
+            f"{theirs / ceiling:.2f} | {ours / theirs:.2f} |"
+        )
+    lines += ["", result["load_note"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(worker(int(sys.argv[1]))))
