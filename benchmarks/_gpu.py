@@ -584,7 +584,7 @@ def run(args: argparse.Namespace, *, device: str = "cuda") -> dict[str, Any]:
     if reason is not None:
         print(
             f"GPU benchmark skipped: xconv's CuPy backend cannot run here ({reason}). "
-            "It needs CuPy and a CUDA device: see benchmarks/results/gpu-PENDING.md."
+            "It needs CuPy and a CUDA device (benchmarks/gpu-check.sh runs it on one)."
         )
         result.update(status="skipped", reason=reason, environment=_describe())
         return result
