@@ -120,6 +120,58 @@ def test_conv2d_is_the_same_with_and_without_fast_kernels(groups):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+# (N, C, H, W), filters, kernel, padding, dilation, groups: stride 1 and F <= C, where
+# the input gradient runs as a forward convolution of the output gradient
+AS_CONVOLUTION = [
+    ((3, 4, 7, 6), 4, 3, "same", 1, 1),
+    ((2, 6, 5, 8), 3, (3, 2), ((2, 0), (1, 0)), 1, 1),  # asymmetric, even kernel
+    ((2, 4, 9, 9), 4, 3, "same", 2, 2),  # dilated, grouped
+    ((2, 6, 6, 6), 6, 3, 1, 1, 6),  # depthwise
+    ((2, 8, 6, 7), 4, 5, ((4, 0), (0, 4)), 1, 2),  # padding the whole kernel wide
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "filters", "kernel", "padding", "dilation", "groups"), AS_CONVOLUTION
+)
+def test_input_gradient_as_a_convolution_equals_the_generic_code(
+    monkeypatch, shape, filters, kernel, padding, dilation, groups
+):
+    from xconv.functional import _conv
+
+    taken = []
+    real = _conv._as_convolution
+    monkeypatch.setattr(_conv, "_as_convolution", lambda *a: taken.append(real(*a)) or taken[-1])
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    weight = rng.standard_normal((filters, shape[1] // groups, *np.broadcast_to(kernel, 2)))
+    options = {"padding": padding, "dilation": dilation, "groups": groups}
+    grad = rng.standard_normal(conv2d(x, weight, **options).shape)
+    fast = conv2d_backward(grad, x, weight, **options)
+    assert taken, "the input gradient never considered running as a convolution"
+    assert taken[-1] is not None, "the input gradient did not run as a convolution"
+    with xconv.config.using(fast_kernels=False):
+        generic = conv2d_backward(grad, x, weight, **options)
+    for a, b in zip(fast, generic, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "filters", "stride", "padding"),
+    [
+        ((2, 3, 8, 8), 8, 1, 1),  # more filters than channels: col2im is cheaper
+        ((2, 4, 8, 8), 4, 2, 1),  # stride 2
+        ((2, 4, 5, 5), 4, 3, 3),  # padding wider than the kernel reaches
+    ],
+)
+def test_input_gradient_stays_a_col2im_where_that_is_cheaper(shape, filters, stride, padding):
+    from xconv.functional import ConvGeometry, _conv
+
+    weight = np.ones((filters, shape[1], 3, 3))
+    geometry = ConvGeometry.build(shape[2:], 3, stride=stride, padding=padding)
+    assert _conv._as_convolution(weight, geometry, 1) is None
+
+
 def _sample_bytes(x, kernel_size, out_size) -> int:
     return x.shape[1] * kernel_size[0] * kernel_size[1] * out_size[0] * out_size[1] * 8
 
