@@ -36,10 +36,21 @@ def native(xp: Any) -> ModuleType | None:
 
     PyTorch's namespace gives `_torch_native`, JAX's `_jax_native`, imported only
     then; any other namespace, or ``xconv.config.delegate`` or ``fast_kernels`` off,
-    gives None. Each op asks once, at its entry.
+    gives None. Each op asks once, at its entry (the answer for a namespace is kept).
     """
     if not (config.delegate and config.fast_kernels):
         return None
+    try:
+        return _NATIVE[xp]
+    except KeyError:
+        module = _NATIVE[xp] = _native_module(xp)
+        return module
+
+
+_NATIVE: dict[Any, ModuleType | None] = {}
+
+
+def _native_module(xp: Any) -> ModuleType | None:
     if array_api_compat.is_torch_namespace(xp):
         from . import _torch_native
 
