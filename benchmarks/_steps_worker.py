@@ -3,8 +3,10 @@
 ``python -m benchmarks._steps_worker steps|layers WORKLOAD IMPLEMENTATION WARMUP STEPS``
 
 WORKLOAD is ``mnist``, ``resnet20`` or ``digits`` (see `benchmarks._workloads`);
-IMPLEMENTATION is ``xconv`` (NumPy), ``xconv-jax`` (its step compiled) or ``torch``
-(the `benchmarks._torch_mirror` of the same network, from the same initial weights).
+IMPLEMENTATION is ``xconv`` (NumPy), ``xconv-jax`` (its step compiled), ``xconv-torch``
+(xconv's model on the torch backend: its convolutions and poolings run by PyTorch's own
+kernels) or ``torch`` (the `benchmarks._torch_mirror` of the same network, from the
+same initial weights).
 Both libraries take the same batches in the same order: the first ``WARMUP + STEPS``
 batches of the first shuffled epoch, made before any timing. The WARMUP steps run
 untimed; each of the STEPS next ones is timed alone (forward, loss, backward and the
@@ -79,6 +81,19 @@ def time_steps(workload: str, implementation: str, warmup: int, steps: int, seed
             loss.backward()
             optimizer.step()
             return float(loss.item())
+
+        threads = torch.get_num_threads()
+    elif implementation == "xconv-torch":
+        # xconv's model on torch tensors (its ops delegated to PyTorch's), float32, with
+        # PyTorch's thread count and the batches made tensors before timing, as above
+        import torch
+
+        torch.set_num_threads(_threads())
+        model = build(workload, seed=seed, backend="torch")
+        tensors = [(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches]
+
+        def step(i: int) -> float:
+            return float(model.train_on_batch(*tensors[i])[0])
 
         threads = torch.get_num_threads()
     else:
