@@ -174,6 +174,25 @@ def test_planned_conv2d_agrees(xp, case, dtype, monkeypatch):
         _agree(gradients(None), expected, dtype)
 
 
+@pytest.mark.parametrize("case", CONV_CASES[:3], ids=str)
+def test_planned_gradients_without_the_input_gradient(xp, case, monkeypatch):
+    """``input_gradient=False`` (a network's first layer) leaves that gradient out,
+    both ways, and the other two are unchanged."""
+    shape, wshape, options = _conv_options(case)
+    groups = options.pop("groups")
+    geometry = xf.ConvGeometry.build(shape[2:], wshape[2:], **options)
+    x, w = _random(xp, shape, "float64", 0), _random(xp, wshape, "float64", 1)
+    g = _random(xp, (shape[0], wshape[0], *geometry.out_size), "float64", 3)
+    everything = xf.conv2d_gradients(g, x, w, geometry=geometry, groups=groups)
+
+    def without() -> Any:
+        return xf.conv2d_gradients(g, x, w, geometry=geometry, groups=groups, input_gradient=False)
+
+    for grads in _both_ways(without, [], xp, monkeypatch):
+        assert grads[0] is None
+        _agree(grads[1:], everything[1:], "float64")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=str)
 def test_conv_transpose2d_and_its_gradients_agree(xp, case, dtype, monkeypatch):

@@ -160,11 +160,14 @@ def conv2d_gradients(
     groups: int = 1,
     bias: bool = True,
     columns: ConvColumns | None = None,
+    input_gradient: bool = True,
 ) -> tuple[Any, Any, Any | None]:
     """`conv2d_backward` with a geometry built beforehand and `conv2d_forward`'s columns.
 
     `columns` are used up: the weight gradient takes them and frees them before the
     input gradient makes columns of its own, so peak memory stays one set of columns.
+    Without `input_gradient` (a network's first layer: nothing needs the gradient of
+    its input) that gradient is not computed, and comes back None.
 
     Returns:
         ``(grad_input, grad_weight, grad_bias)``, as `conv2d_backward`.
@@ -177,13 +180,15 @@ def conv2d_gradients(
     if (lib := native(xp)) is not None:
         # (columns kept by xconv's forward pass, if any, are simply dropped)
         grads: tuple[Any, Any, Any | None] = lib.gradients(
-            grad_output, x, weight, geometry, groups, bias
+            grad_output, x, weight, geometry, groups, bias, input_gradient
         )
         return grads
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
     shape = tuple(weight.shape)
     grad_weight = weight_gradient(grad_output, x, columns, shape, geometry, groups, xp)
-    grad_input = input_gradient(grad_output, weight, geometry, groups, xp)
+    if not input_gradient:
+        return None, grad_weight, grad_bias
+    grad_input = _input_gradient(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
 
 
@@ -467,6 +472,10 @@ def input_gradient(
 
     parts = chunks.map(one)
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+# (for `conv2d_gradients`, whose keyword of that name hides the function)
+_input_gradient = input_gradient
 
 
 def columns(x: Any, geometry: ConvGeometry, groups: int, xp: Any, *, scratch: bool) -> Any:

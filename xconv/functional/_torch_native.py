@@ -110,9 +110,16 @@ def weight_gradient(
 
 
 def gradients(
-    grad_output: Any, x: Any, weight: Any, geometry: ConvGeometry, groups: int, bias: bool
+    grad_output: Any,
+    x: Any,
+    weight: Any,
+    geometry: ConvGeometry,
+    groups: int,
+    bias: bool,
+    input_gradient: bool = True,
 ) -> tuple[Any, Any, Any | None]:
-    """The input, weight and (if `bias`) bias gradients of `conv_forward`, in one call."""
+    """The input (if `input_gradient`, else None), weight and (if `bias`) bias
+    gradients of `conv_forward`, in one call."""
     pads = _symmetric(geometry)
     padded = pads is None
     if pads is None:
@@ -128,9 +135,9 @@ def gradients(
         False,
         [0, 0],
         groups,
-        [True, True, bias],
+        [input_gradient, True, bias],
     )
-    if padded:
+    if padded and grad_input is not None:
         grad_input = _crop(grad_input, geometry)
     return grad_input, grad_weight, grad_bias
 
