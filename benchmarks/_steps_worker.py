@@ -66,6 +66,10 @@ def _torch_setup(workload: str, seed: int) -> tuple[Any, Any, Any, Any]:
     return torch, module, torch_loss(model), torch_optimizer(model.optimizer, module.parameters())
 
 
+#: the xconv implementations' backends
+_BACKENDS = {"xconv": "numpy", "xconv-jax": "jax", "xconv-torch": "torch"}
+
+
 def time_steps(workload: str, implementation: str, warmup: int, steps: int, seed: int = 0) -> Any:
     """Seconds of each of `steps` training steps after `warmup` untimed ones."""
     source, n_train, batches = _batches(workload, warmup + steps, seed)
@@ -97,8 +101,7 @@ def time_steps(workload: str, implementation: str, warmup: int, steps: int, seed
 
         threads = torch.get_num_threads()
     else:
-        backend = "jax" if implementation == "xconv-jax" else "numpy"
-        model = build(workload, seed=seed, backend=backend)
+        model = build(workload, seed=seed, backend=_BACKENDS[implementation])
 
         def step(i: int) -> float:
             return float(model.train_on_batch(*batches[i])[0])
@@ -169,7 +172,12 @@ def time_layers(workload: str, implementation: str, warmup: int, steps: int, see
         # the real step, for the cost of running the modules one at a time
         whole = time_steps(workload, "torch", 1, min(steps, 5), seed)["median_step_seconds"]
     else:
-        model = build(workload, seed=seed)
+        model = build(workload, seed=seed, backend=_BACKENDS[implementation])
+        if implementation == "xconv-torch":
+            import torch
+
+            torch.set_num_threads(_threads())
+            batches = [(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches]
         totals = defaultdict(float)
         for layer in model.network.layers:
             key = _layer_key(layer)
