@@ -65,8 +65,11 @@ def _torch_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Ste
     from xconv.functional import conv2d, conv2d_backward
 
     def xconv_both() -> Any:
-        conv2d(x, weight, bias, stride=stride, padding=pad)
-        return conv2d_backward(grad, x, weight, stride=stride, padding=pad)
+        # the output lives through the backward pass, as autograd's does in `both` (and
+        # as a network's does): freed before it, the allocator hands its pages back and
+        # faults them in again, which times glibc's heap rather than the convolution
+        out = conv2d(x, weight, bias, stride=stride, padding=pad)
+        return out, conv2d_backward(grad, x, weight, stride=stride, padding=pad)
 
     return (lambda: conv2d(x, weight, bias, stride=stride, padding=pad)), xconv_both
 

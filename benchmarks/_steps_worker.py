@@ -3,8 +3,10 @@
 ``python -m benchmarks._steps_worker steps|layers WORKLOAD IMPLEMENTATION WARMUP STEPS``
 
 WORKLOAD is ``mnist``, ``resnet20`` or ``digits`` (see `benchmarks._workloads`);
-IMPLEMENTATION is ``xconv`` (NumPy), ``xconv-jax`` (its step compiled) or ``torch``
-(the `benchmarks._torch_mirror` of the same network, from the same initial weights).
+IMPLEMENTATION is ``xconv`` (NumPy), ``xconv-jax`` (its step compiled), ``xconv-torch``
+(xconv's model on the torch backend: its convolutions and poolings run by PyTorch's own
+kernels) or ``torch`` (the `benchmarks._torch_mirror` of the same network, from the
+same initial weights).
 Both libraries take the same batches in the same order: the first ``WARMUP + STEPS``
 batches of the first shuffled epoch, made before any timing. The WARMUP steps run
 untimed; each of the STEPS next ones is timed alone (forward, loss, backward and the
@@ -64,6 +66,10 @@ def _torch_setup(workload: str, seed: int) -> tuple[Any, Any, Any, Any]:
     return torch, module, torch_loss(model), torch_optimizer(model.optimizer, module.parameters())
 
 
+#: the xconv implementations' backends
+_BACKENDS = {"xconv": "numpy", "xconv-jax": "jax", "xconv-torch": "torch"}
+
+
 def time_steps(workload: str, implementation: str, warmup: int, steps: int, seed: int = 0) -> Any:
     """Seconds of each of `steps` training steps after `warmup` untimed ones."""
     source, n_train, batches = _batches(workload, warmup + steps, seed)
@@ -81,9 +87,21 @@ def time_steps(workload: str, implementation: str, warmup: int, steps: int, seed
             return float(loss.item())
 
         threads = torch.get_num_threads()
+    elif implementation == "xconv-torch":
+        # xconv's model on torch tensors (its ops delegated to PyTorch's), float32, with
+        # PyTorch's thread count and the batches made tensors before timing, as above
+        import torch
+
+        torch.set_num_threads(_threads())
+        model = build(workload, seed=seed, backend="torch")
+        tensors = [(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches]
+
+        def step(i: int) -> float:
+            return float(model.train_on_batch(*tensors[i])[0])
+
+        threads = torch.get_num_threads()
     else:
-        backend = "jax" if implementation == "xconv-jax" else "numpy"
-        model = build(workload, seed=seed, backend=backend)
+        model = build(workload, seed=seed, backend=_BACKENDS[implementation])
 
         def step(i: int) -> float:
             return float(model.train_on_batch(*batches[i])[0])
@@ -154,7 +172,12 @@ def time_layers(workload: str, implementation: str, warmup: int, steps: int, see
         # the real step, for the cost of running the modules one at a time
         whole = time_steps(workload, "torch", 1, min(steps, 5), seed)["median_step_seconds"]
     else:
-        model = build(workload, seed=seed)
+        model = build(workload, seed=seed, backend=_BACKENDS[implementation])
+        if implementation == "xconv-torch":
+            import torch
+
+            torch.set_num_threads(_threads())
+            batches = [(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches]
         totals = defaultdict(float)
         for layer in model.network.layers:
             key = _layer_key(layer)

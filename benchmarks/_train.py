@@ -11,7 +11,9 @@ What is timed: after WARMUP untimed steps, each of the next STEPS training steps
 (forward, loss, backward, the optimizer's update) on the first batches of the first
 shuffled epoch; the table gives the mean step over those, the median of it over
 repeats (each run a fresh process, implementations alternating) and the epoch that
-step projects to (mean step x batches per epoch). Then a per-layer-type breakdown of
+step projects to (mean step x batches per epoch). ``xconv-torch`` is xconv's model on
+the torch backend (float32, its convolutions and poolings delegated to PyTorch), from
+the same weights and on the same batches as ``torch``. Then a per-layer-type breakdown of
 one more run per library (see `benchmarks._steps_worker`), and the digits demo's whole
 50-epoch training (2 with ``--quick``) as before.
 """
@@ -36,8 +38,10 @@ LAYER_STEPS = {False: (2, 10), True: (1, 2)}  # (warmup, steps) of the breakdown
 
 
 def implementations(quick: bool, workload: str) -> list[str]:
-    """The implementations timed: xconv, torch, and xconv-jax where JAX is installed."""
-    names = ["xconv", "torch"]
+    """The implementations timed: xconv, torch, xconv-torch (xconv's model on the torch
+    backend, issue 18's target: within 1.3x of torch), and xconv-jax where JAX is
+    installed."""
+    names = ["xconv", "torch", "xconv-torch"]
     # compiling ResNet-20 takes longer than --quick's budget
     if importlib.util.find_spec("jax") is not None and not (quick and workload == "resnet20"):
         names.append("xconv-jax")
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _digits_epochs(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
     """The digits demo's whole training, as this suite measured it before (epochs)."""
     epochs = 2 if args.quick else 50
-    runs: dict[str, list[dict[str, float]]] = {"xconv": [], "torch": []}
+    runs: dict[str, list[dict[str, float]]] = {"xconv": [], "torch": [], "xconv-torch": []}
     if importlib.util.find_spec("jax") is not None:
         runs["xconv-jax"] = []
         if not args.quick:  # eager JAX dispatches op by op: minutes
@@ -133,6 +137,7 @@ def _digits_epochs(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
             name: statistics.median(r["epoch_seconds"] for r in rs) for name, rs in runs.items()
         },
         "ratio_xconv_to_torch": medians["xconv"] / medians["torch"],
+        "ratio_xconv_torch_to_torch": medians["xconv-torch"] / medians["torch"],
     }
 
 
@@ -248,7 +253,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         )
     out += [
         "",
-        f"xconv / torch (digits, whole training): {digits['ratio_xconv_to_torch']:.2f}",
+        f"xconv / torch (digits, whole training): {digits['ratio_xconv_to_torch']:.2f}; "
+        f"xconv-torch / torch: {digits['ratio_xconv_torch_to_torch']:.2f}",
         f"BLAS: {env['blas']}",
         f"Versions: {env.get('versions')}; {env['processor']}, {env['cpus']} CPUs",
         load_note(result["load_before"], result["load_after"], env["cpus"]),

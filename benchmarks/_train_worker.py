@@ -1,9 +1,11 @@
 """One timed training run of the digits CNN, in its own process; prints JSON.
 
-``python -m benchmarks._train_worker xconv|xconv-jax|xconv-jax-eager|torch EPOCHS SEED``
+``python -m benchmarks._train_worker IMPLEMENTATION EPOCHS SEED``, IMPLEMENTATION one of
+``xconv``, ``xconv-torch``, ``xconv-jax``, ``xconv-jax-eager`` and ``torch``.
 
-``xconv`` trains on NumPy; ``xconv-jax`` on JAX with its training step compiled
-(`jax.jit`, the default there), ``xconv-jax-eager`` on JAX without compiling it.
+``xconv`` trains on NumPy; ``xconv-torch`` on the torch backend (its ops delegated to
+PyTorch's); ``xconv-jax`` on JAX with its training step compiled (`jax.jit`, the
+default there), ``xconv-jax-eager`` on JAX without compiling it.
 Besides the whole run's seconds, each reports ``epoch_seconds``: the median epoch after
 the first (which, compiled, includes the compilation).
 """
@@ -112,6 +114,7 @@ if __name__ == "__main__":
     implementation, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     runners = {
         "xconv": run_xconv,
+        "xconv-torch": lambda e, s: run_xconv(e, s, backend="torch"),
         "xconv-jax": lambda e, s: run_xconv(e, s, backend="jax"),
         "xconv-jax-eager": lambda e, s: run_xconv(e, s, backend="jax", jit=False),
         "torch": run_torch,

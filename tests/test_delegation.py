@@ -26,7 +26,7 @@ from helpers import to_xp
 import xconv
 import xconv.functional as xf
 from xconv.functional import _conv, _im2col, _pooling
-from xconv.testing import assert_close
+from xconv.testing import assert_close, to_numpy
 
 FLOAT32 = {"rtol": 1e-4, "atol": 1e-5}
 
@@ -174,6 +174,25 @@ def test_planned_conv2d_agrees(xp, case, dtype, monkeypatch):
         _agree(gradients(None), expected, dtype)
 
 
+@pytest.mark.parametrize("case", CONV_CASES[:3], ids=str)
+def test_planned_gradients_without_the_input_gradient(xp, case, monkeypatch):
+    """``input_gradient=False`` (a network's first layer) leaves that gradient out,
+    both ways, and the other two are unchanged."""
+    shape, wshape, options = _conv_options(case)
+    groups = options.pop("groups")
+    geometry = xf.ConvGeometry.build(shape[2:], wshape[2:], **options)
+    x, w = _random(xp, shape, "float64", 0), _random(xp, wshape, "float64", 1)
+    g = _random(xp, (shape[0], wshape[0], *geometry.out_size), "float64", 3)
+    everything = xf.conv2d_gradients(g, x, w, geometry=geometry, groups=groups)
+
+    def without() -> Any:
+        return xf.conv2d_gradients(g, x, w, geometry=geometry, groups=groups, input_gradient=False)
+
+    for grads in _both_ways(without, [], xp, monkeypatch):
+        assert grads[0] is None
+        _agree(grads[1:], everything[1:], "float64")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=str)
 def test_conv_transpose2d_and_its_gradients_agree(xp, case, dtype, monkeypatch):
@@ -242,6 +261,20 @@ def test_planned_pooling_agrees_and_indexes_either_way(xp, case, ties, monkeypat
     _agree(*avg, "float64")
     run = lambda: xf.avg_pool2d_gradient(g, geometry=geometry)  # noqa: E731
     _agree(*_both_ways(run, [], xp, monkeypatch), "float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_and_its_gradient_agree_at_nan_and_infinities(xp, dtype, monkeypatch):
+    """relu runs PyTorch's own kernels on torch tensors: NaN stays NaN forward, and
+    its gradient is 0 (xconv's rule; PyTorch's gradient kernel alone lets it through)."""
+    values = np.array([np.nan, -np.inf, -2.0, -0.0, 0.0, 1.5, np.inf, -1e-30])
+    x = to_xp(np.tile(values, (3, 1)), xp, dtype)
+    g = to_xp(np.arange(24.0).reshape(3, 8) - 5.0, xp, dtype)
+    forward, generic = _both_ways(xf.relu, [x], xp, monkeypatch)
+    assert_close(forward, generic)  # (NaN where NaN)
+    backward, generic = _both_ways(xf.relu_backward, [g, x], xp, monkeypatch)
+    assert_close(backward, generic)
+    assert np.all(to_numpy(backward)[:, 0] == 0)
 
 
 def test_max_pooling_gradient_goes_to_the_first_maximum(xp, monkeypatch):

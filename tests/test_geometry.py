@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from helpers import same_pads
 
@@ -62,3 +63,27 @@ def test_kernel_larger_than_padded_input_is_refused():
     with pytest.raises(ValueError, match="kernel spans 7 pixels along the height"):
         ConvGeometry.build((6, 6), 3, dilation=3, padding=0)
     assert ConvGeometry.build((4, 4), 5, padding=1).out_size == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("stride", True), ("stride", 1.0), ("dilation", (1, True))]
+)
+def test_cached_geometry_does_not_admit_equal_values_of_other_types(option, value):
+    # True == 1 and 1.0 == 1 as dict keys: a geometry cached for 1 must not answer for them
+    ConvGeometry.build((6, 6), 3, stride=1, dilation=1)
+    with pytest.raises(TypeError, match=f"`{option}`"):
+        ConvGeometry.build((6, 6), 3, **{option: value})
+
+
+def test_cached_geometry_is_the_one_built():
+    first = ConvGeometry.build((9, 7), (3, 2), stride=2, padding="same")
+    again = ConvGeometry.build((9, 7), (3, 2), stride=2, padding="same")
+    uncached = ConvGeometry.build((np.int64(9), 7), (3, 2), stride=np.int64(2), padding="same")
+    assert again is first
+    assert uncached == first
+    pool = ConvGeometry.for_pooling((5, 5), 2)
+    assert ConvGeometry.for_pooling((5, 5), 2) is pool
+    with pytest.raises(ValueError, match="no input pixel"):
+        ConvGeometry.for_pooling((5, 5), 2, padding=2)
+    with pytest.raises(ValueError, match="no input pixel"):
+        ConvGeometry.for_pooling((5, 5), 2, padding=2)  # refused again: errors are not cached

@@ -137,6 +137,42 @@ def test_graph_backward_matches_torch_autograd(xp, backend, name):
     np.testing.assert_allclose(to_np(grad_input), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
+def test_training_step_leaves_out_the_batchs_gradient(xp, backend, monkeypatch):
+    """A Conv2D reading the network's input skips its input's gradient in a training
+    step (nobody reads it), with the same parameter gradients; asked for, it is there."""
+    import xconv.layers._conv as conv_layer
+
+    asked: list[bool] = []
+    real = conv_layer.conv2d_gradients
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("input_gradient", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conv_layer, "conv2d_gradients", spy)
+    model = NeuralNetwork(
+        SGD(), CrossEntropy(from_logits=True), seed=0, backend=backend, dtype="float64"
+    )
+    model.add(Conv2D(3, 3, input_shape=(2, 6, 6)))
+    model.add(Activation("relu"))
+    model.add(Conv2D(2, 3))
+    model.add(Flatten())
+    model.add(Dense(4))
+    X, labels = _data()
+    X, one_hot = to_xp(X, xp), to_xp(np.eye(4)[labels], xp)
+    params = [dict(layer.params) for layer in model.layers]
+    buffers = [dict(layer.buffers) for layer in model.layers]
+    noise = [None] * len(model.layers)
+    loss = model.loss_function
+    grads, *_ = _step.gradients(model.network, loss, params, buffers, X, one_hot, noise)
+    assert asked == [True, False]  # backwards: the second Conv2D, then the first
+    out = model.network.forward(X, training=True)
+    assert model.network.backward(loss.gradient(one_hot, out)) is not None
+    assert asked[2:] == [True, True]
+    for key, grad in grads[0].items():
+        np.testing.assert_allclose(to_np(grad), to_np(model.layers[0].grads[key]), rtol=1e-12)
+
+
 def test_graph_layers_are_the_users_in_call_order_and_trains(xp, backend):
     x = Input((2, 6, 6))
     first, second, shortcut = Conv2D(2, 3), Conv2D(2, 3), Conv2D(2, 1)

@@ -235,14 +235,19 @@ class Network(Sequence[Layer]):
             self._last_use_cache = cached
         return cached
 
+    def _skips_input_gradient(self, i: int) -> bool:
+        """Whether layer i reads only the network's input and can leave its gradient out."""
+        skips = getattr(self.layers[i], "skips_input_gradient", False)
+        return bool(skips) and all(j == 0 for j in self.wiring[i])
+
     def backward(self, grad: Array, *, input_gradient: bool = True) -> Array | None:
         """The gradient for the network's input, from the gradient of its output.
 
         Each layer keeps the gradients of its parameters (`Layer.grads`); a tensor read
-        by several layers gets the sum of their gradients. With ``input_gradient=False``
-        (a training step) the layers that read only the network's input are told that
-        nothing needs their input gradient (`Layer.input_gradient_needed`): a first
-        convolution then skips its col2im, and the result may be None.
+        by several layers gets the sum of their gradients. Without `input_gradient`
+        (a training step, which never reads it) the layers that read only the
+        network's input and can leave their input's gradient out (``Conv2D``) do,
+        and None comes back where that gradient would have been.
         """
         grads: list[Array | None] = [None] * (len(self.layers) + 1)
         grads[self.output] = grad
@@ -252,19 +257,22 @@ class Network(Sequence[Layer]):
                 continue
             grads[i + 1] = None
             layer, sources = self.layers[i], self.wiring[i]
-            skip = not input_gradient and all(j == 0 for j in sources)
-            layer.input_gradient_needed = not skip
-            try:
+            if input_gradient or not self._skips_input_gradient(i):
                 back = layer.backward_pass(grad_output)
-            finally:
-                layer.input_gradient_needed = True
+            else:
+                _without_input_gradient(layer, grad_output)
+                back = None
             parts = back if getattr(layer, "merges", False) else [back]
             for j, part in zip(sources, parts, strict=True):
-                if part is None:
-                    continue
                 previous = grads[j]
-                grads[j] = part if previous is None else previous + part
+                if part is not None:  # (None: a gradient of the input, left out)
+                    grads[j] = part if previous is None else previous + part
         return grads[0]
+
+
+def _without_input_gradient(layer: Any, grad_output: Array) -> None:
+    """`layer.backward_pass`, its parameters' gradients only (`skips_input_gradient`)."""
+    layer.backward_pass(grad_output, input_gradient=False)
 
 
 def as_network(layers: Sequence[Layer] | Network) -> Network:

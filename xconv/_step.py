@@ -100,6 +100,7 @@ def gradients(
     value = loss.loss(y, out)
     scores = {"accuracy": loss.accuracy(y, out)}
     scores |= {metric.name: metric(y, out) for metric in metrics if metric.name not in scores}
+    # (the gradient of the batch itself is never read: layers reading it skip it)
     network.backward(loss.gradient(y, out), input_gradient=False)
     layers = network.layers
     grads = [dict(layer.grads) if layer.params else {} for layer in layers]

@@ -159,17 +159,25 @@ def _type_name(x: object) -> str:
     return f"{cls.__module__.split('.')[0]}.{cls.__qualname__}"
 
 
+# array types whose own `.device` is the standard's (PyTorch's), by type met so far
+_PLAIN_DEVICE: dict[type, bool] = {}
+
+
+def _device(x: Any) -> Any:
+    """`x`'s device, as array-api-compat gives it (read straight off a torch tensor)."""
+    plain = _PLAIN_DEVICE.get(type(x))
+    if plain is None:
+        plain = _PLAIN_DEVICE[type(x)] = array_api_compat.is_torch_array(x)
+    return x.device if plain else array_api_compat.device(x)
+
+
 def _check_one_device(named: dict[str, Any]) -> None:
     """All arrays whose device is known must share it.
 
     A traced array (JAX under `jax.grad` or `jax.vmap`) has no device (None): it is
     compatible with any, and the library itself places it.
     """
-    known = [
-        (name, device)
-        for name, x in named.items()
-        if (device := array_api_compat.device(x)) is not None
-    ]
+    known = [(name, device) for name, x in named.items() if (device := _device(x)) is not None]
     if not known:
         return
     first_name, first_device = known[0]
@@ -181,6 +189,13 @@ def _check_one_device(named: dict[str, Any]) -> None:
             )
 
 
+# What the checks below learnt about each array type and dtype met so far, so that an
+# op called again on arrays of a known kind skips array-api-compat's detection: the
+# namespace of each array type, and whether each (type, dtype) is real floating.
+_NAMESPACES: dict[type, Any] = {}
+_FLOATING: dict[tuple[type, Any], bool] = {}
+
+
 def namespace_of(**arrays: Any) -> Any:
     """The one array namespace of the named arrays (None values are skipped).
 
@@ -189,20 +204,20 @@ def namespace_of(**arrays: Any) -> Any:
     whose device is unknown (a JAX tracer) is taken to be on the others' device.
     """
     named = {name: x for name, x in arrays.items() if x is not None}
+    kinds = {type(x) for x in named.values()}
+    xp = _NAMESPACES.get(next(iter(kinds))) if len(kinds) == 1 else None
+    if xp is None:
+        xp = _detect_namespace(named)
+        if len(kinds) == 1:
+            _NAMESPACES[next(iter(kinds))] = xp
+    if len(named) > 1:
+        _check_one_device(named)
     for name, x in named.items():
-        if not array_api_compat.is_array_api_obj(x) or isinstance(x, int | float | complex):
-            raise TypeError(f"`{name}` must be an array, got {_type_name(x)}")
-    try:
-        xp = array_api_compat.array_namespace(*named.values())
-    except TypeError:
-        kinds = ", ".join(f"`{name}` is {_type_name(x)}" for name, x in named.items())
-        raise TypeError(
-            f"arrays from different libraries: {kinds}; convert them to one library first"
-        ) from None
-
-    _check_one_device(named)
-    for name, x in named.items():
-        if not xp.isdtype(x.dtype, "real floating"):
+        key = (type(x), x.dtype)
+        floating = _FLOATING.get(key)
+        if floating is None:
+            floating = _FLOATING[key] = bool(xp.isdtype(x.dtype, "real floating"))
+        if not floating:
             raise TypeError(f"`{name}` must have a real floating dtype, got {x.dtype}")
     (first_name, first), *rest = named.items()
     for name, x in rest:
@@ -212,6 +227,21 @@ def namespace_of(**arrays: Any) -> Any:
                 f"`{name}` is {x.dtype}; cast one of them first"
             )
     return xp
+
+
+def _detect_namespace(named: dict[str, Any]) -> Any:
+    """`namespace_of`'s namespace, found by array-api-compat: every value an array, of
+    one library."""
+    for name, x in named.items():
+        if not array_api_compat.is_array_api_obj(x) or isinstance(x, int | float | complex):
+            raise TypeError(f"`{name}` must be an array, got {_type_name(x)}")
+    try:
+        return array_api_compat.array_namespace(*named.values())
+    except TypeError:
+        kinds = ", ".join(f"`{name}` is {_type_name(x)}" for name, x in named.items())
+        raise TypeError(
+            f"arrays from different libraries: {kinds}; convert them to one library first"
+        ) from None
 
 
 def check_ndim(x: Any, name: str, layout: str) -> None:

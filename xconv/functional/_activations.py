@@ -29,6 +29,7 @@ from xconv import config
 from xconv._validation import as_int, check_shape, namespace_of, real
 
 from . import _numpy_ops
+from ._conv import native
 
 __all__ = [
     "ACTIVATIONS",
@@ -108,6 +109,8 @@ def relu(x: Any, /) -> Any:
     xp = namespace_of(x=x)
     if _fast(xp, x):
         return _numpy_ops.relu(x)
+    if (lib := _relu_delegate(xp)) is not None:
+        return lib.relu(x)
     return xp.where(x < 0, 0.0, x)
 
 
@@ -122,7 +125,15 @@ def relu_backward(grad_output: Any, x: Any, /) -> Any:
     xp = _check_backward(grad_output, x, "x")
     if _fast(xp, grad_output, x):
         return _numpy_ops.relu_backward(grad_output, x)
+    if (lib := _relu_delegate(xp)) is not None:
+        return lib.relu_backward(grad_output, x)
     return xp.where(x > 0, grad_output, 0.0)
+
+
+def _relu_delegate(xp: Any) -> Any:
+    """PyTorch's module where relu is delegated (JAX compiles the `where` as well)."""
+    lib = native(xp)
+    return lib if lib is not None and hasattr(lib, "relu") else None
 
 
 # -- leaky relu -----------------------------------------------------------------------

@@ -37,10 +37,21 @@ def native(xp: Any) -> ModuleType | None:
 
     PyTorch's namespace gives `_torch_native`, JAX's `_jax_native`, imported only
     then; any other namespace, or ``xconv.config.delegate`` or ``fast_kernels`` off,
-    gives None. Each op asks once, at its entry.
+    gives None. Each op asks once, at its entry (the answer for a namespace is kept).
     """
     if not (config.delegate and config.fast_kernels):
         return None
+    try:
+        return _NATIVE[xp]
+    except KeyError:
+        module = _NATIVE[xp] = _native_module(xp)
+        return module
+
+
+_NATIVE: dict[Any, ModuleType | None] = {}
+
+
+def _native_module(xp: Any) -> ModuleType | None:
     if array_api_compat.is_torch_namespace(xp):
         from . import _torch_native
 
@@ -156,8 +167,8 @@ def conv2d_gradients(
 
     `columns` are used up: the weight gradient takes them and frees them before the
     input gradient makes columns of its own, so peak memory stays one set of columns.
-    With ``input_gradient=False`` the input gradient (a matrix product and a col2im)
-    is not computed and comes back as None: a network's first layer needs none.
+    Without `input_gradient` (a network's first layer: nothing needs the gradient of
+    its input) that gradient is not computed, and comes back None.
 
     Returns:
         ``(grad_input, grad_weight, grad_bias)``, as `conv2d_backward`.
@@ -170,7 +181,7 @@ def conv2d_gradients(
     if (lib := native(xp)) is not None:
         # (columns kept by xconv's forward pass, if any, are simply dropped)
         grads: tuple[Any, Any, Any | None] = lib.gradients(
-            grad_output, x, weight, geometry, groups, bias
+            grad_output, x, weight, geometry, groups, bias, input_gradient
         )
         return grads if input_gradient else (None, *grads[1:])
     grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None

@@ -7,8 +7,9 @@ arguments fail fast with a message that names them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from xconv._validation import int_or_pair
 
@@ -75,6 +76,29 @@ def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[i
     return total // 2, total - total // 2
 
 
+_ATOMS = (int, str, type(None))
+
+
+def _plain(value: object) -> bool:
+    """Whether `value` may key the geometry cache: None, a str, an exact int (not a
+    bool, float or NumPy scalar: the checks tell those apart, a dict would not) or a
+    tuple of them."""
+    if type(value) in _ATOMS:
+        return True
+    if not isinstance(value, tuple):
+        return False
+    # (atoms tested inline: this runs on every call of an op)
+    return all(type(item) in _ATOMS or _plain(item) for item in value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached(make: Any, arguments: tuple[Any, ...]) -> ConvGeometry:
+    """`make(*arguments)`, once per distinct arguments (geometries are immutable; a
+    call that raises is not cached, so it raises again)."""
+    geometry: ConvGeometry = make(*arguments)
+    return geometry
+
+
 @dataclass(frozen=True, slots=True)
 class ConvGeometry:
     """The sizes of one 2-D convolution: what im2col, col2im and their kernels need.
@@ -110,7 +134,25 @@ class ConvGeometry:
         padding: Padding = 0,
         dilation: IntOrPair = 1,
     ) -> ConvGeometry:
-        """Validate the arguments and work out the padding and the output size."""
+        """Validate the arguments and work out the padding and the output size.
+
+        An op calls this on every call: arguments of plain ints and strings are looked
+        up in a cache, so a shape met before costs a dictionary lookup.
+        """
+        arguments = (in_size, kernel_size, stride, padding, dilation)
+        if _plain(arguments):
+            return _cached(cls._build, arguments)
+        return cls._build(*arguments)
+
+    @classmethod
+    def _build(
+        cls,
+        in_size: tuple[int, int],
+        kernel_size: IntOrPair,
+        stride: IntOrPair,
+        padding: Padding,
+        dilation: IntOrPair,
+    ) -> ConvGeometry:
         return cls.from_pairs(
             int_or_pair(in_size, "input size", minimum=0),
             int_or_pair(kernel_size, "kernel_size"),
@@ -213,6 +255,19 @@ class ConvGeometry:
         >>> ConvGeometry.for_pooling((7, 8), 2).out_size
         (3, 4)
         """
+        arguments = (in_size, kernel_size, stride, padding)
+        if _plain(arguments):
+            return _cached(cls._for_pooling, arguments)
+        return cls._for_pooling(*arguments)
+
+    @classmethod
+    def _for_pooling(
+        cls,
+        in_size: tuple[int, int],
+        kernel_size: IntOrPair,
+        stride: IntOrPair | None,
+        padding: Padding,
+    ) -> ConvGeometry:
         geometry = cls.build(
             in_size, kernel_size, stride=kernel_size if stride is None else stride, padding=padding
         )

@@ -87,13 +87,21 @@ def weight_gradient(
 
 
 def gradients(
-    grad_output: Any, x: Any, weight: Any, geometry: ConvGeometry, groups: int, bias: bool
+    grad_output: Any,
+    x: Any,
+    weight: Any,
+    geometry: ConvGeometry,
+    groups: int,
+    bias: bool,
+    input_gradient: bool = True,
 ) -> tuple[Any, Any, Any | None]:
-    """The input, weight and (if `bias`) bias gradients of `conv_forward`: one vjp."""
+    """The input (if `input_gradient`, else None), weight and (if `bias`) bias
+    gradients of `conv_forward`: one vjp (compiled, an unused input gradient is
+    never computed)."""
     _, pullback = jax.vjp(lambda x, w: _conv(x, w, geometry, groups), x, weight)
     grad_input, grad_weight = pullback(grad_output)
     grad_bias = jnp.sum(grad_output, axis=(0, 2, 3)) if bias else None
-    return grad_input, grad_weight, grad_bias
+    return (grad_input if input_gradient else None), grad_weight, grad_bias
 
 
 def _window(geometry: ConvGeometry) -> dict[str, Any]:

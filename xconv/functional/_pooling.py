@@ -260,6 +260,11 @@ def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeomet
             return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
         # fast kernels switched off (or another gradient dtype) since the forward pass
         index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
+    elif (own := getattr(index, "positions", None)) is not None:  # PyTorch's own index
+        if (lib := native(array_api_compat.array_namespace(grad_output))) is not None:
+            return lib.max_backward(grad_output, index, geometry)
+        # delegation switched off since the forward pass: xconv's code, xconv's layout
+        index = own(geometry)
     elif (lib := native(array_api_compat.array_namespace(index))) is not None:
         return lib.max_backward(grad_output, index, geometry)
     return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))

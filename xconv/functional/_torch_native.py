@@ -14,16 +14,20 @@ and keeps xconv's semantics where ``torch.nn.functional`` has others:
   differentiates the call (double backward) like any other op.
 - max pooling: PyTorch's CPU and CUDA kernels keep a window's FIRST maximum in
   row-major order (a later value wins only if strictly greater), xconv's rule. The
-  index is turned into xconv's layout, (C, 1, N, L) window positions, so a gradient
-  may run either path; the gradient scatters each window's share to its pixel.
+  planned forward pass keeps PyTorch's own index (`MaxPoolIndex`), whose gradient is
+  PyTorch's ``max_pool2d_with_indices_backward``, as autograd runs it; the index turns
+  into xconv's layout, (C, 1, N, L) window positions, when a gradient runs xconv's
+  code (`MaxPoolIndex.positions`), and an index in that layout is scattered back here.
   (A window holding NaN: PyTorch keeps its last NaN, xconv's code its first.)
+- relu: ``torch.relu`` and ``threshold_backward`` (PyTorch's CPU ``where`` is several
+  times slower than either); the gradient at NaN is 0, xconv's rule.
 - average pooling: a window's sum over its real pixels only, PyTorch's
   ``count_include_pad=False``; padding wider than half the window is made by hand.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +35,7 @@ import torch.nn.functional as F
 from ._geometry import ConvGeometry
 
 __all__ = [
+    "MaxPoolIndex",
     "avg_backward",
     "avg_forward",
     "conv_forward",
@@ -39,6 +44,8 @@ __all__ = [
     "max_backward",
     "max_forward",
     "max_forward_index",
+    "relu",
+    "relu_backward",
     "weight_gradient",
 ]
 
@@ -103,9 +110,16 @@ def weight_gradient(
 
 
 def gradients(
-    grad_output: Any, x: Any, weight: Any, geometry: ConvGeometry, groups: int, bias: bool
+    grad_output: Any,
+    x: Any,
+    weight: Any,
+    geometry: ConvGeometry,
+    groups: int,
+    bias: bool,
+    input_gradient: bool = True,
 ) -> tuple[Any, Any, Any | None]:
-    """The input, weight and (if `bias`) bias gradients of `conv_forward`, in one call."""
+    """The input (if `input_gradient`, else None), weight and (if `bias`) bias
+    gradients of `conv_forward`, in one call."""
     pads = _symmetric(geometry)
     padded = pads is None
     if pads is None:
@@ -121,9 +135,9 @@ def gradients(
         False,
         [0, 0],
         groups,
-        [True, True, bias],
+        [input_gradient, True, bias],
     )
-    if padded:
+    if padded and grad_input is not None:
         grad_input = _crop(grad_input, geometry)
     return grad_input, grad_weight, grad_bias
 
@@ -152,11 +166,43 @@ def max_forward(x: Any, geometry: ConvGeometry) -> Any:
     return F.max_pool2d(x, geometry.kernel_size, geometry.stride, pads)
 
 
-def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, Any]:
-    """`max_forward`, and where each window's first maximum is, in xconv's layout."""
+class MaxPoolIndex(NamedTuple):
+    """PyTorch's own max-pooling index, and the input it pooled (no copy).
+
+    `pooled` is the input as PyTorch's kernel saw it (padded by hand where it cannot
+    pad), `flat` its indices, `pads` the padding PyTorch added itself.
+    """
+
+    pooled: Any
+    flat: Any
+    pads: tuple[int, int]
+
+    def positions(self, geometry: ConvGeometry) -> Any:
+        """The index in xconv's layout, for xconv's own gradient."""
+        return _window_index(self.flat, self.pooled.shape[3], self.pads, geometry)
+
+
+def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, MaxPoolIndex]:
+    """`max_forward`, and PyTorch's index of each window's first maximum."""
     x, pads = _max_input(x, geometry)
     out, flat = F.max_pool2d(x, geometry.kernel_size, geometry.stride, pads, return_indices=True)
-    return out, _window_index(flat, x.shape[3], pads, geometry)
+    return out, MaxPoolIndex(x, flat, pads)
+
+
+def _max_backward_own(grad_output: Any, index: MaxPoolIndex, geometry: ConvGeometry) -> Any:
+    """Each window's gradient added to its maximum, by PyTorch's own backward kernel."""
+    grad = torch.ops.aten.max_pool2d_with_indices_backward(
+        grad_output,
+        index.pooled,
+        list(geometry.kernel_size),
+        list(geometry.stride),
+        list(index.pads),
+        [1, 1],
+        False,
+        index.flat,
+    )
+    # (an input padded by hand: its gradient cropped back)
+    return grad if tuple(index.pooled.shape[2:]) == geometry.in_size else _crop(grad, geometry)
 
 
 def _window_index(flat: Any, width: int, offset: tuple[int, int], geometry: ConvGeometry) -> Any:
@@ -181,7 +227,10 @@ def _window_starts(geometry: ConvGeometry, device: Any) -> tuple[Any, Any]:
 
 
 def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
-    """Each window's gradient added to its maximum (`index`, xconv's layout)."""
+    """Each window's gradient added to its maximum: `index` PyTorch's own
+    (`MaxPoolIndex`) or in xconv's layout."""
+    if isinstance(index, MaxPoolIndex):
+        return _max_backward_own(grad_output, index, geometry)
     n, c = grad_output.shape[0], grad_output.shape[1]
     (oh, ow), kw = geometry.out_size, geometry.kernel_size[1]
     width = geometry.padded_size[1]
@@ -224,3 +273,14 @@ def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
     share = grad_output / _counts(geometry, grad_output)
     ones = torch.ones((channels, 1, *geometry.kernel_size), dtype=share.dtype, device=share.device)
     return input_gradient(share, ones, geometry, channels)
+
+
+def relu(x: Any) -> Any:
+    """``max(x, 0)`` by ``torch.relu`` (NaN stays NaN, as in xconv's)."""
+    return torch.relu(x)
+
+
+def relu_backward(grad_output: Any, x: Any) -> Any:
+    """`grad_output` where x > 0, else 0: PyTorch's relu gradient kernel, with NaN made
+    0 first (its kernel lets a NaN's gradient through; xconv's rule stops it)."""
+    return torch.ops.aten.threshold_backward(grad_output, torch.nan_to_num(x, nan=0.0), 0)

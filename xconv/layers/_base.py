@@ -46,10 +46,6 @@ class Layer:
     #: whether training draws random numbers (dropout masks, augmentation offsets): such
     #: a layer implements `sample_noise` and takes ``forward_pass(X, training, noise=)``
     stochastic: bool = False
-    #: False while the network runs `backward_pass` on a layer that reads the model's
-    #: input in a training step, where nothing uses the input's gradient: the layer may
-    #: then skip computing it and return None (Conv2D does; others may ignore this)
-    input_gradient_needed: bool = True
 
     def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
         self.input_shape: tuple[int, ...] | None = None
@@ -182,10 +178,7 @@ class Layer:
         raise NotImplementedError
 
     def backward_pass(self, accum_grad: Array) -> Array:
-        """Gradient for the layer below, from the gradient of this layer's output.
-
-        None where `input_gradient_needed` is False and the layer skipped it.
-        """
+        """Gradient for the layer below, from the gradient of this layer's output."""
         raise NotImplementedError
 
 

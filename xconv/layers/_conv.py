@@ -198,7 +198,12 @@ class Conv2D(Layer):
         self._cols, self._input = cols, (X if training else None)
         return self._activation.forward(out, training)
 
-    def backward_pass(self, accum_grad: Array) -> Array:
+    #: `backward_pass` can leave out the input's gradient (a network's first layer)
+    skips_input_gradient = True
+
+    def backward_pass(self, accum_grad: Array, *, input_gradient: bool = True) -> Array | None:
+        """Gradient for the layer below (None without `input_gradient`: nothing reads it,
+        so it is not computed), and the parameters' gradients in ``grads``."""
         if self._input is None:
             raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
         weight = self.params["weight"]
@@ -219,7 +224,7 @@ class Conv2D(Layer):
             groups=self.groups,
             bias=self.use_bias,
             columns=columns,
-            input_gradient=self.input_gradient_needed,
+            input_gradient=input_gradient,
         )
         self.grads = {"weight": grad_weight}
         if grad_bias is not None:

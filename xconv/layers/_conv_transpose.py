@@ -91,7 +91,9 @@ class Conv2DTranspose(Conv2D):
         self._input = X if training else None
         return out
 
-    def backward_pass(self, accum_grad: Array) -> Array:
+    skips_input_gradient = False  # (Conv2D's skip does not apply: always computed)
+
+    def backward_pass(self, accum_grad: Array, *, input_gradient: bool = True) -> Array | None:
         if self._input is None:
             raise RuntimeError("backward_pass() needs a forward_pass(X, training=True) first")
         namespace_of(accum_grad=accum_grad, X=self._input)

@@ -190,11 +190,7 @@ class SeparableConv2D(Layer):
 
     def backward_pass(self, accum_grad: Array) -> Array:
         grad_hidden = self._pointwise.backward_pass(accum_grad)
-        self._depthwise.input_gradient_needed = self.input_gradient_needed
-        try:
-            grad_input = self._depthwise.backward_pass(grad_hidden)
-        finally:
-            self._depthwise.input_gradient_needed = True
+        grad_input = self._depthwise.backward_pass(grad_hidden)
         self.grads = {
             "depthwise_weight": self._depthwise.grads["weight"],
             "pointwise_weight": self._pointwise.grads["weight"],
