@@ -36,6 +36,20 @@ def test_info_lists_the_backends(capsys):
     assert "cupy" in out  # listed, with the reason when it cannot run here
 
 
+def test_info_reports_a_library_that_imports_but_cannot_start(capsys, monkeypatch):
+    # JAX with a CUDA plugin and no free GPU raises from jax.devices(): a line, not a crash
+    from xconv.backends._numpy import NumpyBackend
+
+    def broken(self):
+        raise RuntimeError("Unable to initialize backend 'cuda'")
+
+    monkeypatch.setattr(NumpyBackend, "default_device", property(broken))
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy" in out
+    assert "no usable device: RuntimeError: Unable to initialize backend 'cuda'" in out
+
+
 def test_errors_exit_with_status_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "--backend", "no_such_backend", "--quiet"])

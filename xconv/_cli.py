@@ -151,7 +151,11 @@ def _info(args: argparse.Namespace) -> int:
             print(f"  {name:18} unavailable: {reason}")
             continue
         version = _version(backend.module)
-        print(f"  {name:18} {version:12} default device: {backend.default_device}")
+        try:
+            device = f"default device: {backend.default_device}"
+        except Exception as exc:  # the library imports but cannot start (a GPU plugin)
+            device = f"no usable device: {type(exc).__name__}: {exc}"
+        print(f"  {name:18} {version:12} {device}")
     return 0
 
 
