@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,20 +49,52 @@ def machine_load() -> dict[str, Any]:
         if uptime
         else ""
     )
+    own = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "monotonic_s": time.monotonic(),
         "load_average": list(os.getloadavg()),
         "uptime": line,
+        # CPU seconds the whole machine has been busy, and this benchmark (with the
+        # workers it waited for) has used: their difference over a run is everyone else
+        "machine_busy_s": _machine_busy_seconds(),
+        "own_cpu_s": sum(r.ru_utime + r.ru_stime for r in own),
     }
 
 
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds spent outside idle and iowait since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def load_note(before: dict[str, Any], after: dict[str, Any], cpus: int | None) -> str:
-    """A sentence on the machine's load during a run, saying plainly if it was loaded."""
-    peak = max(before["load_average"][0], after["load_average"][0])
+    """A sentence on the machine's load during a run, saying plainly if it was loaded.
+
+    Judged by the CPU time that other processes took during the run (the machine's busy
+    time less this benchmark's own, its workers included), where the records hold it;
+    else by the 1-minute load average as the run began. (The average after a run counts
+    the benchmark's own workers, which keep the cores busy by design.)
+    """
     text = (
-        f"Load average (1 min) {before['load_average'][0]:.2f} before, "
-        f"{after['load_average'][0]:.2f} after, on {cpus} CPUs"
+        f"Load average (1 min) {before['load_average'][0]:.2f} as the run began, "
+        f"{after['load_average'][0]:.2f} after it, on {cpus} CPUs"
     )
-    if cpus and peak > 0.5:
-        return text + ": **measured under load** (other processes shared the CPUs)."
+    keys = ("machine_busy_s", "own_cpu_s", "monotonic_s")
+    if cpus and all(before.get(k) is not None and after.get(k) is not None for k in keys):
+        others = (after["machine_busy_s"] - before["machine_busy_s"]) - (
+            after["own_cpu_s"] - before["own_cpu_s"]
+        )
+        share = max(0.0, others) / max(1e-9, (after["monotonic_s"] - before["monotonic_s"]) * cpus)
+        text += f"; other processes took {share:.0%} of the CPUs' time during the run"
+        loaded = share > 0.05
+    else:
+        loaded = bool(cpus) and before["load_average"][0] > 0.5
+    if loaded:
+        return text + ": **measured under load**."
     return text + "."

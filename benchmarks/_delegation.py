@@ -5,12 +5,17 @@ Four implementations, float32, forward and forward+backward (input, weight and b
 gradients): ``torch`` (``F.conv2d`` and autograd), ``xconv-torch`` (`conv2d` and
 `conv2d_backward` on torch tensors, delegated to ``torch.nn.functional``), ``jax``
 (``lax.conv_general_dilated`` and ``jax.vjp``, jitted) and ``xconv-jax`` (xconv's ops
-on JAX arrays, jitted). Each runs in a worker process of its own, the implementations
-alternate within each round, and every figure is the median over rounds of a median
-over calls. The ratios are xconv's time over its library's native time (issue 18's
-target: within 1.1x).
+on JAX arrays, jitted). A library and xconv on its arrays run in one worker process,
+call by call in turn, so that both meet the same allocator and caches: in separate
+processes glibc's heap settles differently from one process to the next, and a shape
+took 1.5 ms in one torch process and 4.7 ms in another (faulting its freed pages in
+again), more than any difference between the two calls. Each round is a fresh worker
+per library; every figure is the median over rounds of a median over calls. The
+ratios are xconv's time over its library's native time (issue 18's target: within
+1.1x).
 
-Run as a worker: ``python -m benchmarks._delegation IMPLEMENTATION REPEATS INDEX...``.
+Run as a worker: ``python -m benchmarks._delegation LIBRARY REPEATS INDEX...``
+(LIBRARY: ``torch`` or ``jax``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._common import geomean, load_note, machine_load, run_worker, worker_environment
-from ._conv_worker import SHAPES, time_shapes
+from ._conv_worker import SHAPES
 
 IMPLEMENTATIONS = ["torch", "xconv-torch", "jax", "xconv-jax"]
 PAIRS = {"xconv-torch": "torch", "xconv-jax": "jax"}
@@ -114,21 +119,50 @@ def _jax_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Step]
     )
 
 
-def _worker(implementation: str, repeats: int, indices: list[int]) -> list[dict[str, Any]]:
-    steps = _jax_steps if "jax" in implementation else _torch_steps
-    return time_shapes(implementation, repeats, indices, steps)
+def _paired_seconds(steps: dict[str, Step], repeats: int) -> dict[str, float]:
+    """Median seconds of each step, the steps called in turn `repeats` times."""
+    for step in steps.values():
+        step()  # warm-up: compilation, first-call page faults
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _worker(library: str, repeats: int, indices: list[int]) -> list[dict[str, Any]]:
+    """For each shape: the library's and xconv's steps, alternated, in this process."""
+    make = _jax_steps if library == "jax" else _torch_steps
+    names = [library, f"xconv-{library}"]
+    results = []
+    for index in indices:
+        shape = SHAPES[index]
+        steps = {name: make(name, shape) for name in names}
+        forward = _paired_seconds({name: steps[name][0] for name in names}, repeats)
+        both = _paired_seconds({name: steps[name][1] for name in names}, repeats)
+        results.append(
+            {
+                name: {"forward_s": forward[name], "forward_backward_s": both[name]}
+                for name in names
+            }
+        )
+    return results
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time every implementation on every anchor shape, alternated; return the result."""
     rounds = args.repeats or (1 if args.quick else 3)
-    repeats = "3" if args.quick else "7"
+    repeats = "3" if args.quick else "15"
     indices = [str(i) for i in range(len(SHAPES))]
     before = machine_load()
     timed: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in IMPLEMENTATIONS}
     for _ in range(rounds):
-        for name in IMPLEMENTATIONS:
-            timed[name].append(run_worker(["benchmarks._delegation", name, repeats, *indices]))
+        for library in ("torch", "jax"):
+            shapes = run_worker(["benchmarks._delegation", library, repeats, *indices])
+            for name in (library, f"xconv-{library}"):
+                timed[name].append([shape[name] for shape in shapes])
     after = machine_load()
     rows = []
     for i, shape in enumerate(SHAPES):
@@ -166,7 +200,8 @@ def table(result: dict[str, Any]) -> str:
     """The result as markdown: one row per shape, xconv next to its library's native."""
     lines = [
         f"conv2d float32, xconv delegated vs the library's own, median over "
-        f"{result['rounds']} rounds x {result['timed_calls_per_round']} calls",
+        f"{result['rounds']} rounds x {result['timed_calls_per_round']} calls (each "
+        "library and xconv alternated call by call in one process per round)",
         "",
         "| shape (N,C,H,W,F,k,s,p) | torch fwd+bwd ms | xconv-torch | ratio | "
         "jax (jit) fwd+bwd ms | xconv-jax (jit) | ratio |",
@@ -188,6 +223,6 @@ def table(result: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     name, count, *shape_indices = sys.argv[1:]
-    if name not in IMPLEMENTATIONS:
-        raise SystemExit(f"unknown implementation {name!r}; known: {', '.join(IMPLEMENTATIONS)}")
+    if name not in PAIRS.values():
+        raise SystemExit(f"unknown library {name!r}; known: {', '.join(PAIRS.values())}")
     print(json.dumps(_worker(name, int(count), [int(i) for i in shape_indices])))
