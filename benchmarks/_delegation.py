@@ -6,10 +6,11 @@ gradients): ``torch`` (``F.conv2d`` and autograd), ``xconv-torch`` (`conv2d` and
 `conv2d_backward` on torch tensors, delegated to ``torch.nn.functional``), ``jax``
 (``lax.conv_general_dilated`` and ``jax.vjp``, jitted) and ``xconv-jax`` (xconv's ops
 on JAX arrays, jitted). A library and xconv on its arrays run in one worker process,
-call by call in turn, so that both meet the same allocator and caches: in separate
-processes glibc's heap settles differently from one process to the next, and a shape
-took 1.5 ms in one torch process and 4.7 ms in another (faulting its freed pages in
-again), more than any difference between the two calls. Each round is a fresh worker
+in turn (each sample a batch of calls of at least 5 ms), so that both meet the same
+allocator and caches: in separate processes glibc's heap settles differently from one
+process to the next, and a shape took 1.5 ms in one torch process and 4.7 ms in
+another (faulting its freed pages in again), more than any difference between the two
+calls. Each round is a fresh worker
 per library; every figure is the median over rounds of a median over calls. The
 ratios are xconv's time over its library's native time (issue 18's target: within
 1.1x).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -119,16 +121,28 @@ def _jax_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Step]
     )
 
 
+#: each timed sample covers at least this long (calls batched): a jitted call of
+#: 0.3 ms jitters by half its time alone, more than the difference being measured
+SAMPLE_SECONDS = 0.005
+
+
 def _paired_seconds(steps: dict[str, Step], repeats: int) -> dict[str, float]:
-    """Median seconds of each step, the steps called in turn `repeats` times."""
+    """Median seconds per call of each step: `repeats` samples each, the steps in turn,
+    each sample a batch of calls lasting at least `SAMPLE_SECONDS`."""
+    batch = 1
     for step in steps.values():
         step()  # warm-up: compilation, first-call page faults
+        start = time.perf_counter()
+        step()
+        once = time.perf_counter() - start
+        batch = max(batch, math.ceil(SAMPLE_SECONDS / max(once, 1e-6)))
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
             start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(batch):
+                step()
+            times[name].append((time.perf_counter() - start) / batch)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
