@@ -36,6 +36,22 @@ def worker_environment() -> dict[str, Any]:
     return info
 
 
+def record(
+    benchmark: str, before: dict[str, Any], after: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """A suite's result: its fields, the machine's load around the run (and what it
+    says), the workers' environment and the date."""
+    environment = worker_environment()
+    return {
+        "benchmark": benchmark,
+        **fields,
+        "load": {"before": before, "after": after},
+        "load_note": load_note(before, after, environment.get("cpus")),
+        "environment": environment,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def geomean(values: list[float]) -> float | None:
     """Geometric mean, None for no values."""
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import load_note, machine_load, run_worker, worker_environment
+from ._common import machine_load, record, run_worker
 from ._conv_worker import SHAPES
 
 #: the anchors, then the MNIST network's two convolutions at batch 128
@@ -136,17 +136,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row[part] = statistics.median(r[i][part] for r in timed)
         row["sgemm_ceiling"] = row["gemm_forward"] + row["gemm_weight"] + row["gemm_input"]
         rows.append(row)
-    environment = worker_environment()
-    result = {
-        "benchmark": "conv-parts",
-        "rounds": rounds,
-        "calls": calls,
-        "rows": rows,
-        "load": {"before": before, "after": after},
-        "load_note": load_note(before, after, environment.get("cpus")),
-        "environment": environment,
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    result = record(
+        "conv-parts",
+        before,
+        after,
+        rounds=rounds,
+        calls=calls,
+        rows=rows,
+    )
     print(table(result))
     return result
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._common import geomean, load_note, machine_load, run_worker, worker_environment
+from ._common import geomean, machine_load, record, run_worker
 from ._conv_worker import SHAPES
 
 IMPLEMENTATIONS = ["torch", "xconv-torch", "jax", "xconv-jax"]
@@ -194,18 +194,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         for name, native in PAIRS.items()
     }
-    environment = worker_environment()
-    result = {
-        "benchmark": "delegation",
-        "rounds": rounds,
-        "timed_calls_per_round": int(repeats),
-        "shapes": rows,
-        "geomean_ratio_to_native": ratios,
-        "load": {"before": before, "after": after},
-        "load_note": load_note(before, after, environment.get("cpus")),
-        "environment": environment,
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    result = record(
+        "delegation",
+        before,
+        after,
+        rounds=rounds,
+        timed_calls_per_round=int(repeats),
+        shapes=rows,
+        geomean_ratio_to_native=ratios,
+    )
     print(table(result))
     return result
 
