@@ -1,15 +1,15 @@
 """``python -m benchmarks conv-parts``: where NumPy's convolution spends its time.
 
-For each anchor shape of ``benchmarks conv`` and the two convolutions of the MNIST
-network (batch 128), float32, every step of xconv's NumPy convolution timed alone on
-the whole batch: im2col (`unfold`) next to a plain copy of the same bytes; the
-forward matrix product; the output's layout (the product's (F, N, L) into the (N, F,
-OH, OW) result, bias added); the output gradient as columns; the weight-gradient and
-input-gradient matrix products; col2im (`fold`). The three matrix products together
-are the sgemm ceiling: what an im2col convolution cannot go below on this BLAS. Next to
-them, the real forward and forward+backward (`conv2d_forward` keeping its columns, then
-`conv2d_gradients`, as a layer runs them; threads and chunks as configured) and
-PyTorch's (``F.conv2d`` and autograd).
+For each anchor shape of ``benchmarks conv``, the two convolutions of the MNIST network
+and the 3x3 convolutions of ResNet-20's three stages (batch 128), float32, every step
+of xconv's NumPy convolution timed alone on the whole batch: im2col (`unfold`) next to
+a plain copy of the same bytes; the forward matrix product; the output's layout (the
+product's (F, N, L) into the (N, F, OH, OW) result, bias added); the output gradient
+as columns; the weight-gradient and input-gradient matrix products; col2im (`fold`).
+The three matrix products together are the sgemm ceiling: what an im2col convolution
+cannot go below on this BLAS. Next to them, the real forward and forward+backward
+(`conv2d_forward` keeping its columns, then `conv2d_gradients`, as a layer runs them;
+threads and chunks as configured) and PyTorch's (``F.conv2d`` and autograd).
 
 Each round runs in a fresh process; figures are the median over rounds of a median
 over calls. Run as a worker: ``python -m benchmarks._conv_parts REPEATS``.
@@ -30,8 +30,16 @@ import numpy as np
 from ._common import machine_load, record, run_worker
 from ._conv_worker import SHAPES
 
-#: the anchors, then the MNIST network's two convolutions at batch 128
-CASES = [*SHAPES, (128, 1, 28, 28, 32, 3, 1, 0), (128, 32, 13, 13, 64, 3, 1, 0)]
+#: the anchors, then the MNIST network's two convolutions and ResNet-20's three stages'
+#: 3x3 convolutions, at batch 128
+CASES = [
+    *SHAPES,
+    (128, 1, 28, 28, 32, 3, 1, 0),
+    (128, 32, 13, 13, 64, 3, 1, 0),
+    (128, 16, 32, 32, 16, 3, 1, 1),
+    (128, 32, 16, 16, 32, 3, 1, 1),
+    (128, 64, 8, 8, 64, 3, 1, 1),
+]
 PARTS = [
     "unfold",
     "copy",
