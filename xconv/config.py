@@ -30,10 +30,13 @@ Attributes:
         ``jax.lax.conv_general_dilated`` / ``jax.lax.reduce_window`` (compiled by XLA,
         also under ``jit``), with xconv's semantics kept ('same' at any stride,
         asymmetric padding, the first-maximum rule of max pooling, averages over the
-        real pixels). Default True; taken only while `fast_kernels` is True too.
+        real pixels), and BatchNormalization runs PyTorch's batch-norm kernels on torch
+        tensors (xconv's running-estimate rule kept). Default True; taken only while
+        `fast_kernels` is True too.
         False keeps xconv's own code on those libraries (NumPy, CuPy, Dask and
         array-api-strict always run it). Results agree with xconv's code to
-        rounding (tests/test_delegation.py); ``conv2d_forward`` then keeps no im2col
+        rounding (tests/test_delegation.py,
+        tests/test_batchnorm_delegation.py); ``conv2d_forward`` then keeps no im2col
         columns (`ConvColumns`), which only xconv's own code makes.
     retain_freed_memory: whether the first NumPy convolution asks glibc's malloc to
         keep up to 256 MiB of freed memory for reuse instead of returning it to the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -100,6 +101,11 @@ class BatchNormalization(Layer):
     centring, normalisation and backward pass a batch slice at a time with no
     full-size temporary, and the training pass keeps `X` itself (no copy) for the
     backward pass: do not change it in place in between.
+
+    On PyTorch (float32 or float64, ``xconv.config.delegate`` and ``fast_kernels``
+    True) the passes are PyTorch's own batch-norm kernels (``native_batch_norm`` and
+    its backward), with xconv's running-estimate rule, eps and inference kept; the
+    training pass keeps `X` itself for the backward pass here too.
     """
 
     def __init__(
@@ -107,7 +113,7 @@ class BatchNormalization(Layer):
     ) -> None:
         self.momentum = fraction(momentum, "momentum")
         self.eps = positive_real(eps, "eps")
-        self._cache: tuple[Array, Array] | _FusedCache | None = None
+        self._cache: tuple[Array, Array] | _FusedCache | _DelegatedCache | None = None
         super().__init__(input_shape)
 
     def set_input_shape(self, shape: tuple[int, ...]) -> None:
@@ -159,12 +165,28 @@ class BatchNormalization(Layer):
             and all(a.dtype == X.dtype for a in self.params.values())
         )
 
+    def _delegate(self, X: Array, xp: Any, training: bool) -> ModuleType | None:
+        """PyTorch's batch-norm passes where they take `X` (torch tensors, delegation
+        on), else None."""
+        if not (
+            config.delegate and config.fast_kernels and array_api_compat.is_torch_namespace(xp)
+        ):
+            return None
+        from . import _torch_batch_norm as lib
+
+        others = [self.params["gamma"], self.params["beta"]]
+        if not training:
+            others += [self.buffers["running_mean"], self.buffers["running_var"]]
+        return lib if lib.takes(X, *others) else None
+
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
         xp = self.check_input(X)
         namespace_of(X=X, gamma=self.params["gamma"])
         if self._fused(X, xp):
             return self._forward_fused(X, training)
+        if (lib := self._delegate(X, xp, training)) is not None:
+            return self._forward_delegated(X, training, lib)
         axes, shape = self._axes_and_shape()
         if training:
             mean = xp.mean(X, axis=axes)
@@ -188,6 +210,29 @@ class BatchNormalization(Layer):
             "running_var": (1 - w) * self.buffers["running_var"] + w * var,
             "batches_seen": seen,
         }
+
+    def _forward_delegated(self, X: Array, training: bool, lib: ModuleType) -> Array:
+        """`forward_pass` by PyTorch's kernels; the running estimates by xconv's rule."""
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:
+            self._cache = None
+            running = self.buffers["running_mean"], self.buffers["running_var"]
+            return lib.inference(X, gamma, beta, *running, self.eps)
+        out, mean, var, inv_std = lib.training(X, gamma, beta, self.eps)
+        self._update_running(mean, var)
+        self._cache = _DelegatedCache(X, mean, inv_std, lib)
+        return out
+
+    def _backward_delegated(self, accum_grad: Array, cache: _DelegatedCache) -> Array | None:
+        """`backward_pass` by PyTorch's kernel, or None where it does not take the
+        gradient (another kind of array, dtype or device)."""
+        gamma = self.params["gamma"]
+        if not cache.lib.takes(accum_grad, cache.x, gamma):
+            return None
+        grads = cache.lib.backward(accum_grad, cache.x, gamma, cache.mean, cache.inv_std, self.eps)
+        self.grads = {"gamma": grads[1], "beta": grads[2]}
+        self._cache = None
+        return grads[0]
 
     def _forward_fused(self, X: np.ndarray, training: bool) -> np.ndarray:
         """`forward_pass` on NumPy: statistics in one pass, then one normalising pass."""
@@ -251,6 +296,14 @@ class BatchNormalization(Layer):
             if isinstance(accum_grad, np.ndarray) and accum_grad.dtype == cache.x.dtype:
                 return self._backward_fused(accum_grad, cache)
             self._cache = cache.unfused()  # a gradient of another kind: the generic code
+        elif isinstance(self._cache, _DelegatedCache):
+            delegated = self._cache
+            check_shape(
+                accum_grad, "accum_grad", tuple(delegated.x.shape), "the layer's output shape"
+            )
+            if (grad := self._backward_delegated(accum_grad, delegated)) is not None:
+                return grad
+            self._cache = delegated.unfused()
         x_hat, inv_std = self._cache
         xp = namespace_of(accum_grad=accum_grad, x_hat=x_hat)
         check_shape(accum_grad, "accum_grad", tuple(x_hat.shape), "the layer's output shape")
@@ -268,6 +321,26 @@ class BatchNormalization(Layer):
         mean_gx = xp.sum(g * x_hat, axis=axes, keepdims=True) / count
         self._cache = None
         return (g - mean_g - x_hat * mean_gx) * inv_std
+
+
+# -- PyTorch's kernels (`_torch_batch_norm`) ----------------------------------------
+
+
+class _DelegatedCache(NamedTuple):
+    """What PyTorch's backward kernel needs: the input as given, the batch mean and
+    ``1 / sqrt(var + eps)`` per channel, and the module running the kernels."""
+
+    x: Any
+    mean: Any
+    inv_std: Any
+    lib: ModuleType
+
+    def unfused(self) -> tuple[Any, Any]:
+        """The generic code's cache, ``(x_hat, inv_std)``, shaped for broadcasting."""
+        xp = array_api_compat.array_namespace(self.x)
+        broadcast = (1, self.x.shape[1]) + (1,) * (self.x.ndim - 2)
+        inv_std = xp.reshape(self.inv_std, broadcast)
+        return (self.x - xp.reshape(self.mean, broadcast)) * inv_std, inv_std
 
 
 # -- NumPy's fused passes --------------------------------------------------------------
