@@ -21,14 +21,14 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._common import machine_load, record, run_worker
-from ._conv_worker import SHAPES
+from ._conv_worker import SHAPES, _inputs, _median_seconds
+from ._conv_worker import _steps as conv_steps
 
 #: the anchors, then the MNIST network's two convolutions and ResNet-20's three stages'
 #: 3x3 convolutions, at batch 128
@@ -56,32 +56,14 @@ PARTS = [
 ]
 
 
-def _median_ms(fn: Callable[[], Any], calls: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
     """Milliseconds of each part of one case (see the module docstring)."""
-    import torch
-    import torch.nn.functional as F
-
     from xconv.functional import ConvGeometry, _numpy_kernels, conv2d_forward, conv2d_gradients
 
-    n, c, h, w, f, k, stride, pad = case
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-    weight = rng.standard_normal((f, c, k, k), dtype=np.float32) / np.float32((c * k * k) ** 0.5)
-    bias = rng.standard_normal(f, dtype=np.float32)
+    n, _, h, w, f, k, stride, pad = case
+    x, weight, bias, grad = _inputs(case)
     geometry = ConvGeometry.build((h, w), (k, k), stride=stride, padding=pad)
     oh, ow = geometry.out_size
-    grad = rng.standard_normal((n, f, oh, ow), dtype=np.float32)
     matrix = weight.reshape(f, -1)
     cols = _numpy_kernels.unfold(x, geometry)
     product = matrix @ cols
@@ -97,16 +79,7 @@ def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
         _, kept = conv2d_forward(x, weight, bias, geometry=geometry, keep_columns=True)
         return conv2d_gradients(grad, x, weight, geometry=geometry, columns=kept)
 
-    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, weight, bias))
-    tg = torch.from_numpy(grad)
-
-    def torch_forward() -> Any:
-        with torch.no_grad():
-            return F.conv2d(tx, tw, tb, stride=stride, padding=pad)
-
-    def torch_forward_backward() -> Any:
-        y = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
-        return torch.autograd.grad(y, (tx, tw, tb), tg)
+    torch_forward, torch_forward_backward = conv_steps("torch", case)
 
     steps: dict[str, Callable[[], Any]] = {
         "unfold": lambda: _numpy_kernels.unfold(x, geometry),
@@ -122,7 +95,7 @@ def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
         "torch_forward": torch_forward,
         "torch_forward_backward": torch_forward_backward,
     }
-    return {name: _median_ms(steps[name], calls) for name in PARTS}
+    return {name: _median_seconds(steps[name], calls) * 1e3 for name in PARTS}
 
 
 def worker(calls: int) -> list[dict[str, float]]:

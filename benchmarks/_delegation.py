@@ -31,7 +31,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._common import geomean, machine_load, record, run_worker
-from ._conv_worker import SHAPES
+from ._conv_worker import SHAPES, _inputs
+from ._conv_worker import _steps as conv_steps
 
 IMPLEMENTATIONS = ["torch", "xconv-torch", "jax", "xconv-jax"]
 PAIRS = {"xconv-torch": "torch", "xconv-jax": "jax"}
@@ -39,36 +40,13 @@ PAIRS = {"xconv-torch": "torch", "xconv-jax": "jax"}
 Step = Callable[[], Any]
 
 
-def _inputs(shape: tuple[int, ...]) -> tuple[Any, ...]:
-    import numpy as np
-
-    n, c, h, w, f, k, stride, pad = shape
-    rng = np.random.default_rng(0)
-    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-    weight = rng.standard_normal((f, c, k, k), dtype=np.float32) / np.float32((c * k * k) ** 0.5)
-    bias = rng.standard_normal(f, dtype=np.float32)
-    grad = rng.standard_normal((n, f, oh, ow), dtype=np.float32)
-    return x, weight, bias, grad
-
-
 def _torch_steps(implementation: str, shape: tuple[int, ...]) -> tuple[Step, Step]:
     import torch
 
+    if implementation == "torch":  # F.conv2d and autograd, as `benchmarks conv` times it
+        return conv_steps("torch", shape)
     stride, pad = shape[6], shape[7]
     x, weight, bias, grad = (torch.from_numpy(a) for a in _inputs(shape))
-    if implementation == "torch":
-        tx, tw, tb = (a.clone().requires_grad_() for a in (x, weight, bias))
-
-        def forward() -> Any:
-            with torch.no_grad():
-                return torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=pad)
-
-        def both() -> Any:
-            out = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=pad)
-            return torch.autograd.grad(out, (tx, tw, tb), grad)
-
-        return forward, both
     from xconv.functional import conv2d, conv2d_backward
 
     def xconv_both() -> Any:
