@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
-def common(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks._common")
+def common(benchmarks_module: Any) -> Any:
+    return benchmarks_module("_common")
 
 
 def _load(average: float, t: float, busy: float, own: float) -> dict[str, Any]:

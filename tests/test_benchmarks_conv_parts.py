@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import requires_torch_reason, torch
 
-ROOT = Path(__file__).resolve().parent.parent
-
 pytestmark = pytest.mark.skipif(torch is None, reason=requires_torch_reason)
 
 
 @pytest.fixture
-def parts(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks._conv_parts")
+def parts(benchmarks_module: Any) -> Any:
+    return benchmarks_module("_conv_parts")
 
 
 @pytest.mark.parametrize("case", [(2, 3, 6, 6, 4, 3, 1, 1), (2, 2, 7, 7, 3, 3, 2, 0)])

@@ -7,8 +7,6 @@ same network. Small batches in float64, so each test takes well under a second.
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,21 +16,17 @@ from helpers import requires_torch_reason, torch
 from xconv.layers import Dense
 from xconv.models import digits_cnn, lenet5, resnet20
 
-ROOT = Path(__file__).resolve().parent.parent
-
 pytestmark = pytest.mark.skipif(torch is None, reason=requires_torch_reason)
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks._torch_mirror")
+def bench(benchmarks_module: Any) -> Any:
+    return benchmarks_module("_torch_mirror")
 
 
 @pytest.fixture
-def workloads(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks._workloads")
+def workloads(benchmarks_module: Any) -> Any:
+    return benchmarks_module("_workloads")
 
 
 def _images(shape: tuple[int, ...], n: int = 4, seed: int = 0) -> tuple[Any, Any]:

@@ -9,27 +9,22 @@ checked is where xconv-torch goes, not how long anything takes.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from helpers import requires_torch_reason, torch
 
-ROOT = Path(__file__).resolve().parent.parent
-
 pytestmark = pytest.mark.skipif(torch is None, reason=requires_torch_reason)
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(ROOT))
+def bench(benchmarks_module: Any) -> Any:
     return argparse.Namespace(
-        train=importlib.import_module("benchmarks._train"),
-        steps=importlib.import_module("benchmarks._steps_worker"),
-        epochs=importlib.import_module("benchmarks._train_worker"),
+        train=benchmarks_module("_train"),
+        steps=benchmarks_module("_steps_worker"),
+        epochs=benchmarks_module("_train_worker"),
     )
 
 

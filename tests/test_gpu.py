@@ -15,7 +15,6 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,6 @@ from xconv.functional import (
     im2col,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 NEEDS_GPU = "needs CuPy and a CUDA device"
 HAS_CUPY = CupyBackend().unavailable_reason() is None
 HAS_TORCH_CUDA = torch is not None and torch.cuda.is_available()
@@ -271,9 +269,8 @@ def test_torch_backend_on_an_explicit_device_trains_like_the_default_one():
 
 
 @pytest.fixture
-def gpu_bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks._gpu")
+def gpu_bench(benchmarks_module):
+    return benchmarks_module("_gpu")
 
 
 @pytest.mark.skipif(HAS_CUPY, reason="CuPy has a GPU here: the benchmark would run")
