@@ -21,6 +21,7 @@ import xconv
 from xconv.functional import (
     ConvGeometry,
     _im2col,
+    _numpy_conv,
     _numpy_kernels,
     conv2d,
     conv2d_backward,
@@ -70,6 +71,11 @@ def test_numpy_kernels_equal_the_generic_code():
             np.testing.assert_array_equal(
                 _numpy_kernels.unfold(x, geometry, scratch=True), expected
             )
+            # the row layout: (N * L, kh * kw * C), taps (i, j) then channel c
+            rows = _numpy_conv.unfold_rows(x, geometry)
+            kh, kw = geometry.kernel_size
+            as_columns = rows.reshape(expected.shape[1], kh, kw, c).transpose(3, 1, 2, 0)
+            np.testing.assert_array_equal(as_columns.reshape(expected.shape), expected)
             cols = rng.standard_normal(expected.shape)
             np.testing.assert_allclose(
                 _numpy_kernels.fold(cols, geometry),
@@ -81,21 +87,63 @@ def test_numpy_kernels_equal_the_generic_code():
     assert checked > 400  # the geometries are not all invalid
 
 
-def test_numpy_arrays_take_the_fast_path_unless_told_not_to(monkeypatch):
-    calls = []
-    unfold = _numpy_kernels.unfold
+@pytest.fixture(params=["rows", "columns"])
+def layout(request, monkeypatch):
+    """NumPy's convolutions in one layout: one row per window (`_numpy_conv`, chosen
+    for groups == 1 where kw * C >= `_conv.ROW_RUN`), or one column per window."""
+    from xconv.functional import _conv
 
-    def spy(x, geometry, **options):
-        calls.append(geometry)
-        return unfold(x, geometry, **options)
+    monkeypatch.setattr(_conv, "ROW_RUN", 1 if request.param == "rows" else 10**9)
+    return request.param
 
-    monkeypatch.setattr(_numpy_kernels, "unfold", spy)
-    x = np.ones((2, 1, 4, 4))
-    conv2d(x, np.ones((1, 1, 3, 3)))
-    assert len(calls) == 1
+
+@pytest.fixture
+def unfolded(monkeypatch):
+    """Every im2col matrix NumPy's fast path makes (column or row layout), as
+    (layout, bytes, thread name), in order."""
+    made = []
+    for module, name, layout in [
+        (_numpy_kernels, "unfold", "columns"),
+        (_numpy_conv, "unfold_rows", "rows"),
+    ]:
+        real = getattr(module, name)
+
+        def spy(x, geometry, *, _real=real, _layout=layout, **options):
+            matrix = _real(x, geometry, **options)
+            made.append((_layout, matrix.nbytes, threading.current_thread().name))
+            return matrix
+
+        monkeypatch.setattr(module, name, spy)
+    return made
+
+
+def test_numpy_arrays_take_the_fast_path_unless_told_not_to(unfolded):
+    x = np.ones((2, 8, 4, 4))
+    conv2d(x, np.ones((1, 8, 3, 3)))  # one row per window: runs of 3 * 8 values
+    conv2d(x, np.ones((2, 4, 3, 3)), groups=2)  # grouped: one column per window
+    conv2d(x[:, :2], np.ones((1, 2, 3, 3)))  # runs of 3 * 2 values: columns
+    assert [layout for layout, _, _ in unfolded] == ["rows", "columns", "columns"]
     with xconv.config.using(fast_kernels=False):
-        conv2d(x, np.ones((1, 1, 3, 3)))
-    assert len(calls) == 1
+        conv2d(x, np.ones((1, 8, 3, 3)))
+        conv2d(x, np.ones((2, 4, 3, 3)), groups=2)
+    assert len(unfolded) == 3
+
+
+def test_kept_rows_are_not_mistaken_for_columns(layout):
+    """A layer's forward pass keeps its matrices in the layout the backward pass then
+    finds switched (`fast_kernels` changed in between): they are recomputed, not misread."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 2, 5, 5))
+    layer = Conv2D(4, 3, input_shape=(2, 5, 5), padding=1)
+    layer.initialize(seed=1, dtype="float64", backend="numpy")
+    out = layer.forward_pass(x)
+    assert layer._cols is not None
+    assert layer._cols.rows == (layout == "rows")
+    with xconv.config.using(fast_kernels=False):
+        grad_input = layer.backward_pass(np.ones_like(out))
+        expected = conv2d_backward(np.ones_like(out), x, layer.params["weight"], padding=1)
+    np.testing.assert_allclose(grad_input, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(layer.grads["weight"], expected[1], rtol=1e-12)
 
 
 def _conv_case(rng: np.random.Generator, groups: int = 1) -> tuple[np.ndarray, ...]:
@@ -107,7 +155,7 @@ def _conv_case(rng: np.random.Generator, groups: int = 1) -> tuple[np.ndarray, .
 
 
 @pytest.mark.parametrize("groups", [1, 2])
-def test_conv2d_is_the_same_with_and_without_fast_kernels(groups):
+def test_conv2d_is_the_same_with_and_without_fast_kernels(groups, layout):
     x, weight, bias, grad = _conv_case(np.random.default_rng(1), groups)
     options = {"stride": (2, 2), "padding": ((1, 0), (0, 1)), "dilation": (1, 2), "groups": groups}
     fast = [conv2d(x, weight, bias, **options), *conv2d_backward(grad, x, weight, **options)]
@@ -135,7 +183,7 @@ AS_CONVOLUTION = [
     ("shape", "filters", "kernel", "padding", "dilation", "groups"), AS_CONVOLUTION
 )
 def test_input_gradient_as_a_convolution_equals_the_generic_code(
-    monkeypatch, shape, filters, kernel, padding, dilation, groups
+    monkeypatch, shape, filters, kernel, padding, dilation, groups, layout
 ):
     from xconv.functional import _conv
 
@@ -191,7 +239,7 @@ def test_batch_chunks_respect_the_workspace(xp, backend):
 
 
 @pytest.mark.parametrize("groups", [1, 2])
-def test_chunking_changes_no_result(xp, groups):
+def test_chunking_changes_no_result(xp, groups, layout):
     x, weight, bias, grad = (to_xp(a, xp) for a in _conv_case(np.random.default_rng(2), groups))
     options = {"stride": (2, 2), "padding": ((1, 0), (0, 1)), "dilation": (1, 2), "groups": groups}
 
@@ -207,7 +255,7 @@ def test_chunking_changes_no_result(xp, groups):
         np.testing.assert_allclose(to_np(a), to_np(b), rtol=1e-12, atol=1e-12)
 
 
-def test_chunked_transposed_convolution_is_unchanged(xp):
+def test_chunked_transposed_convolution_is_unchanged(xp, layout):
     rng = np.random.default_rng(3)
     x = to_xp(rng.standard_normal((5, 4, 4, 3)), xp)
     weight = to_xp(rng.standard_normal((4, 3, 3, 3)), xp)
@@ -226,7 +274,7 @@ def test_chunked_transposed_convolution_is_unchanged(xp):
         np.testing.assert_allclose(to_np(a), to_np(b), rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_layer_is_unchanged_when_its_columns_do_not_fit(xp, backend):
+def test_conv2d_layer_is_unchanged_when_its_columns_do_not_fit(xp, backend, layout):
     x = to_xp(np.random.default_rng(4).standard_normal((6, 2, 7, 7)), xp)
     grads = []
     for workspace in (2**30, 1):
@@ -243,24 +291,16 @@ def test_conv2d_layer_is_unchanged_when_its_columns_do_not_fit(xp, backend):
         np.testing.assert_allclose(to_np(a), to_np(b), rtol=1e-12, atol=1e-12)
 
 
-def test_no_column_matrix_exceeds_the_workspace(monkeypatch):
-    sizes = []
-    unfold = _numpy_kernels.unfold
-
-    def spy(x, geometry, **options):
-        cols = unfold(x, geometry, **options)
-        sizes.append(cols.nbytes)
-        return cols
-
-    monkeypatch.setattr(_numpy_kernels, "unfold", spy)
-    x, weight, bias, _ = _conv_case(np.random.default_rng(6))
+@pytest.mark.parametrize("groups", [1, 2])
+def test_no_column_matrix_exceeds_the_workspace(unfolded, groups, layout):
+    x, weight, bias, _ = _conv_case(np.random.default_rng(6), groups)
     per_sample = _sample_bytes(x, (3, 2), (7, 7))
     with xconv.config.using(workspace_bytes=3 * per_sample):
-        conv2d(x, weight, bias)
-        conv2d_backward(np.ones((7, 6, 7, 7)), x, weight)
-    assert sizes
-    assert max(sizes) <= 3 * per_sample
-    assert len(sizes) == 2 * 3  # 7 samples in chunks of 3: forward, then weight gradient
+        conv2d(x, weight, bias, groups=groups)
+        conv2d_backward(np.ones((7, 6, 7, 7)), x, weight, groups=groups)
+    assert {made for made, _, _ in unfolded} == {layout if groups == 1 else "columns"}
+    assert max(size for _, size, _ in unfolded) <= 3 * per_sample
+    assert len(unfolded) == 2 * 3  # 7 samples in chunks of 3: forward, then weight gradient
 
 
 def test_config_is_checked(monkeypatch):
@@ -330,23 +370,14 @@ def test_pointwise_convolution_is_a_matrix_product(xp, groups):
         )
 
 
-def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch):
+def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch, unfolded, layout):
     """Large convolutions run batch chunks on threads (NumPy): same numbers, same bound."""
     x, weight, bias, grad = _conv_case(np.random.default_rng(8))
     options = {"stride": (2, 2), "padding": ((1, 0), (0, 1)), "dilation": (1, 2)}
     serial = [conv2d(x, weight, bias, **options), *conv2d_backward(grad, x, weight, **options)]
     monkeypatch.setattr(_numpy_kernels, "PARALLEL_FLOPS", 0)  # even this one, then
     monkeypatch.setattr(_numpy_kernels, "_threads", lambda: 3)
-    sizes, threads = [], set()
-    unfold = _numpy_kernels.unfold
-
-    def spy(a, geometry, **options):
-        cols = unfold(a, geometry, **options)
-        sizes.append(cols.nbytes)
-        threads.add(threading.current_thread().name)
-        return cols
-
-    monkeypatch.setattr(_numpy_kernels, "unfold", spy)
+    unfolded.clear()  # (the serial run's)
     per_sample = _sample_bytes(x, (3, 2), (4, 4))
     with xconv.config.using(workspace_bytes=6 * per_sample):
         chunks = batch_chunks(x, ConvGeometry.build((9, 8), (3, 2), **options), np_xp, filters=6)
@@ -356,8 +387,8 @@ def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch):
         ]
     assert chunks.parallel
     assert chunks.spans == [(0, 2), (2, 4), (4, 6), (6, 7)]  # 6 samples' bound over 3 threads
-    assert max(sizes) <= 2 * per_sample
-    assert all(name.startswith("xconv-numpy") for name in threads)
+    assert max(size for _, size, _ in unfolded) <= 2 * per_sample
+    assert all(name.startswith("xconv-numpy") for _, _, name in unfolded)
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

@@ -13,7 +13,7 @@ from xconv.backends import Backend, backend_for
 from . import _numpy_kernels
 from ._geometry import ConvGeometry
 
-__all__ = ["Chunks", "batch_chunks"]
+__all__ = ["Chunks", "ConvColumns", "batch_chunks"]
 
 
 class Chunks(NamedTuple):
@@ -65,6 +65,29 @@ def batch_chunks(
         threads = min(n, _numpy_kernels.parallel_chunks(2 * per_sample * filters * n))
     size = max(1, limit // threads // max(per_sample_bytes, 1))
     if threads > 1:
-        size = min(size, -(-n // threads))  # at least one span per thread
+        # as many spans as the bound needs, rounded up to rounds of one per thread, all
+        # of about one size: no thread is left with a small remainder to run alone
+        rounds = -(-n // (size * threads))
+        size = -(-n // (rounds * threads))
     spans = [(start, min(start + size, n)) for start in range(0, n, size)]
     return Chunks(spans, threads > 1, per_sample_bytes * n <= limit)
+
+
+class ConvColumns:
+    """The im2col columns of a `conv2d_forward`, kept for `conv2d_gradients`.
+
+    Opaque: hand it back unchanged. It holds one matrix per batch chunk, in the layout
+    that made it (`rows`: NumPy's one row per window, else one column per window), and
+    lets go of each once the weight gradient has used it.
+    """
+
+    __slots__ = ("_by_span", "chunks", "rows")
+
+    def __init__(self, chunks: Chunks, columns: list[Any], *, rows: bool = False) -> None:
+        self.chunks = chunks
+        self.rows = rows
+        self._by_span = dict(zip(chunks.spans, columns, strict=True))
+
+    def take(self, span: tuple[int, int]) -> Any | None:
+        """The matrix of samples [start, stop), forgotten here once taken."""
+        return self._by_span.pop(span, None)

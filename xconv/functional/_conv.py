@@ -17,8 +17,8 @@ import numpy as np
 from xconv import config
 from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
 
-from . import _numpy_kernels
-from ._chunks import Chunks, batch_chunks
+from . import _numpy_conv, _numpy_kernels
+from ._chunks import Chunks, ConvColumns, batch_chunks
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import fold, release, unfold
 
@@ -297,24 +297,6 @@ def _check_conv(
 # die inside these functions are scratch: on NumPy they go back to a buffer cache.
 
 
-class ConvColumns:
-    """The im2col columns of a `conv2d_forward`, kept for `conv2d_gradients`.
-
-    Opaque: hand it back unchanged. It holds one column matrix per batch chunk and
-    lets go of each once the weight gradient has used it.
-    """
-
-    __slots__ = ("_by_span", "chunks")
-
-    def __init__(self, chunks: Chunks, columns: list[Any]) -> None:
-        self.chunks = chunks
-        self._by_span = dict(zip(chunks.spans, columns, strict=True))
-
-    def take(self, span: tuple[int, int]) -> Any | None:
-        """The columns of samples [start, stop), forgotten here once taken."""
-        return self._by_span.pop(span, None)
-
-
 def forward(
     x: Any,
     weight: Any,
@@ -327,10 +309,12 @@ def forward(
 ) -> tuple[Any, ConvColumns | None]:
     """The convolution, and (if asked and they fit the workspace) its columns."""
     filters = weight.shape[0]
-    w = _grouped(weight, groups, xp)
     chunks = batch_chunks(x, geometry, xp, filters=filters)
     keep = keep_columns and chunks.whole_fits
+    if _rows(xp, groups, x.shape[1], geometry):
+        return _numpy_conv.forward(x, weight, bias, geometry, chunks, keep=keep)
 
+    w = _grouped(weight, groups, xp)
     numpy = array_api_compat.is_numpy_namespace(xp)
     if numpy and (bias is not None or len(chunks.spans) > 1):
         # the products go into scratch buffers and each chunk's output, bias added,
@@ -425,10 +409,15 @@ def weight_gradient(
     xp: Any,
 ) -> Any:
     """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `kept` are `forward`'s columns."""
+    rows = _rows(xp, groups, x.shape[1], geometry)
+    if kept is not None and kept.rows != rows:
+        kept = None  # (made in the other layout: `fast_kernels` changed in between)
     if kept is not None:
         chunks = kept.chunks
     else:
         chunks = batch_chunks(x, geometry, xp, filters=grad_output.shape[1])
+    if rows:
+        return _numpy_conv.weight_gradient(grad_output, x, kept, weight_shape, geometry, chunks)
 
     def one(start: int, stop: int) -> Any:
         grad = to_columns(chunks.part(grad_output, start, stop), groups, xp, scratch=True)
@@ -462,6 +451,11 @@ def backward_input(
             flipped, mirrored = plan
             out, _ = forward(grad_output, flipped, None, mirrored, groups, xp)
             return out
+    if _rows(xp, groups, weight.shape[1], geometry):
+        chunks = batch_chunks(
+            grad_output, geometry, xp, channels=weight.shape[1], filters=weight.shape[0]
+        )
+        return _numpy_conv.input_gradient(grad_output, weight, geometry, chunks)
     w_t = xp.matrix_transpose(_grouped(weight, groups, xp))
     channels = weight.shape[1] * groups
     chunks = batch_chunks(grad_output, geometry, xp, channels=channels, filters=weight.shape[0])
@@ -480,6 +474,22 @@ def backward_input(
 
     parts = chunks.map(one)
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+#: the row layout copies runs of kw * C values, the column layout runs of OW pixels:
+#: below this many values per run, the rows' copies cost more than their products save
+#: (C = 1 and 3 at kw = 3 ran 1.1-1.8x slower in rows; C = 16 at kw = 3 ran 0.6-0.75x)
+ROW_RUN = 16
+
+
+def _rows(xp: Any, groups: int, channels: int, geometry: ConvGeometry) -> bool:
+    """Whether the convolution runs on NumPy's row layout (`_numpy_conv`)."""
+    return (
+        groups == 1
+        and channels * geometry.kernel_size[1] >= ROW_RUN
+        and config.fast_kernels
+        and array_api_compat.is_numpy_namespace(xp)
+    )
 
 
 #: col2im adds (read, add, write) where im2col copies: per element 1.8-2.8 times the
