@@ -450,6 +450,22 @@ def test_buffer_cache_is_bounded_and_keeps_only_its_own_arrays():
     assert all(kept is not small for kept in cache.kept())
 
 
+def test_buffer_cache_evicts_past_a_shape_taken_back_out():
+    """Taking the last kept array of a shape, then giving one that needs room, evicts
+    the others (it once picked that shape's emptied list and failed)."""
+    big = (256, 256)
+    cache = _numpy_kernels.BufferCache(limit_bytes=2 * 8 * 256 * 256)
+    a, b = cache.take(big, np.float64), cache.take((128, 512), np.float64)
+    cache.give(a)
+    cache.give(b)
+    assert cache.take(big, np.float64) is a  # that shape has nothing kept now
+    c = cache.take((512, 128), np.float64)
+    cache.give(a)
+    cache.give(c)  # over the bound: the oldest kept array (b) goes
+    assert cache.nbytes <= cache.limit_bytes
+    assert {id(kept) for kept in cache.kept()} == {id(a), id(c)}
+
+
 def test_results_never_share_memory_with_cached_buffers(monkeypatch):
     """Scratch columns go back to the cache; outputs and kept columns never do."""
     rng = np.random.default_rng(9)

@@ -119,6 +119,8 @@ class BufferCache:
             if free:
                 array = free.pop()
                 self._bytes -= array.nbytes
+                if not free:  # (an empty list would be picked to evict from)
+                    del self._free[key]
             else:
                 array = np.empty(shape, dtype=dtype)
             if len(self._lent) > 1024:  # forget arrays that died without coming back
