@@ -451,19 +451,18 @@ def test_buffer_cache_is_bounded_and_keeps_only_its_own_arrays():
 
 
 def test_buffer_cache_evicts_past_a_shape_taken_back_out():
-    """Taking the last kept array of a shape, then giving one that needs room, evicts
-    the others (it once picked that shape's emptied list and failed)."""
-    big = (256, 256)
+    """Taking back out the last kept array of the oldest shape, then giving arrays that
+    need room, evicts the others (it once picked that shape's emptied list and failed)."""
+    shapes = [(256, 256), (128, 512), (512, 128), (64, 1024)]  # 512 KiB each
     cache = _numpy_kernels.BufferCache(limit_bytes=2 * 8 * 256 * 256)
-    a, b = cache.take(big, np.float64), cache.take((128, 512), np.float64)
+    a, b, c, d = (cache.take(shape, np.float64) for shape in shapes)
     cache.give(a)
     cache.give(b)
-    assert cache.take(big, np.float64) is a  # that shape has nothing kept now
-    c = cache.take((512, 128), np.float64)
-    cache.give(a)
-    cache.give(c)  # over the bound: the oldest kept array (b) goes
+    assert cache.take(shapes[0], np.float64) is a  # the oldest shape has nothing kept now
+    cache.give(c)
+    cache.give(d)  # over the bound: the oldest kept array (b) goes
     assert cache.nbytes <= cache.limit_bytes
-    assert {id(kept) for kept in cache.kept()} == {id(a), id(c)}
+    assert {id(kept) for kept in cache.kept()} == {id(c), id(d)}
 
 
 def test_results_never_share_memory_with_cached_buffers(monkeypatch):
