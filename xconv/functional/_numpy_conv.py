@@ -7,17 +7,17 @@ gives each window a *row* instead, read from the input laid out channels-last:
     rows (N * L, K), row ``n * L + l`` the window at output pixel l of sample n,
     its K = kh * kw * C values in (i, j, c) order (tap (i, j), then channel c).
 
-- forward: ``rows @ W`` with W (K, F), the output channels-last, (N * L, F), written
-  straight into the result and handed back as an NCHW view of it;
+- forward: ``rows @ W`` with W (K, F), the output channels-last, (N * L, F), then
+  copied into the NCHW result with the bias added;
 - weight gradient: ``rows.T @ G``, (K, F), with G the output gradient channels-last;
 - input gradient, at stride 1: the forward convolution of the output gradient with
   flipped kernels (`_conv._as_convolution`), through these same rows.
 
 Why: on this layout all three products are plain C-ordered (M, K) @ (K, N) GEMMs,
 which OpenBLAS runs 1.1-2x faster than the transposed forms of the column layout on
-narrow layers (16-64 filters; `python -m benchmarks conv-parts`); the output needs no
-reordering; and im2col copies runs of kw * C consecutive values (a whole kernel row of
-every channel), not runs of OW pixels, so it costs about a plain copy of its bytes.
+narrow layers (16-64 filters; `python -m benchmarks conv-parts`); and im2col copies
+runs of kw * C consecutive values (a whole kernel row of every channel), not runs of
+OW pixels, so it costs about a plain copy of its bytes.
 """
 
 from __future__ import annotations
@@ -103,20 +103,28 @@ def forward(
     *,
     keep: bool,
 ) -> tuple[np.ndarray, ConvColumns | None]:
-    """The convolution (groups == 1): an (N, F, OH, OW) view of a channels-last result,
-    and, with `keep`, each chunk's rows for `weight_gradient`."""
+    """The convolution (groups == 1), (N, F, OH, OW), and with `keep` each chunk's rows
+    for `weight_gradient`.
+
+    The products come out channels-last; each chunk's is copied into the NCHW result
+    (the bias added on the way), so that the ops after it, relu, pooling and batch
+    normalization, meet the layout they run fastest on and that every other path gives.
+    """
     n, f = x.shape[0], weight.shape[0]
     oh, ow = geometry.out_size
     w = weight_rows(weight)
-    result = _numpy_kernels.RESULTS.take((n, oh, ow, f), np.result_type(x, weight))
+    result = _numpy_kernels.RESULTS.take((n, f, oh, ow), np.result_type(x, weight))
+    shift = None if bias is None else bias.reshape(1, f, 1, 1)
 
     def one(start: int, stop: int) -> np.ndarray | None:
         rows = unfold_rows(chunks.part(x, start, stop), geometry)
-        # the product goes straight into the result's samples [start, stop)
-        out = result[start:stop].reshape(-1, f)
-        np.matmul(rows, w, out=out)
-        if bias is not None:
-            out += bias
+        y = _numpy_kernels.matmul(rows, w)  # (samples * OH * OW, F): channels-last
+        part = y.reshape(stop - start, oh, ow, f).transpose(0, 3, 1, 2)
+        if shift is None:
+            np.copyto(result[start:stop], part)
+        else:
+            np.add(part, shift, out=result[start:stop])
+        _numpy_kernels.BUFFERS.give(y)
         if keep:
             return rows
         _numpy_kernels.BUFFERS.give(rows)
@@ -124,7 +132,7 @@ def forward(
 
     kept = chunks.map(one)
     kept_rows = ConvColumns(chunks, kept, rows=True) if keep else None
-    return result.transpose(0, 3, 1, 2), kept_rows
+    return result, kept_rows
 
 
 def _gradient_rows(grad_output: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -173,12 +181,11 @@ def input_gradient(
     grad_output: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, chunks: Chunks
 ) -> np.ndarray:
     """(N * L, K) = G @ W.T, each row's taps added back where its window read them: the
-    input gradient, an (N, C, H, W) view of a channels-last result."""
+    input gradient (N, C, H, W)."""
     n, c = grad_output.shape[0], weight.shape[1]
-    height, width = geometry.in_size
     w_t = np.ascontiguousarray(weight_rows(weight).T)  # (F, K)
     dtype = np.result_type(grad_output, weight)
-    result = _numpy_kernels.RESULTS.take((n, height, width, c), dtype)
+    result = _numpy_kernels.RESULTS.take((n, c, *geometry.in_size), dtype)
 
     def one(start: int, stop: int) -> None:
         grad, scratch = _gradient_rows(chunks.part(grad_output, start, stop))
@@ -189,24 +196,20 @@ def input_gradient(
         _numpy_kernels.BUFFERS.give(rows)
 
     chunks.map(one)
-    return result.transpose(0, 3, 1, 2)
+    return result
 
 
 def _fold_rows(rows: np.ndarray, geometry: ConvGeometry, image: np.ndarray) -> None:
-    """The adjoint of `unfold_rows`: add rows (N * OH * OW, kh * kw * C) back into the
-    channels-last (N, H, W, C) `image`, which this overwrites."""
-    n, height, width, c = image.shape
+    """The adjoint of `unfold_rows`: add rows (N * OH * OW, kh * kw * C) back into a
+    channels-last scratch image, then copy it into the (N, C, H, W) `image`."""
+    n, c, height, width = image.shape
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     sh, sw = geometry.stride
     dh, dw = geometry.dilation
     (top, bottom), (left, right) = geometry.padding
-    if geometry.is_padded:  # add into a padded scratch image, then copy its inside
-        target = _numpy_kernels.BUFFERS.take(
-            (n, height + top + bottom, width + left + right, c), image.dtype
-        )
-    else:
-        target = image
+    padded_h, padded_w = height + top + bottom, width + left + right
+    target = _numpy_kernels.BUFFERS.take((n, padded_h, padded_w, c), image.dtype)
     target[...] = 0
     taps = rows.reshape(n, oh, ow, kh, kw, c)
     for i in range(kh):
@@ -216,6 +219,6 @@ def _fold_rows(rows: np.ndarray, geometry: ConvGeometry, image: np.ndarray) -> N
                 i * dh : i * dh + (oh - 1) * sh + 1 : sh,
                 j * dw : j * dw + (ow - 1) * sw + 1 : sw,
             ] += taps[:, :, :, i, j]
-    if target is not image:
-        image[...] = target[:, top : top + height, left : left + width]
-        _numpy_kernels.BUFFERS.give(target)
+    # the padding's gradient is dropped
+    np.copyto(image, target[:, top : top + height, left : left + width].transpose(0, 3, 1, 2))
+    _numpy_kernels.BUFFERS.give(target)
