@@ -2,14 +2,16 @@
 
 For each anchor shape of ``benchmarks conv``, the two convolutions of the MNIST network
 and the 3x3 convolutions of ResNet-20's three stages (batch 128), float32, every step
-of xconv's NumPy convolution timed alone on the whole batch: im2col (`unfold`) next to
-a plain copy of the same bytes; the forward matrix product; the output's layout (the
-product's (F, N, L) into the (N, F, OH, OW) result, bias added); the output gradient
-as columns; the weight-gradient and input-gradient matrix products; col2im (`fold`).
-The three matrix products together are the sgemm ceiling: what an im2col convolution
-cannot go below on this BLAS. Next to them, the real forward and forward+backward
-(`conv2d_forward` keeping its columns, then `conv2d_gradients`, as a layer runs them;
-threads and chunks as configured) and PyTorch's (``F.conv2d`` and autograd).
+of xconv's NumPy convolution timed alone on the whole batch, in the layout xconv picks
+for the shape (`_conv._rows`): one row per window (`_numpy_conv`) or one column per
+window (`_numpy_kernels`). The steps: im2col next to a plain copy of the same bytes;
+the forward matrix product; the output's layout (the product into the (N, F, OH, OW)
+result, bias added); the output gradient as a matrix; the weight-gradient and
+input-gradient matrix products; col2im. The three matrix products together are the
+sgemm ceiling: what an im2col convolution in that layout cannot go below on this BLAS.
+Next to them, the real forward and forward+backward (`conv2d_forward` keeping its
+columns, then `conv2d_gradients`, as a layer runs them; threads and chunks as
+configured) and PyTorch's (``F.conv2d`` and autograd).
 
 Each round runs in a fresh process; figures are the median over rounds of a median
 over calls. Run as a worker: ``python -m benchmarks._conv_parts REPEATS``.
@@ -21,13 +23,12 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._common import machine_load, record, run_worker
-from ._conv_worker import SHAPES, _inputs, _median_seconds
+from ._conv_worker import SHAPES, Step, _inputs, _median_seconds
 from ._conv_worker import _steps as conv_steps
 
 #: the anchors, then the MNIST network's two convolutions and ResNet-20's three stages'
@@ -58,11 +59,36 @@ PARTS = [
 
 def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
     """Milliseconds of each part of one case (see the module docstring)."""
-    from xconv.functional import ConvGeometry, _numpy_kernels, conv2d_forward, conv2d_gradients
+    import array_api_compat.numpy as xnp
 
-    n, _, h, w, f, k, stride, pad = case
+    from xconv.functional import ConvGeometry, _conv, conv2d_forward, conv2d_gradients
+
+    _, c, h, w, _, k, stride, pad = case
     x, weight, bias, grad = _inputs(case)
     geometry = ConvGeometry.build((h, w), (k, k), stride=stride, padding=pad)
+    rows = _conv._rows(xnp, 1, c, geometry)
+    steps = (_row_steps if rows else _column_steps)(x, weight, bias, grad, geometry)
+
+    def xconv_forward_backward() -> Any:
+        _, kept = conv2d_forward(x, weight, bias, geometry=geometry, keep_columns=True)
+        return conv2d_gradients(grad, x, weight, geometry=geometry, columns=kept)
+
+    torch_forward, torch_forward_backward = conv_steps("torch", case)
+    steps |= {
+        "xconv_forward": lambda: conv2d_forward(x, weight, bias, geometry=geometry),
+        "xconv_forward_backward": xconv_forward_backward,
+        "torch_forward": torch_forward,
+        "torch_forward_backward": torch_forward_backward,
+    }
+    timed = {name: _median_seconds(steps[name], calls) * 1e3 for name in PARTS}
+    return timed | {"rows": rows}
+
+
+def _column_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> dict[str, Step]:
+    """The column layout's parts: (C * kh * kw, N * L) columns, (F, K) @ (K, N * L)."""
+    from xconv.functional import _numpy_kernels
+
+    n, f = x.shape[0], weight.shape[0]
     oh, ow = geometry.out_size
     matrix = weight.reshape(f, -1)
     cols = _numpy_kernels.unfold(x, geometry)
@@ -75,13 +101,7 @@ def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
     def layout() -> None:
         np.add(product.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), shift, out=out)
 
-    def xconv_forward_backward() -> Any:
-        _, kept = conv2d_forward(x, weight, bias, geometry=geometry, keep_columns=True)
-        return conv2d_gradients(grad, x, weight, geometry=geometry, columns=kept)
-
-    torch_forward, torch_forward_backward = conv_steps("torch", case)
-
-    steps: dict[str, Callable[[], Any]] = {
+    return {
         "unfold": lambda: _numpy_kernels.unfold(x, geometry),
         "copy": cols.copy,
         "gemm_forward": lambda: matrix @ cols,
@@ -90,12 +110,40 @@ def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
         "gemm_weight": lambda: grad_cols @ cols.T,
         "gemm_input": lambda: matrix.T @ grad_cols,
         "fold": lambda: _numpy_kernels.fold(input_cols, geometry),
-        "xconv_forward": lambda: conv2d_forward(x, weight, bias, geometry=geometry),
-        "xconv_forward_backward": xconv_forward_backward,
-        "torch_forward": torch_forward,
-        "torch_forward_backward": torch_forward_backward,
     }
-    return {name: _median_seconds(steps[name], calls) * 1e3 for name in PARTS}
+
+
+def _row_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> dict[str, Step]:
+    """The row layout's parts (`_numpy_conv`): (N * L, kh * kw * C) rows, rows @ (K, F)."""
+    from xconv.functional import _numpy_conv, _numpy_kernels
+
+    n, f = x.shape[0], weight.shape[0]
+    oh, ow = geometry.out_size
+    matrix = _numpy_conv.weight_rows(weight)
+    rows = _numpy_conv.unfold_rows(x, geometry).copy()
+    product = rows @ matrix
+    out = np.empty((n, f, oh, ow), dtype=np.float32)
+    shift = bias.reshape(1, f, 1, 1)
+    grad_rows = np.ascontiguousarray(grad.transpose(0, 2, 3, 1)).reshape(-1, f)
+    input_rows = grad_rows @ matrix.T
+    grad_input = np.empty(x.shape, dtype=np.float32)
+
+    def unfold() -> None:
+        _numpy_kernels.BUFFERS.give(_numpy_conv.unfold_rows(x, geometry))
+
+    def layout() -> None:
+        np.add(product.reshape(n, oh, ow, f).transpose(0, 3, 1, 2), shift, out=out)
+
+    return {
+        "unfold": unfold,
+        "copy": rows.copy,
+        "gemm_forward": lambda: rows @ matrix,
+        "layout": layout,
+        "grad_columns": lambda: np.ascontiguousarray(grad.transpose(0, 2, 3, 1)),
+        "gemm_weight": lambda: rows.T @ grad_rows,
+        "gemm_input": lambda: grad_rows @ matrix.T,
+        "fold": lambda: _numpy_conv._fold_rows(input_rows, geometry, grad_input),
+    }
 
 
 def worker(calls: int) -> list[dict[str, float]]:
@@ -115,6 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {"shape": list(case)}
         for part in PARTS:
             row[part] = statistics.median(r[i][part] for r in timed)
+        row["layout_used"] = "rows" if timed[0][i]["rows"] else "columns"
         row["sgemm_ceiling"] = row["gemm_forward"] + row["gemm_weight"] + row["gemm_input"]
         rows.append(row)
     result = record(
@@ -135,13 +184,14 @@ def table(result: dict[str, Any]) -> str:
         f"NumPy conv2d, float32, ms per call (median over {result['rounds']} fresh processes "
         f"x {result['calls']} calls); the parts run on the whole batch",
         "",
-        "| shape (N,C,H,W,F,k,s,p) | im2col | plain copy | GEMM fwd | layout+bias | grad cols "
-        "| GEMM dW | GEMM dX | col2im |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| shape (N,C,H,W,F,k,s,p) | layout | im2col | plain copy | GEMM fwd | layout+bias "
+        "| grad matrix | GEMM dW | GEMM dX | col2im |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in result["rows"]:
         cells = [f"{r[p]:.2f}" for p in PARTS[:8]]
-        lines.append(f"| {tuple(r['shape'])} | " + " | ".join(cells) + " |")
+        layout = r.get("layout_used", "columns")
+        lines.append(f"| {tuple(r['shape'])} | {layout} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "| shape | sgemm ceiling (3 GEMMs) | xconv fwd | xconv fwd+bwd | xconv / ceiling "

@@ -15,9 +15,18 @@ def parts(benchmarks_module: Any) -> Any:
     return benchmarks_module("_conv_parts")
 
 
-@pytest.mark.parametrize("case", [(2, 3, 6, 6, 4, 3, 1, 1), (2, 2, 7, 7, 3, 3, 2, 0)])
-def test_every_part_is_timed(parts, case):
+@pytest.mark.parametrize(
+    ("case", "rows"),
+    [
+        ((2, 3, 6, 6, 4, 3, 1, 1), False),  # kw * C = 9: one column per window
+        ((2, 2, 7, 7, 3, 3, 2, 0), False),
+        ((2, 8, 6, 6, 4, 3, 1, 1), True),  # kw * C = 24: one row per window
+        ((2, 16, 7, 7, 3, 3, 2, 0), True),
+    ],
+)
+def test_every_part_is_timed_in_the_layout_xconv_uses(parts, case, rows):
     timed = parts._case_parts(case, calls=1)
+    assert timed.pop("rows") is rows
     assert list(timed) == parts.PARTS
     assert all(ms > 0 for ms in timed.values())
 
