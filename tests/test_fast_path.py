@@ -100,7 +100,7 @@ def layout(request, monkeypatch):
 @pytest.fixture
 def unfolded(monkeypatch):
     """Every im2col matrix NumPy's fast path makes (column or row layout), as
-    (layout, bytes, thread name), in order."""
+    (layout, bytes, thread name, channels of the array unfolded), in order."""
     made = []
     for module, name, layout in [
         (_numpy_kernels, "unfold", "columns"),
@@ -110,7 +110,7 @@ def unfolded(monkeypatch):
 
         def spy(x, geometry, *, _real=real, _layout=layout, **options):
             matrix = _real(x, geometry, **options)
-            made.append((_layout, matrix.nbytes, threading.current_thread().name))
+            made.append((_layout, matrix.nbytes, threading.current_thread().name, x.shape[1]))
             return matrix
 
         monkeypatch.setattr(module, name, spy)
@@ -122,7 +122,7 @@ def test_numpy_arrays_take_the_fast_path_unless_told_not_to(unfolded):
     conv2d(x, np.ones((1, 8, 3, 3)))  # one row per window: runs of 3 * 8 values
     conv2d(x, np.ones((2, 4, 3, 3)), groups=2)  # grouped: one column per window
     conv2d(x[:, :2], np.ones((1, 2, 3, 3)))  # runs of 3 * 2 values: columns
-    assert [layout for layout, _, _ in unfolded] == ["rows", "columns", "columns"]
+    assert [made[0] for made in unfolded] == ["rows", "columns", "columns"]
     with xconv.config.using(fast_kernels=False):
         conv2d(x, np.ones((1, 8, 3, 3)))
         conv2d(x, np.ones((2, 4, 3, 3)), groups=2)
@@ -189,7 +189,9 @@ def test_input_gradient_as_a_convolution_equals_the_generic_code(
 
     taken = []
     real = _conv._as_convolution
-    monkeypatch.setattr(_conv, "_as_convolution", lambda *a: taken.append(real(*a)) or taken[-1])
+    monkeypatch.setattr(
+        _conv, "_as_convolution", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1]
+    )
     rng = np.random.default_rng(2)
     x = rng.standard_normal(shape)
     weight = rng.standard_normal((filters, shape[1] // groups, *np.broadcast_to(kernel, 2)))
@@ -218,6 +220,30 @@ def test_input_gradient_stays_a_col2im_where_that_is_cheaper(shape, filters, str
     weight = np.ones((filters, shape[1], 3, 3))
     geometry = ConvGeometry.build(shape[2:], 3, stride=stride, padding=padding)
     assert _conv._as_convolution(weight, geometry, 1) is None
+
+
+def test_rows_flip_the_input_gradient_with_up_to_twice_the_filters(monkeypatch):
+    """The row layout's im2col is cheap enough that a convolution with twice as many
+    filters as channels still takes its input gradient as a flipped convolution; with
+    nearly three times as many (the MNIST network's second layer), it folds rows back."""
+    from xconv.functional import _conv
+
+    taken = []
+    real = _conv._as_convolution
+    monkeypatch.setattr(
+        _conv, "_as_convolution", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1]
+    )
+    rng = np.random.default_rng(3)
+    for channels, filters, padding, flipped in [(8, 16, 1, True), (8, 24, 0, False)]:
+        x = rng.standard_normal((2, channels, 9, 9))
+        weight = rng.standard_normal((filters, channels, 3, 3))
+        grad = rng.standard_normal(conv2d(x, weight, padding=padding).shape)
+        fast = conv2d_backward(grad, x, weight, padding=padding)
+        assert (taken[-1] is not None) is flipped
+        with xconv.config.using(fast_kernels=False):
+            generic = conv2d_backward(grad, x, weight, padding=padding)
+        for a, b in zip(fast, generic, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def _sample_bytes(x, kernel_size, out_size) -> int:
@@ -298,9 +324,11 @@ def test_no_column_matrix_exceeds_the_workspace(unfolded, groups, layout):
     with xconv.config.using(workspace_bytes=3 * per_sample):
         conv2d(x, weight, bias, groups=groups)
         conv2d_backward(np.ones((7, 6, 7, 7)), x, weight, groups=groups)
-    assert {made for made, _, _ in unfolded} == {layout if groups == 1 else "columns"}
-    assert max(size for _, size, _ in unfolded) <= 3 * per_sample
-    assert len(unfolded) == 2 * 3  # 7 samples in chunks of 3: forward, then weight gradient
+    assert {made[0] for made in unfolded} == {layout if groups == 1 else "columns"}
+    assert max(made[1] for made in unfolded) <= 3 * per_sample
+    # 7 samples in chunks of 3: forward, then weight gradient (and the input gradient's,
+    # of the 6-channel output gradient, where it runs as a flipped convolution)
+    assert len([made for made in unfolded if made[3] == x.shape[1]]) == 2 * 3
 
 
 def test_config_is_checked(monkeypatch):
@@ -387,8 +415,8 @@ def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch, unf
         ]
     assert chunks.parallel
     assert chunks.spans == [(0, 2), (2, 4), (4, 6), (6, 7)]  # 6 samples' bound over 3 threads
-    assert max(size for _, size, _ in unfolded) <= 2 * per_sample
-    assert all(name.startswith("xconv-numpy") for _, _, name in unfolded)
+    assert max(made[1] for made in unfolded) <= 2 * per_sample
+    assert all(made[2].startswith("xconv-numpy") for made in unfolded)
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

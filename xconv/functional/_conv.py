@@ -445,13 +445,15 @@ def backward_input(
     where it is cheaper (`_as_convolution`), it runs as a forward convolution instead.
     """
     numpy = array_api_compat.is_numpy_namespace(xp)
+    rows = _rows(xp, groups, weight.shape[1], geometry)
     if numpy and config.fast_kernels:
-        plan = _as_convolution(weight, geometry, groups)
+        limit = ROWS_FLIP_LIMIT if rows else FOLD_OVER_UNFOLD / 2
+        plan = _as_convolution(weight, geometry, groups, limit=limit)
         if plan is not None:
             flipped, mirrored = plan
             out, _ = forward(grad_output, flipped, None, mirrored, groups, xp)
             return out
-    if _rows(xp, groups, weight.shape[1], geometry):
+    if rows:
         chunks = batch_chunks(
             grad_output, geometry, xp, channels=weight.shape[1], filters=weight.shape[0]
         )
@@ -496,15 +498,21 @@ def _rows(xp: Any, groups: int, channels: int, geometry: ConvGeometry) -> bool:
 #: time on NumPy where loops, not memory, bound them (`python -m benchmarks conv-parts`)
 FOLD_OVER_UNFOLD = 2.4
 
+#: in the row layout the flipped convolution won up to F * H * W = 2 * C * OH * OW
+#: (1.4x faster than folding rows back at (64, 16, 8, 8) -> 32 and (128, 16, 32, 32) ->
+#: 32) and lost at 2.8 (1.3x slower: the MNIST network's second convolution)
+ROWS_FLIP_LIMIT = 2.4
+
 
 def _as_convolution(
-    weight: np.ndarray, geometry: ConvGeometry, groups: int
+    weight: np.ndarray, geometry: ConvGeometry, groups: int, *, limit: float = FOLD_OVER_UNFOLD / 2
 ) -> tuple[np.ndarray, ConvGeometry] | None:
     """At stride 1 the input gradient is a convolution of the output gradient: with the
     kernels flipped and their channel axes swapped, padded so the result has the
-    input's size. Its im2col copies F * kh * kw rows per input row where col2im adds
-    C * kh * kw per output row. Returns (those kernels, that geometry) where it is the
-    cheaper of the two (ResNet's 'same' layers, F == C), else None.
+    input's size. Its im2col copies F * kh * kw values per input pixel where col2im
+    adds C * kh * kw per output pixel. Returns (those kernels, that geometry) where
+    F * H * W <= `limit` * C * OH * OW (where it is the cheaper of the two: ResNet's
+    'same' layers, F == C), else None.
     """
     if geometry.stride != (1, 1):
         return None
@@ -518,7 +526,7 @@ def _as_convolution(
     if min(*pads[0], *pads[1]) < 0:  # padding wider than the kernel: no such convolution
         return None
     (height, width), (oh, ow) = geometry.in_size, geometry.out_size
-    if f * height * width > FOLD_OVER_UNFOLD / 2 * c_group * groups * oh * ow:
+    if f * height * width > limit * c_group * groups * oh * ow:
         return None  # (the margin: its matrix product also grows with H * W / (OH * OW))
     mirrored = ConvGeometry.from_pairs(
         (oh, ow), (kh, kw), stride=(1, 1), padding=pads, dilation=(dh, dw)
