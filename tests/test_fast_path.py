@@ -543,3 +543,66 @@ def test_results_held_as_views_are_not_overwritten():
         later = conv2d(rng.standard_normal(x.shape), weight, bias)
         assert not np.shares_memory(later, first)
     np.testing.assert_array_equal(first, expected)
+
+
+def _blas_threads() -> int:
+    import threadpoolctl
+
+    return max(
+        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+    )
+
+
+@pytest.mark.skipif(_numpy_kernels._threads() < 2, reason="one CPU: no threads to hold BLAS to")
+def test_kernel_threads_hold_blas_to_one_thread_and_give_its_count_back():
+    from xconv.functional import kernel_threads
+
+    before = _blas_threads()
+    with kernel_threads(np):
+        assert _blas_threads() == 1
+        with kernel_threads(np):  # nested: still held, and still after the inner one
+            pass
+        assert _blas_threads() == 1
+    assert _blas_threads() == before
+    with xconv.config.using(fast_kernels=False), kernel_threads(np):
+        assert _blas_threads() == before  # the generic code asked for: nothing held
+
+
+def test_kernel_threads_leave_other_namespaces_alone():
+    from xconv.functional import kernel_threads
+
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    before = _blas_threads()
+    with kernel_threads(strict):
+        assert _blas_threads() == before
+
+
+@pytest.mark.skipif(_numpy_kernels._threads() < 2, reason="one CPU: no threads to split over")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_split_over_threads_equals_the_plain_product(monkeypatch, dtype):
+    from xconv.functional import kernel_threads, matmul
+
+    rng = np.random.default_rng(10)
+    a, b = (rng.standard_normal(shape).astype(dtype) for shape in [(37, 20), (20, 9)])
+    calls = []
+    real = _numpy_kernels.map_threads
+    monkeypatch.setattr(
+        _numpy_kernels, "map_threads", lambda fn, spans: calls.append(spans) or real(fn, spans)
+    )
+    assert matmul(a, b).dtype == dtype
+    assert not calls  # outside kernel_threads, BLAS has its threads: one plain product
+    monkeypatch.setattr(_numpy_kernels, "PARALLEL_MATMUL_FLOPS", 0)
+    with kernel_threads(np):
+        split = matmul(a, b)
+        transposed = matmul(a.T, rng.standard_normal((37, 4)).astype(dtype))
+        one_row = matmul(a[:1], b)  # (a single row is not split)
+    assert len(calls) == 2
+    spans = calls[0]
+    assert len(spans) > 1
+    assert [spans[0][0], spans[-1][1]] == [0, 37]  # every row, in pieces that follow on
+    assert all(a_span[1] == b_span[0] for a_span, b_span in itertools.pairwise(spans))
+    # (OpenBLAS blocks a product by its shape: the pieces may round differently)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(split, a @ b, rtol=tolerance, atol=tolerance)
+    assert transposed.shape == (20, 4)
+    np.testing.assert_array_equal(one_row, a[:1] @ b)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from xconv._graph import Network, as_network
+from xconv.functional import kernel_threads
 from xconv.layers import Layer
 from xconv.losses import Loss
 from xconv.optimizers import Optimizer
@@ -227,18 +228,19 @@ class TrainingStep:
         learning_rate = model.optimizer.learning_rate
         try:
             if not self.compiles:
-                result = train_step(
-                    model.network,
-                    model.loss_function,
-                    model.optimizer,
-                    state,
-                    X,
-                    y,
-                    noise,
-                    steps,
-                    learning_rate,
-                    model.metrics,
-                )
+                with kernel_threads(model.xp):
+                    result = train_step(
+                        model.network,
+                        model.loss_function,
+                        model.optimizer,
+                        state,
+                        X,
+                        y,
+                        noise,
+                        steps,
+                        learning_rate,
+                        model.metrics,
+                    )
                 return result, steps
             xp = model.xp
             dtype = getattr(xp, model.dtype)

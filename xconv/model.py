@@ -26,6 +26,7 @@ from xconv._inputs import as_inputs, as_labels, check_backend_dtype
 from xconv._step import TrainingStep
 from xconv._validation import nonnegative_int, positive_int
 from xconv.backends import Backend, get, get_backend
+from xconv.functional import kernel_threads
 
 __all__ = ["FORMAT_VERSION", "NeuralNetwork", "NonFiniteLossError"]
 
@@ -315,7 +316,8 @@ class NeuralNetwork:
     # -- inference -----------------------------------------------------------------------
 
     def _forward(self, X: Array, training: bool) -> Array:
-        return self.network.forward(X, training=training)
+        with kernel_threads(self.xp):
+            return self.network.forward(X, training=training)
 
     def evaluate(self, X: Any, y: Any, batch_size: int = 256, *, return_dict: bool = False) -> Any:
         """(loss, accuracy) over all of (X, y), in inference mode.

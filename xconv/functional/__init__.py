@@ -15,6 +15,8 @@ its im2col columns, a `ConvColumns`, for `conv2d_gradients` to reuse),
 Fast paths (NumPy's in-place im2col and buffer reuse, CuPy's CUDA kernels, Dask's
 chunk-by-chunk tasks) are chosen here from the arrays' namespace;
 ``xconv.config.fast_kernels = False`` runs the generic array-API code instead.
+`kernel_threads` is the context a model runs a step in: on NumPy, BLAS keeps to one
+thread and xconv's kernels use their own threads.
 """
 
 from ._activations import (
@@ -40,6 +42,7 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
+from ._chunks import kernel_threads, matmul
 from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_gradients
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from ._geometry import ConvGeometry, IntOrPair, Padding
@@ -77,10 +80,12 @@ __all__ = [
     "elu_backward",
     "get_activation",
     "im2col",
+    "kernel_threads",
     "leaky_relu",
     "leaky_relu_backward",
     "log_softmax",
     "log_softmax_backward",
+    "matmul",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_forward",

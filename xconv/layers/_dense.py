@@ -8,6 +8,7 @@ import numpy as np
 
 from xconv._validation import as_int, check_shape, namespace_of, positive_int
 from xconv.backends import Backend
+from xconv.functional import matmul
 
 from ._base import Array, Layer, make_rng
 from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
@@ -112,7 +113,7 @@ class Dense(Layer):
         namespace_of(X=X, weight=weight, bias=bias)
         self.check_input(X)
         self._input = X if training else None
-        return self._activation.forward(X @ weight + bias, training)
+        return self._activation.forward(matmul(X, weight) + bias, training)
 
     def backward_pass(self, accum_grad: Array) -> Array:
         if self._input is None:
@@ -123,8 +124,8 @@ class Dense(Layer):
         accum_grad = self._activation.backward(accum_grad)
         weight = self.params["weight"]
         self.grads = {
-            "weight": xp.matrix_transpose(self._input) @ accum_grad,
+            "weight": matmul(xp.matrix_transpose(self._input), accum_grad),
             "bias": xp.sum(accum_grad, axis=0),
         }
         self._input = None
-        return accum_grad @ xp.matrix_transpose(weight)
+        return matmul(accum_grad, xp.matrix_transpose(weight))
