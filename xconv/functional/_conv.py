@@ -416,8 +416,10 @@ def weight_gradient(
         chunks = kept.chunks
     else:
         chunks = batch_chunks(x, geometry, xp, filters=grad_output.shape[1])
-    if rows:
-        return _numpy_conv.weight_gradient(grad_output, x, kept, weight_shape, geometry, chunks)
+    if rows or (groups == 1 and config.fast_kernels and array_api_compat.is_numpy_namespace(xp)):
+        return _numpy_conv.weight_gradient(
+            grad_output, x, kept, weight_shape, geometry, chunks, rows=rows
+        )
 
     def one(start: int, stop: int) -> Any:
         grad = to_columns(chunks.part(grad_output, start, stop), groups, xp, scratch=True)

@@ -154,17 +154,29 @@ def weight_gradient(
     weight_shape: tuple[int, ...],
     geometry: ConvGeometry,
     chunks: Chunks,
+    *,
+    rows: bool = True,
 ) -> np.ndarray:
-    """(K, F) = rows.T @ G, summed over chunks, as an (F, C, kh, kw) array."""
+    """(K, F) = rows.T @ G, summed over chunks, as an (F, C, kh, kw) array.
+
+    Without `rows`, for a convolution in the column layout (groups == 1): (K, F) =
+    columns @ G, which OpenBLAS runs 1.3-2.3x faster than the (F, N * L) @ (N * L, K)
+    of that layout where the filters are few (32 of them, K = 9: the MNIST network's
+    first layer).
+    """
     f, c, kh, kw = weight_shape
 
     def one(start: int, stop: int) -> np.ndarray:
         grad, scratch = _gradient_rows(chunks.part(grad_output, start, stop))
-        rows = None if kept is None else kept.take((start, stop))
-        if rows is None:
-            rows = unfold_rows(chunks.part(x, start, stop), geometry)
-        partial: np.ndarray = rows.T @ grad
-        _numpy_kernels.BUFFERS.give(rows)
+        matrix = None if kept is None else kept.take((start, stop))
+        if matrix is None:
+            part = chunks.part(x, start, stop)
+            if rows:
+                matrix = unfold_rows(part, geometry)
+            else:
+                matrix = _numpy_kernels.unfold(part, geometry, scratch=True)
+        partial: np.ndarray = (matrix.T if rows else matrix) @ grad
+        _numpy_kernels.BUFFERS.give(matrix)
         if scratch:
             _numpy_kernels.BUFFERS.give(grad)
         return partial
@@ -173,6 +185,8 @@ def weight_gradient(
     total = partials[0]
     for part in partials[1:]:
         total += part
+    if not rows:  # (C * kh * kw, F) -> (F, C, kh, kw)
+        return np.ascontiguousarray(total.T).reshape(weight_shape)
     # (kh * kw * C, F) -> (F, C, kh, kw)
     return np.ascontiguousarray(total.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
 
