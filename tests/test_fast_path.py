@@ -606,3 +606,17 @@ def test_matmul_split_over_threads_equals_the_plain_product(monkeypatch, dtype):
     np.testing.assert_allclose(split, a @ b, rtol=tolerance, atol=tolerance)
     assert transposed.shape == (20, 4)
     np.testing.assert_array_equal(one_row, a[:1] @ b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_gradient_equals_the_sum_it_replaces(dtype):
+    from xconv.functional._conv import bias_gradient
+
+    rng = np.random.default_rng(11)
+    grad = rng.standard_normal((5, 3, 7, 6)).astype(dtype)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for case in [grad, grad[:, :, ::2], grad[:0], np.asfortranarray(grad)]:
+        got = bias_gradient(case, np_xp)
+        assert got.dtype == dtype
+        assert got.shape == (3,)
+        np.testing.assert_allclose(got, case.sum(axis=(0, 2, 3)), rtol=tolerance, atol=tolerance)

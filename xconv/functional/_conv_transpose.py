@@ -20,7 +20,7 @@ from xconv._validation import (
     true_or_false,
 )
 
-from ._conv import backward_input, forward, native, weight_gradient
+from ._conv import backward_input, bias_gradient, forward, native, weight_gradient
 from ._geometry import ConvGeometry, IntOrPair, Padding
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_backward"]
@@ -106,7 +106,7 @@ def conv_transpose2d_backward(
     check_ndim(grad_output, "grad_output", "NFHW")
     expected = (x.shape[0], weight.shape[1] * groups, *geometry.in_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv_transpose2d's output")
-    grad_bias = xp.sum(grad_output, axis=(0, 2, 3)) if bias else None
+    grad_bias = bias_gradient(grad_output, xp) if bias else None
     if _native_fits(stride, output_padding) and (lib := native(xp)) is not None:
         # the convolution that this op transposes, and its weight gradient, roles swapped
         grad_input = lib.conv_forward(grad_output, weight, None, geometry, groups)
