@@ -118,6 +118,16 @@ def test_max_pooling_ties_go_to_the_first_maximum(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pooling_a_tie_and_a_nan_window_together(dtype):
+    """Two windows: one with two maxima, one whose maximum is NaN (no pixel equals it),
+    so that as many pixels equal their window's maximum as there are windows."""
+    x = np.array([[[[1, 3, 0, np.nan], [3, 2, 0, 0]]]], dtype)
+    grad = np.array([[[[1, 2]]]], dtype)
+    result = _ran("max_pool_backward", max_pool2d_backward, grad, x, 2)
+    np.testing.assert_array_equal(result[0, 0], np.array([[0, 1, 0, 2], [0, 0, 0, 0]], dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("size", "kernel", "stride"), POOLS)
 def test_max_pooling_layer_functions_equal_the_generic_code(size, kernel, stride, dtype):
     x = _input((4, 3, *size), dtype, ties=True)
