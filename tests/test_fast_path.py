@@ -8,6 +8,7 @@ kernels equal the standard-only ones on every geometry.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import threading
@@ -615,8 +616,13 @@ def test_bias_gradient_equals_the_sum_it_replaces(dtype):
     rng = np.random.default_rng(11)
     grad = rng.standard_normal((5, 3, 7, 6)).astype(dtype)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    from xconv.functional import kernel_threads
+
     for case in [grad, grad[:, :, ::2], grad[:0], np.asfortranarray(grad)]:
-        got = bias_gradient(case, np_xp)
-        assert got.dtype == dtype
-        assert got.shape == (3,)
-        np.testing.assert_allclose(got, case.sum(axis=(0, 2, 3)), rtol=tolerance, atol=tolerance)
+        for held in (False, True):  # (the product with ones only where BLAS is held)
+            with kernel_threads(np) if held else contextlib.nullcontext():
+                got = bias_gradient(case, np_xp)
+            assert got.dtype == dtype
+            assert got.shape == (3,)
+            expected = case.sum(axis=(0, 2, 3))
+            np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)

@@ -196,12 +196,15 @@ def conv2d_gradients(
 def bias_gradient(grad_output: Any, xp: Any) -> Any:
     """The sum of (N, F, OH, OW) over all but the filters' axis.
 
-    On NumPy (a C-contiguous float array) as a matrix-vector product with ones, the
-    (N * F, OH * OW) rows against a vector: 3.7-4x faster than `sum` over axes (0, 2, 3)
-    (0.11 ms instead of 0.42 for the MNIST network's first layer).
+    On NumPy (a C-contiguous float array), inside `kernel_threads` (a training step),
+    as a matrix-vector product with ones, the (N * F, OH * OW) rows against a vector:
+    3.7-4x faster than `sum` over axes (0, 2, 3) (0.11 ms instead of 0.42 for the MNIST
+    network's first layer). Not outside it: there the product runs on BLAS's threads,
+    which then spin and slowed the threaded weight gradient after it 1.5x.
     """
     if (
         config.fast_kernels
+        and _numpy_kernels.blas_held()
         and isinstance(grad_output, np.ndarray)
         and grad_output.dtype in (np.float32, np.float64)
         and grad_output.flags.c_contiguous

@@ -48,6 +48,7 @@ __all__ = [
     "BufferCache",
     "ResultPool",
     "add_into",
+    "blas_held",
     "copy_into",
     "fold",
     "map_chunks",
@@ -333,6 +334,13 @@ def one_thread_blas() -> Iterator[None]:
 _held = 0
 _held_lock = threading.Lock()
 
+
+def blas_held() -> bool:
+    """Whether a `one_thread_blas` block is open: BLAS runs on one thread, and a BLAS
+    call does not wake threads that would then spin against xconv's own."""
+    return _held > 0
+
+
 #: products of at least this many FLOPs are split over threads while BLAS is held
 PARALLEL_MATMUL_FLOPS = 4e6
 
@@ -341,7 +349,7 @@ def split_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """``a @ b`` for 2-D float arrays, a's rows split over the pool's threads, while a
     `one_thread_blas` block holds BLAS to one thread and the product is large enough;
     else None (BLAS has its own threads, or it is not worth it)."""
-    if not _held or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype:
+    if not blas_held() or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype:
         return None
     (m, k), n = a.shape, b.shape[1]
     if 2 * m * k * n < PARALLEL_MATMUL_FLOPS or m < 2:
