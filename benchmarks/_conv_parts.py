@@ -125,7 +125,8 @@ def _row_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> dict
     out = np.empty((n, f, oh, ow), dtype=np.float32)
     shift = bias.reshape(1, f, 1, 1)
     grad_rows = np.ascontiguousarray(grad.transpose(0, 2, 3, 1)).reshape(-1, f)
-    input_rows = grad_rows @ matrix.T
+    matrix_t = np.ascontiguousarray(matrix.T)  # (F, K), as `_numpy_conv` multiplies by
+    input_rows = grad_rows @ matrix_t
     grad_input = np.empty(x.shape, dtype=np.float32)
 
     def unfold() -> None:
@@ -141,7 +142,7 @@ def _row_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> dict
         "layout": layout,
         "grad_columns": lambda: np.ascontiguousarray(grad.transpose(0, 2, 3, 1)),
         "gemm_weight": lambda: rows.T @ grad_rows,
-        "gemm_input": lambda: grad_rows @ matrix.T,
+        "gemm_input": lambda: grad_rows @ matrix_t,
         "fold": lambda: _numpy_conv._fold_rows(input_rows, geometry, grad_input),
     }
 
