@@ -432,7 +432,11 @@ def weight_gradient(
     groups: int,
     xp: Any,
 ) -> Any:
-    """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `kept` are `forward`'s columns."""
+    """(G, F/G, N * L) @ (G, N * L, K), summed over chunks; `kept` are `forward`'s columns.
+
+    On NumPy with groups == 1, `_numpy_conv.weight_gradient` runs it instead, as a
+    product with the output gradient laid out channels-last (rows or columns).
+    """
     rows = _rows(xp, groups, x.shape[1], geometry)
     if kept is not None and kept.rows != rows:
         kept = None  # (made in the other layout: `fast_kernels` changed in between)

@@ -10,14 +10,17 @@ gives each window a *row* instead, read from the input laid out channels-last:
 - forward: ``rows @ W`` with W (K, F), the output channels-last, (N * L, F), then
   copied into the NCHW result with the bias added;
 - weight gradient: ``rows.T @ G``, (K, F), with G the output gradient channels-last;
-- input gradient, at stride 1: the forward convolution of the output gradient with
-  flipped kernels (`_conv._as_convolution`), through these same rows.
+- input gradient: ``G @ W.T`` folded back (`input_gradient`), or at stride 1, where
+  cheaper, the forward convolution of the output gradient with flipped kernels
+  (`_conv._as_convolution`), through these same rows.
 
 Why: on this layout all three products are plain C-ordered (M, K) @ (K, N) GEMMs,
 which OpenBLAS runs 1.1-2x faster than the transposed forms of the column layout on
 narrow layers (16-64 filters; `python -m benchmarks conv-parts`); and im2col copies
 runs of kw * C consecutive values (a whole kernel row of every channel), not runs of
-OW pixels, so it costs about a plain copy of its bytes.
+OW pixels, so on large images it costs about a plain copy of its bytes. Where kw * C
+is small (one to three input channels) the runs are too short, and `_conv` keeps the
+column layout (`_conv.ROW_RUN`); its weight gradient still runs here (`rows=False`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from . import _numpy_kernels
 from ._chunks import Chunks, ConvColumns
 from ._geometry import ConvGeometry
 
-__all__ = ["forward", "unfold_rows", "weight_gradient", "weight_rows"]
+__all__ = ["forward", "input_gradient", "unfold_rows", "weight_gradient", "weight_rows"]
 
 
 def weight_rows(weight: np.ndarray) -> np.ndarray:
