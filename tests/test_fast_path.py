@@ -626,3 +626,18 @@ def test_bias_gradient_equals_the_sum_it_replaces(dtype):
             assert got.shape == (3,)
             expected = case.sum(axis=(0, 2, 3))
             np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.skipif(_numpy_kernels._threads() < 2, reason="one CPU: no threads to run chunks on")
+def test_held_blas_runs_smaller_convolutions_on_threads():
+    """While BLAS is held to one thread, a convolution in one piece would run on one
+    core: from `PARALLEL_FLOPS_HELD` on, its chunks run on threads."""
+    from xconv.functional import kernel_threads
+
+    x = np.zeros((128, 1, 28, 28), dtype=np.float32)  # the MNIST network's first layer
+    geometry = ConvGeometry.build((28, 28), 3)
+    flops = 2 * 128 * 26 * 26 * 9 * 32
+    assert _numpy_kernels.PARALLEL_FLOPS_HELD <= flops < _numpy_kernels.PARALLEL_FLOPS
+    assert not batch_chunks(x, geometry, np_xp, filters=32).parallel
+    with kernel_threads(np):
+        assert batch_chunks(x, geometry, np_xp, filters=32).parallel

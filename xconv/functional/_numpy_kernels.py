@@ -65,6 +65,11 @@ __all__ = [
 #: handing work to threads costs more than it saves on the digits CNN's layers
 PARALLEL_FLOPS = 50e6
 
+#: the same bound while `one_thread_blas` holds BLAS to one thread: there a convolution
+#: run in one piece runs on one core, so threads pay from much smaller ones on (the
+#: MNIST network's first layer, 50 MFLOPs, ran alone on one core)
+PARALLEL_FLOPS_HELD = 5e6
+
 _executor: ThreadPoolExecutor | None = None
 
 
@@ -290,7 +295,7 @@ def retain_freed_memory() -> bool:
 
 def parallel_chunks(flops: float) -> int:
     """How many batch chunks of a convolution with this many FLOPs to run at once."""
-    if flops < PARALLEL_FLOPS or _blas() is None:
+    if flops < (PARALLEL_FLOPS_HELD if blas_held() else PARALLEL_FLOPS) or _blas() is None:
         return 1
     return _threads()
 
