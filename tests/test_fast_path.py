@@ -641,3 +641,29 @@ def test_held_blas_runs_smaller_convolutions_on_threads():
     assert not batch_chunks(x, geometry, np_xp, filters=32).parallel
     with kernel_threads(np):
         assert batch_chunks(x, geometry, np_xp, filters=32).parallel
+
+
+@pytest.mark.skipif(_numpy_kernels._threads() < 2, reason="one CPU: no threads to hold BLAS to")
+def test_holds_from_two_threads_give_the_count_back_when_the_last_leaves():
+    """BLAS's thread count is the process's: a block that leaves while another thread's
+    is still open must neither lift the other's hold nor leave BLAS on one thread."""
+    from xconv.functional import kernel_threads
+
+    before = _blas_threads()
+    entered, first_left = threading.Event(), threading.Event()
+    seen = []
+
+    def second() -> None:
+        with kernel_threads(np):
+            entered.set()
+            first_left.wait(timeout=10)
+            seen.append(_blas_threads())  # the first block has left; this one holds
+
+    with kernel_threads(np):
+        worker = threading.Thread(target=second)
+        worker.start()
+        assert entered.wait(timeout=10)
+    first_left.set()  # (the first block left before the second)
+    worker.join(timeout=10)
+    assert seen == [1]
+    assert _blas_threads() == before

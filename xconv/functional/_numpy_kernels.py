@@ -312,31 +312,53 @@ def _pool() -> ThreadPoolExecutor:
 def one_thread_blas() -> Iterator[None]:
     """Hold BLAS to one thread for a whole block of work, such as a training step.
 
-    `map_chunks` limits BLAS to one thread while its chunks run, and gives it back its
-    threads after. Between two such calls, the matrix products of the ops in between
-    wake OpenBLAS's threads, which then spin and take the cores from the next call's
-    chunk threads; switching the count back and forth costs besides. Held for a whole
-    MNIST training step (batch 128, 2 CPUs), the step took 24 ms instead of 34, and
-    ResNet-20's 375 instead of 466. Inside, a BLAS call outside the chunks runs on
-    one thread; the previous count comes back on leaving. Nothing is held where chunks
-    would not run on threads anyway (one CPU, or no threadpoolctl).
+    Convolutions run their batch chunks on threads with BLAS on one thread. Given its
+    threads back between them, OpenBLAS woke them for the matrix products of the ops
+    in between, and they spun and took the cores from the next convolution's chunk
+    threads; switching the count back and forth costs besides. Held for a whole MNIST
+    training step (batch 128, 2 CPUs), the step took 24 ms instead of 34, and
+    ResNet-20's 375 instead of 466. Inside, a BLAS call outside the chunks runs on one
+    thread.
+
+    BLAS's thread count is the process's: blocks open in several threads share one
+    hold, set by the first to enter and lifted (the previous count back) by the last
+    to leave, in whatever order they leave. Both happen on one thread of xconv's own
+    (`_on_blas_thread`): OpenBLAS 0.3.31 ignored a thread raising the count that
+    another thread had lowered, and left it at one for the rest of the process. Nothing
+    is held where chunks would not run on threads anyway (one CPU, or no threadpoolctl).
     """
-    global _held
+    global _held, _limiter
     if parallel_chunks(float("inf")) < 2:
         yield
         return
-    with _blas().limit(limits=1, user_api="blas"):
+    with _held_lock:
+        if _held == 0:
+            _limiter = _on_blas_thread(lambda: _blas().limit(limits=1, user_api="blas"))
+        _held += 1
+    try:
+        yield
+    finally:
         with _held_lock:
-            _held += 1
-        try:
-            yield
-        finally:
-            with _held_lock:
-                _held -= 1
+            _held -= 1
+            if _held == 0 and _limiter is not None:
+                _on_blas_thread(_limiter.restore_original_limits)
+                _limiter = None
 
 
-#: how many `one_thread_blas` blocks are open (BLAS's thread count is process-wide)
+_blas_setter: ThreadPoolExecutor | None = None
+
+
+def _on_blas_thread(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on the one thread that sets BLAS's thread count for `one_thread_blas`."""
+    global _blas_setter
+    if _blas_setter is None:
+        _blas_setter = ThreadPoolExecutor(1, thread_name_prefix="xconv-blas")
+    return _blas_setter.submit(fn).result()
+
+
+#: how many `one_thread_blas` blocks are open, and the threadpoolctl limit they share
 _held = 0
+_limiter: Any = None
 _held_lock = threading.Lock()
 
 
@@ -373,7 +395,7 @@ def map_chunks(fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]]) 
     """``[fn(start, stop) for each span]``, on threads with one-thread BLAS if several."""
     if len(spans) < 2 or parallel_chunks(PARALLEL_FLOPS) < 2:
         return [fn(start, stop) for start, stop in spans]
-    with _blas().limit(limits=1, user_api="blas"):
+    with one_thread_blas():
         futures = [_pool().submit(fn, start, stop) for start, stop in spans]
         return [future.result() for future in futures]  # re-raises a worker's exception
 
