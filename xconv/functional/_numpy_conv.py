@@ -46,7 +46,7 @@ def _channels_last(x: np.ndarray, geometry: ConvGeometry) -> tuple[np.ndarray, b
     says; and whether it is a scratch buffer (to give back) rather than a view of x."""
     view = x.transpose(0, 2, 3, 1)
     if not geometry.is_padded and view.flags.c_contiguous:
-        return view, False  # (a channels-last array already: an output of `forward`)
+        return view, False  # (x is laid out channels-last already: no copy)
     (top, bottom), (left, right) = geometry.padding
     n, h, w, c = view.shape
     padded = _numpy_kernels.BUFFERS.take((n, h + top + bottom, w + left + right, c), x.dtype)
