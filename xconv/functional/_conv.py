@@ -444,7 +444,7 @@ def weight_gradient(
         chunks = kept.chunks
     else:
         chunks = batch_chunks(x, geometry, xp, filters=grad_output.shape[1])
-    if rows or (groups == 1 and config.fast_kernels and array_api_compat.is_numpy_namespace(xp)):
+    if _numpy_plain(xp, groups):  # (rows or columns)
         return _numpy_conv.weight_gradient(
             grad_output, x, kept, weight_shape, geometry, chunks, rows=rows
         )
@@ -514,14 +514,14 @@ def backward_input(
 ROW_RUN = 16
 
 
+def _numpy_plain(xp: Any, groups: int) -> bool:
+    """Whether `_numpy_conv` runs the convolution's products: NumPy, groups == 1."""
+    return groups == 1 and config.fast_kernels and array_api_compat.is_numpy_namespace(xp)
+
+
 def _rows(xp: Any, groups: int, channels: int, geometry: ConvGeometry) -> bool:
     """Whether the convolution runs on NumPy's row layout (`_numpy_conv`)."""
-    return (
-        groups == 1
-        and channels * geometry.kernel_size[1] >= ROW_RUN
-        and config.fast_kernels
-        and array_api_compat.is_numpy_namespace(xp)
-    )
+    return _numpy_plain(xp, groups) and channels * geometry.kernel_size[1] >= ROW_RUN
 
 
 #: col2im adds (read, add, write) where im2col copies: per element 1.8-2.8 times the

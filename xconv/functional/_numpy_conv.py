@@ -76,12 +76,11 @@ def unfold_rows(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     s_w, s_h = c * s_c, padded.shape[2] * c * s_c
     s_n = padded.shape[1] * s_h
     for i in range(kh):
-        top = padded[:, i * dh :]
         if dw == 1:
             # taps (i, 0..kw-1) of a window: kw * C consecutive values of the input
             # (an overlapping, read-only view: window ow starts C * sw values after ow-1)
             run = as_strided(
-                top,
+                padded[:, i * dh :],
                 shape=(n, oh, ow, kw * c),
                 strides=(s_n, s_h * sh, s_w * sw, s_c),
                 writeable=False,
@@ -89,9 +88,7 @@ def unfold_rows(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
             rows[:, :, :, i].reshape(n, oh, ow, kw * c)[...] = run
         else:
             for j in range(kw):
-                rows[:, :, :, i, j] = top[
-                    :, : (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw
-                ]
+                rows[:, :, :, i, j] = padded[(slice(None), *geometry.window(i, j))]
     if scratch:
         _numpy_kernels.BUFFERS.give(padded)
     return rows.reshape(n * oh * ow, kh * kw * c)
@@ -221,21 +218,13 @@ def _fold_rows(rows: np.ndarray, geometry: ConvGeometry, image: np.ndarray) -> N
     channels-last scratch image, then copy it into the (N, C, H, W) `image`."""
     n, c, height, width = image.shape
     kh, kw = geometry.kernel_size
-    oh, ow = geometry.out_size
-    sh, sw = geometry.stride
-    dh, dw = geometry.dilation
-    (top, bottom), (left, right) = geometry.padding
-    padded_h, padded_w = height + top + bottom, width + left + right
-    target = _numpy_kernels.BUFFERS.take((n, padded_h, padded_w, c), image.dtype)
+    (top, _), (left, _) = geometry.padding
+    target = _numpy_kernels.BUFFERS.take((n, *geometry.padded_size, c), image.dtype)
     target[...] = 0
-    taps = rows.reshape(n, oh, ow, kh, kw, c)
+    taps = rows.reshape(n, *geometry.out_size, kh, kw, c)
     for i in range(kh):
         for j in range(kw):
-            target[
-                :,
-                i * dh : i * dh + (oh - 1) * sh + 1 : sh,
-                j * dw : j * dw + (ow - 1) * sw + 1 : sw,
-            ] += taps[:, :, :, i, j]
+            target[(slice(None), *geometry.window(i, j))] += taps[:, :, :, i, j]
     # the padding's gradient is dropped
     np.copyto(image, target[:, top : top + height, left : left + width].transpose(0, 3, 1, 2))
     _numpy_kernels.BUFFERS.give(target)

@@ -316,8 +316,8 @@ def one_thread_blas() -> Iterator[None]:
     threads back between them, OpenBLAS woke them for the matrix products of the ops
     in between, and they spun and took the cores from the next convolution's chunk
     threads; switching the count back and forth costs besides. Held for a whole MNIST
-    training step (batch 128, 2 CPUs), the step took 24 ms instead of 34, and
-    ResNet-20's 375 instead of 466. Inside, a BLAS call outside the chunks runs on one
+    training step (batch 128, 2 CPUs), the step took 26 ms instead of 36, and
+    ResNet-20's about 400 instead of 466. Inside, a BLAS call outside the chunks runs on one
     thread.
 
     BLAS's thread count is the process's: blocks open in several threads share one
