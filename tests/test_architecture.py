@@ -30,7 +30,14 @@ DOC = ROOT / "docs" / "architecture.md"
 #: Parts that do not exist yet are simply absent from the graph. Keep in step with
 #: the list in docs/architecture.md (a test below compares them).
 LAYERS: list[list[str]] = [
-    ["xconv.config", "xconv._validation", "xconv._resolve", "xconv.data", "xconv._atomic"],
+    [
+        "xconv.config",
+        "xconv._typing",
+        "xconv._validation",
+        "xconv._resolve",
+        "xconv.data",
+        "xconv._atomic",
+    ],
     ["xconv._limits"],
     ["xconv.backends"],
     ["xconv.functional"],

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
+from xconv._typing import IntOrPair, Padding
 from xconv._validation import int_or_pair
 
 __all__ = [
@@ -21,10 +22,6 @@ __all__ = [
     "explicit_padding",
 ]
 
-IntOrPair: TypeAlias = int | tuple[int, int]
-Padding: TypeAlias = (
-    int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | Literal["valid", "same"]
-)
 
 
 _PADDING_FORMS = (
