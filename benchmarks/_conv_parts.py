@@ -3,8 +3,9 @@
 For each anchor shape of ``benchmarks conv``, the two convolutions of the MNIST network
 and the 3x3 convolutions of ResNet-20's three stages (batch 128), float32, every step
 of xconv's NumPy convolution timed alone on the whole batch, in the layout xconv picks
-for the shape (`_conv._rows`): one row per window (`_numpy_conv`) or one column per
-window (`_numpy_kernels`). The steps: im2col next to a plain copy of the same bytes;
+for the shape (`_columns.rows_layout`): one row per window (`_rows`) or one column per
+window (`_threads`), all in xconv/functional/_kernels/_numpy/. The steps: im2col
+next to a plain copy of the same bytes;
 the forward matrix product; the output's layout (the product into the (N, F, OH, OW)
 result, bias added); the output gradient as a matrix; the weight-gradient and
 input-gradient matrix products; col2im. The three matrix products together are the
@@ -59,14 +60,14 @@ PARTS = [
 
 def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
     """Milliseconds of each part of one case (see the module docstring)."""
-    import array_api_compat.numpy as xnp
 
-    from xconv.functional import ConvGeometry, _conv, conv2d_forward, conv2d_gradients
+    from xconv.functional import ConvGeometry, conv2d_forward, conv2d_gradients
+    from xconv.functional._kernels._numpy import _columns
 
     _, c, h, w, _, k, stride, pad = case
     x, weight, bias, grad = _inputs(case)
     geometry = ConvGeometry.build((h, w), (k, k), stride=stride, padding=pad)
-    rows = _conv._rows(xnp, 1, c, geometry)
+    rows = _columns.rows_layout(1, c, geometry)
     steps = (_row_steps if rows else _column_steps)(x, weight, bias, grad, geometry)
 
     def xconv_forward_backward() -> Any:
@@ -86,7 +87,7 @@ def _case_parts(case: tuple[int, ...], calls: int) -> dict[str, float]:
 
 def _column_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> dict[str, Step]:
     """The column layout's parts: (C * kh * kw, N * L) columns, (F, K) @ (K, N * L)."""
-    from xconv.functional import _numpy_kernels
+    from xconv.functional._kernels._numpy import _threads as _numpy_kernels
 
     n, f = x.shape[0], weight.shape[0]
     oh, ow = geometry.out_size
@@ -115,7 +116,8 @@ def _column_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> d
 
 def _row_steps(x: Any, weight: Any, bias: Any, grad: Any, geometry: Any) -> dict[str, Step]:
     """The row layout's parts (`_numpy_conv`): (N * L, kh * kw * C) rows, rows @ (K, F)."""
-    from xconv.functional import _numpy_conv, _numpy_kernels
+    from xconv.functional._kernels._numpy import _rows as _numpy_conv
+    from xconv.functional._kernels._numpy import _threads as _numpy_kernels
 
     n, f = x.shape[0], weight.shape[0]
     oh, ow = geometry.out_size

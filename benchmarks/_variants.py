@@ -33,8 +33,10 @@ import array_api_compat.numpy as xp
 import numpy as np
 
 import xconv
-from xconv.functional import ConvGeometry, _numpy_kernels, col2im, conv2d, conv2d_backward, im2col
+from xconv.functional import ConvGeometry, col2im, conv2d, conv2d_backward, im2col
 from xconv.functional._conv import weight_gradient
+from xconv.functional._dispatch import kernels_for
+from xconv.functional._kernels._numpy import _threads as _numpy_kernels
 
 from ._common import geomean
 from ._conv_worker import SHAPES, _inputs
@@ -57,7 +59,7 @@ def flipped_kernel(x: Any, w: Any, b: Any, g: Any, stride: int, pad: int) -> Any
     """grad_input = conv2d(grad, flipped and transposed weight, padding k - 1 - pad)."""
     out = conv2d(x, w, b, stride=stride, padding=pad)
     geometry = ConvGeometry.build(x.shape[2:], w.shape[2:], stride=stride, padding=pad)
-    grad_w = weight_gradient(g, x, None, w.shape, geometry, 1, xp)
+    grad_w = weight_gradient(g, x, None, w.shape, geometry, 1, xp, kernels_for(xp))
     grad_b = g.sum(axis=(0, 2, 3))
     k = w.shape[2]
     w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))

@@ -1,4 +1,4 @@
-"""Every CUDA kernel of `xconv.functional._cupy_kernels` compiled by NVRTC, no GPU needed.
+"""Every CUDA kernel of `xconv.functional._kernels._cupy` compiled by NVRTC, no GPU needed.
 
 Each kernel (`INSTANTIATIONS`), for each dtype it is instantiated for (`DTYPES`), is
 compiled for sm_80 and sm_90 through CuPy's NVRTC binding
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from xconv.functional import _cupy_kernels
+from xconv.functional._kernels import _cupy as _cupy_kernels
 
 ARCHITECTURES = ("sm_80", "sm_90")
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_sources_need_no_cupy():
     """The sources are plain strings: building them all imports no CuPy."""
     code = (
         "import sys\n"
-        "from xconv.functional import _cupy_kernels as k\n"
+        "from xconv.functional._kernels import _cupy as k\n"
         "for op, wide in k.INSTANTIATIONS:\n"
         "    for dtype in k.DTYPES:\n"
         "        k.cuda_source(op, dtype, wide=wide)\n"

@@ -16,7 +16,6 @@ import pytest
 import xconv
 from xconv.functional import (
     ConvGeometry,
-    _numpy_ops,
     avg_pool2d,
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -30,6 +29,7 @@ from xconv.functional import (
     relu,
     relu_backward,
 )
+from xconv.functional._kernels._numpy import _ops as _numpy_ops
 from xconv.layers import BatchNormalization
 
 DTYPES = [np.float32, np.float64]
@@ -196,16 +196,16 @@ def test_other_dtypes_and_switched_off_kernels_take_the_generic_path():
 
 def test_large_batches_split_over_threads_and_change_nothing(monkeypatch):
     monkeypatch.setattr(_numpy_ops, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(_numpy_ops._numpy_kernels, "_threads", lambda: 3)
-    monkeypatch.setattr(_numpy_ops._numpy_kernels, "parallel_chunks", lambda flops: 3)
+    monkeypatch.setattr(_numpy_ops._threads, "_threads", lambda: 3)
+    monkeypatch.setattr(_numpy_ops._threads, "parallel_chunks", lambda flops: 3)
     spans = []
-    real = _numpy_ops._numpy_kernels.map_threads
+    real = _numpy_ops._threads.map_threads
 
     def spy(fn, parts):
         spans.append(list(parts))
         return real(fn, parts)
 
-    monkeypatch.setattr(_numpy_ops._numpy_kernels, "map_threads", spy)
+    monkeypatch.setattr(_numpy_ops._threads, "map_threads", spy)
     x = _input((7, 3, 6, 6), np.float32, ties=True)
     grad = _input((7, 3, 3, 3), np.float32, seed=1)
     for fast, generic in [
@@ -276,7 +276,7 @@ def _batch_norm_run(shape, dtype, *, fast, offset):
     grad = rng.standard_normal(shape).astype(dtype)
     with xconv.config.using(fast_kernels=fast):
         out = layer.forward_pass(x)
-        fused = type(layer._cache).__name__ == "_FusedCache"
+        fused = type(layer._saved).__name__ == "FusedSaved"
         grad_x = layer.backward_pass(grad)
         grads = dict(layer.grads)
         layer.forward_pass(x * 0.5 + 1)  # a second batch for the running averages

@@ -19,18 +19,21 @@ import pytest
 from helpers import to_np, to_xp
 
 import xconv
+from xconv.backends import _numpy as numpy_backend
 from xconv.functional import (
     ConvGeometry,
     _im2col,
-    _numpy_conv,
-    _numpy_kernels,
     conv2d,
     conv2d_backward,
     conv_transpose2d,
     conv_transpose2d_backward,
 )
 from xconv.functional._chunks import batch_chunks
+from xconv.functional._dispatch import kernels_for
 from xconv.functional._im2col import fold_generic, unfold_generic
+from xconv.functional._kernels._numpy import _columns
+from xconv.functional._kernels._numpy import _rows as _numpy_conv
+from xconv.functional._kernels._numpy import _threads as _numpy_kernels
 from xconv.layers import Conv2D
 
 GEOMETRIES = [
@@ -91,10 +94,8 @@ def test_numpy_kernels_equal_the_generic_code():
 @pytest.fixture(params=["rows", "columns"])
 def layout(request, monkeypatch):
     """NumPy's convolutions in one layout: one row per window (`_numpy_conv`, chosen
-    for groups == 1 where kw * C >= `_conv.ROW_RUN`), or one column per window."""
-    from xconv.functional import _conv
-
-    monkeypatch.setattr(_conv, "ROW_RUN", 1 if request.param == "rows" else 10**9)
+    for groups == 1 where kw * C >= `_columns.ROW_RUN`), or one column per window."""
+    monkeypatch.setattr(_columns, "ROW_RUN", 1 if request.param == "rows" else 10**9)
     return request.param
 
 
@@ -186,12 +187,10 @@ AS_CONVOLUTION = [
 def test_input_gradient_as_a_convolution_equals_the_generic_code(
     monkeypatch, shape, filters, kernel, padding, dilation, groups, layout
 ):
-    from xconv.functional import _conv
-
     taken = []
-    real = _conv._as_convolution
+    real = _columns.as_convolution
     monkeypatch.setattr(
-        _conv, "_as_convolution", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1]
+        _columns, "as_convolution", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1]
     )
     rng = np.random.default_rng(2)
     x = rng.standard_normal(shape)
@@ -216,23 +215,19 @@ def test_input_gradient_as_a_convolution_equals_the_generic_code(
     ],
 )
 def test_input_gradient_stays_a_col2im_where_that_is_cheaper(shape, filters, stride, padding):
-    from xconv.functional import ConvGeometry, _conv
-
     weight = np.ones((filters, shape[1], 3, 3))
     geometry = ConvGeometry.build(shape[2:], 3, stride=stride, padding=padding)
-    assert _conv._as_convolution(weight, geometry, 1) is None
+    assert _columns.as_convolution(weight, geometry, 1) is None
 
 
 def test_rows_flip_the_input_gradient_with_up_to_twice_the_filters(monkeypatch):
     """The row layout's im2col is cheap enough that a convolution with twice as many
     filters as channels still takes its input gradient as a flipped convolution; with
     nearly three times as many (the MNIST network's second layer), it folds rows back."""
-    from xconv.functional import _conv
-
     taken = []
-    real = _conv._as_convolution
+    real = _columns.as_convolution
     monkeypatch.setattr(
-        _conv, "_as_convolution", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1]
+        _columns, "as_convolution", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1]
     )
     rng = np.random.default_rng(3)
     for channels, filters, padding, flipped in [(8, 16, 1, True), (8, 24, 0, False)]:
@@ -256,13 +251,13 @@ def test_batch_chunks_respect_the_workspace(xp, backend):
     geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
     per_sample = _sample_bytes(x, (3, 3), (6, 6))
     with xconv.config.using(workspace_bytes=3 * per_sample + 1):
-        spans = batch_chunks(x, geometry, xp).spans
+        spans = batch_chunks(x, geometry, kernels_for(xp)).spans
     if backend.lazy:  # a lazy backend's own chunks bound its memory; slicing would rechunk
         assert spans == [(0, 10)]
     else:
         assert spans == [(0, 3), (3, 6), (6, 9), (9, 10)]
     with xconv.config.using(workspace_bytes=1):  # one sample is the floor
-        assert len(batch_chunks(x, geometry, xp).spans) == (1 if backend.lazy else 10)
+        assert len(batch_chunks(x, geometry, kernels_for(xp)).spans) == (1 if backend.lazy else 10)
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -355,7 +350,7 @@ def test_the_default_workspace_is_the_backends(xp, backend, monkeypatch):
     per_sample = _sample_bytes(x, (3, 3), (6, 6))
     monkeypatch.setattr(backend, "workspace_bytes", 7 * per_sample)
     expected = [(0, 40)] if backend.lazy else [(s, min(s + 7, 40)) for s in range(0, 40, 7)]
-    assert batch_chunks(x, geometry, xp).spans == expected
+    assert batch_chunks(x, geometry, kernels_for(xp)).spans == expected
 
 
 def test_using_restores_the_settings():
@@ -409,7 +404,8 @@ def test_parallel_chunks_share_the_workspace_and_change_nothing(monkeypatch, unf
     unfolded.clear()  # (the serial run's)
     per_sample = _sample_bytes(x, (3, 2), (4, 4))
     with xconv.config.using(workspace_bytes=6 * per_sample):
-        chunks = batch_chunks(x, ConvGeometry.build((9, 8), (3, 2), **options), np_xp, filters=6)
+        geometry = ConvGeometry.build((9, 8), (3, 2), **options)
+        chunks = batch_chunks(x, geometry, kernels_for(np_xp), filters=6)
         parallel = [
             conv2d(x, weight, bias, **options),
             *conv2d_backward(grad, x, weight, **options),
@@ -426,14 +422,16 @@ def test_generic_path_runs_chunks_in_turn(monkeypatch):
     monkeypatch.setattr(_numpy_kernels, "PARALLEL_FLOPS", 0)
     x = np.zeros((8, 2, 6, 6))
     geometry = ConvGeometry.build((6, 6), (3, 3), padding=1)
-    assert batch_chunks(x, geometry, np_xp, filters=4).parallel == (_numpy_kernels._threads() > 1)
+    assert batch_chunks(x, geometry, kernels_for(np_xp), filters=4).parallel == (
+        _numpy_kernels._threads() > 1
+    )
     with xconv.config.using(fast_kernels=False):
-        assert not batch_chunks(x, geometry, np_xp, filters=4).parallel
+        assert not batch_chunks(x, geometry, kernels_for(np_xp), filters=4).parallel
 
 
 def test_retaining_freed_memory_follows_the_setting(monkeypatch):
     calls = []
-    monkeypatch.setattr(_numpy_kernels, "retain_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(numpy_backend, "retain_freed_memory", lambda: calls.append(1))
     x, weight = np.ones((2, 1, 4, 4)), np.ones((1, 1, 3, 3))
     conv2d(x, weight)  # by default xconv leaves the process's allocator alone
     assert xconv.config.retain_freed_memory is False
@@ -446,8 +444,8 @@ def test_retaining_freed_memory_follows_the_setting(monkeypatch):
 
 
 def test_retain_freed_memory_is_harmless_to_repeat():
-    first = _numpy_kernels.retain_freed_memory()
-    assert _numpy_kernels.retain_freed_memory() is first  # asked once, then remembered
+    first = numpy_backend.retain_freed_memory()
+    assert numpy_backend.retain_freed_memory() is first  # asked once, then remembered
     assert first == (sys.platform.startswith("linux") and _glibc())
 
 
@@ -517,7 +515,7 @@ def test_results_never_share_memory_with_cached_buffers(monkeypatch):
 def test_public_im2col_is_the_internal_layout_transposed():
     x = np.random.default_rng(10).standard_normal((3, 2, 5, 4))
     geometry = ConvGeometry.build((5, 4), (2, 3), stride=(2, 1), padding=1)
-    internal = _im2col.unfold(x, geometry, np_xp)  # (C * kh * kw, N * L)
+    internal = _im2col.unfold(x, geometry, np_xp, kernels_for(np_xp))  # (C * kh * kw, N * L)
     public = xconv.functional.im2col(x, (2, 3), stride=(2, 1), padding=1)
     np.testing.assert_array_equal(public, internal.reshape(12, 3, -1).transpose(1, 0, 2))
 
@@ -621,7 +619,7 @@ def test_bias_gradient_equals_the_sum_it_replaces(dtype):
     for case in [grad, grad[:, :, ::2], grad[:0], np.asfortranarray(grad)]:
         for held in (False, True):  # (the product with ones only where BLAS is held)
             with kernel_threads(np) if held else contextlib.nullcontext():
-                got = bias_gradient(case, np_xp)
+                got = bias_gradient(case, np_xp, kernels_for(np_xp))
             assert got.dtype == dtype
             assert got.shape == (3,)
             expected = case.sum(axis=(0, 2, 3))
@@ -638,9 +636,9 @@ def test_held_blas_runs_smaller_convolutions_on_threads():
     geometry = ConvGeometry.build((28, 28), 3)
     flops = 2 * 128 * 26 * 26 * 9 * 32
     assert _numpy_kernels.PARALLEL_FLOPS_HELD <= flops < _numpy_kernels.PARALLEL_FLOPS
-    assert not batch_chunks(x, geometry, np_xp, filters=32).parallel
+    assert not batch_chunks(x, geometry, kernels_for(np_xp), filters=32).parallel
     with kernel_threads(np):
-        assert batch_chunks(x, geometry, np_xp, filters=32).parallel
+        assert batch_chunks(x, geometry, kernels_for(np_xp), filters=32).parallel
 
 
 @pytest.mark.skipif(_numpy_kernels._threads() < 2, reason="one CPU: no threads to hold BLAS to")

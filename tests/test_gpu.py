@@ -27,13 +27,13 @@ from xconv.backends._cupy import CupyBackend
 from xconv.backends._torch import TorchBackend
 from xconv.functional import (
     ConvGeometry,
-    _cupy_kernels,
     _im2col,
     col2im,
     conv2d,
     conv2d_backward,
     im2col,
 )
+from xconv.functional._kernels import _cupy as _cupy_kernels
 
 NEEDS_GPU = "needs CuPy and a CUDA device"
 HAS_CUPY = CupyBackend().unavailable_reason() is None

@@ -43,7 +43,7 @@ Attributes:
         system (Linux with glibc only). This changes the allocator of the whole
         process, for good, so it is off by default: xconv reuses its own buffers
         instead (NumPy: up to 96 MiB of scratch columns, and up to 64 MiB of results
-        once their callers let them go; xconv/functional/_numpy_kernels.py). Set True
+        once their callers let them go; xconv/backends/_numpy.py). Set True
         before the first convolution to opt in.
 """
 

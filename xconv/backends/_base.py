@@ -123,6 +123,10 @@ class Backend:
         """The column-matrix bound for a convolution of `x` (GPUs return more)."""
         return self.workspace_bytes
 
+    def prepare_workspace(self) -> None:
+        """Called before each convolution makes its scratch arrays; by default nothing
+        (NumPy's sets up the allocator once where ``xconv.config`` asks it to)."""
+
     def persist(self, *arrays: Array) -> tuple[Array, ...]:
         """Compute lazy arrays and keep the results, so later work starts from them.
 

@@ -22,7 +22,7 @@ class CupyBackend(Backend):
     `device`). New arrays go to `default_device`: device number `device` if given,
     else the current device (``cupy.cuda.Device()``). Outputs of xconv's ops stay on
     their inputs' device. xconv's im2col and col2im run as single CUDA kernels on
-    CuPy arrays (xconv/functional/_cupy_kernels.py).
+    CuPy arrays (xconv/functional/_kernels/_cupy.py).
 
     Random numbers are drawn on the host from the model's NumPy generator and copied
     over, so one seed gives the same numbers as on every other backend.

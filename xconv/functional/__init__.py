@@ -12,9 +12,12 @@ its im2col columns, a `ConvColumns`, for `conv2d_gradients` to reuse),
 `max_pool2d_forward` / `max_pool2d_gradient` and `avg_pool2d_forward` /
 `avg_pool2d_gradient`. They expect arrays already checked.
 
-Fast paths (NumPy's in-place im2col and buffer reuse, CuPy's CUDA kernels, Dask's
-chunk-by-chunk tasks) are chosen here from the arrays' namespace;
-``xconv.config.fast_kernels = False`` runs the generic array-API code instead.
+Each op infers its arrays' namespace once and takes that library's fast kernels
+(`_kernels/`, behind the `Kernels` interface of `_interface`, chosen by `_dispatch`):
+NumPy's in-place im2col, buffer reuse, threads and fused passes, CuPy's CUDA kernels,
+Dask's chunk-by-chunk tasks, PyTorch's and JAX's own ops. The generic array-API code
+runs wherever the kernels answer None; ``xconv.config.fast_kernels = False`` runs it
+everywhere.
 `kernel_threads` is the context a model runs a step in: on NumPy, BLAS keeps to one
 thread and xconv's kernels use their own threads.
 """
@@ -42,11 +45,12 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
-from ._chunks import kernel_threads, matmul
+from ._batch_norm import BatchNormOutput, batch_norm, batch_norm_backward
 from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_gradients
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import col2im, im2col
+from ._kernel_threads import kernel_threads, matmul
 from ._pooling import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -61,6 +65,7 @@ from ._pooling import (
 __all__ = [
     "ACTIVATIONS",
     "ActivationFunctions",
+    "BatchNormOutput",
     "ConvColumns",
     "ConvGeometry",
     "IntOrPair",
@@ -69,6 +74,8 @@ __all__ = [
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "avg_pool2d_gradient",
+    "batch_norm",
+    "batch_norm_backward",
     "col2im",
     "conv2d",
     "conv2d_backward",

@@ -12,9 +12,9 @@ which of the two the backward wants. All functions are written so that no
 intermediate overflows: sigmoid and softplus work from ``exp(-|x|)``, softmax and
 log_softmax subtract the maximum first, elu and selu exponentiate only x <= 0.
 
-`relu`, `leaky_relu` and their backward passes take `_numpy_ops`' fast path on NumPy
-(float32 and float64, no temporary beyond the result) unless
-``xconv.config.fast_kernels`` is False; the results are the same.
+`relu`, `leaky_relu` and their backward passes first ask their arrays' kernels:
+NumPy's (float32 and float64, no temporary beyond the result), PyTorch's relu;
+``xconv.config.fast_kernels = False`` runs the generic code, with the same results.
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-import array_api_compat
-
-from xconv import config
 from xconv._validation import as_int, check_shape, namespace_of, real
 
-from . import _numpy_ops
-from ._conv import native
+from ._dispatch import kernels_for
 
 __all__ = [
     "ACTIVATIONS",
@@ -75,15 +71,6 @@ def _check_backward(grad_output: Any, saved: Any, saved_name: str) -> Any:
     return xp
 
 
-def _fast(xp: Any, *arrays: Any) -> bool:
-    """Whether NumPy's fast path takes these arrays (of one float dtype)."""
-    return (
-        config.fast_kernels
-        and array_api_compat.is_numpy_namespace(xp)
-        and _numpy_ops.supported(*arrays)
-    )
-
-
 def _check_axis(x: Any, value: object) -> int:
     axis = as_int(value)
     if axis is None:
@@ -107,10 +94,8 @@ def relu(x: Any, /) -> Any:
         array([0., 0., 3.])
     """
     xp = namespace_of(x=x)
-    if _fast(xp, x):
-        return _numpy_ops.relu(x)
-    if (lib := _relu_delegate(xp)) is not None:
-        return lib.relu(x)
+    if (out := kernels_for(xp).relu(x)) is not None:
+        return out
     return xp.where(x < 0, 0.0, x)
 
 
@@ -123,17 +108,9 @@ def relu_backward(grad_output: Any, x: Any, /) -> Any:
         array([0., 0., 1.])
     """
     xp = _check_backward(grad_output, x, "x")
-    if _fast(xp, grad_output, x):
-        return _numpy_ops.relu_backward(grad_output, x)
-    if (lib := _relu_delegate(xp)) is not None:
-        return lib.relu_backward(grad_output, x)
+    if (grad := kernels_for(xp).relu_backward(grad_output, x)) is not None:
+        return grad
     return xp.where(x > 0, grad_output, 0.0)
-
-
-def _relu_delegate(xp: Any) -> Any:
-    """PyTorch's module where relu is delegated (JAX compiles the `where` as well)."""
-    lib = native(xp)
-    return lib if lib is not None and hasattr(lib, "relu") else None
 
 
 # -- leaky relu -----------------------------------------------------------------------
@@ -149,8 +126,8 @@ def leaky_relu(x: Any, /, *, alpha: float = 0.2) -> Any:
     """
     xp = namespace_of(x=x)
     slope = _check_alpha(alpha)
-    if slope >= 0 and _fast(xp, x):
-        return _numpy_ops.leaky_relu(x, slope)
+    if (out := kernels_for(xp).leaky_relu(x, slope)) is not None:
+        return out
     return xp.where(x < 0, slope * x, x)
 
 
@@ -164,8 +141,8 @@ def leaky_relu_backward(grad_output: Any, x: Any, /, *, alpha: float = 0.2) -> A
     """
     xp = _check_backward(grad_output, x, "x")
     slope = _check_alpha(alpha)
-    if _fast(xp, grad_output, x):
-        return _numpy_ops.leaky_relu_backward(grad_output, x, slope)
+    if (grad := kernels_for(xp).leaky_relu_backward(grad_output, x, slope)) is not None:
+        return grad
     return xp.where(x > 0, grad_output, slope * grad_output)
 
 

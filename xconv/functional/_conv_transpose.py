@@ -9,35 +9,34 @@ Semantics follow `torch.nn.functional.conv_transpose2d`: weight of shape
 
 from __future__ import annotations
 
-from typing import Any
-
+from xconv._typing import Array, IntOrPair, Padding
 from xconv._validation import (
     check_ndim,
     check_shape,
-    int_or_pair,
     namespace_of,
     positive_int,
     true_or_false,
 )
 
-from ._conv import backward_input, bias_gradient, forward, native, weight_gradient
-from ._geometry import ConvGeometry, IntOrPair, Padding
+from ._conv import backward_input, bias_gradient, forward, weight_gradient
+from ._dispatch import kernels_for
+from ._geometry import ConvGeometry
 
 __all__ = ["conv_transpose2d", "conv_transpose2d_backward"]
 
 
 def conv_transpose2d(
-    x: Any,
-    weight: Any,
+    x: Array,
+    weight: Array,
     /,
-    bias: Any = None,
+    bias: Array = None,
     *,
     stride: IntOrPair = 1,
     padding: Padding = 0,
     output_padding: IntOrPair = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
-) -> Any:
+) -> Array:
     """Transposed convolution ("deconvolution") of a batch of images.
 
     Args:
@@ -71,20 +70,16 @@ def conv_transpose2d(
     """
     xp = namespace_of(x=x, weight=weight, bias=bias)
     geometry = _check_transpose(x, weight, bias, stride, padding, output_padding, dilation, groups)
-    lib = native(xp) if _native_fits(stride, output_padding) else None
-    if lib is not None:
-        out = lib.input_gradient(x, weight, geometry, groups)
-    else:
-        out = backward_input(x, weight, geometry, groups, xp)
+    out = backward_input(x, weight, geometry, groups, xp, kernels_for(xp))
     if bias is not None:
         out = out + xp.reshape(bias, (1, bias.shape[0], 1, 1))
     return out
 
 
 def conv_transpose2d_backward(
-    grad_output: Any,
-    x: Any,
-    weight: Any,
+    grad_output: Array,
+    x: Array,
+    weight: Array,
     /,
     *,
     stride: IntOrPair = 1,
@@ -93,7 +88,7 @@ def conv_transpose2d_backward(
     dilation: IntOrPair = 1,
     groups: int = 1,
     bias: bool = True,
-) -> tuple[Any, Any, Any | None]:
+) -> tuple[Array, Array, Array | None]:
     """Gradients of `conv_transpose2d` with respect to its input, weight and bias.
 
     Returns:
@@ -106,31 +101,22 @@ def conv_transpose2d_backward(
     check_ndim(grad_output, "grad_output", "NFHW")
     expected = (x.shape[0], weight.shape[1] * groups, *geometry.in_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv_transpose2d's output")
-    grad_bias = bias_gradient(grad_output, xp) if bias else None
-    if _native_fits(stride, output_padding) and (lib := native(xp)) is not None:
-        # the convolution that this op transposes, and its weight gradient, roles swapped
-        grad_input = lib.conv_forward(grad_output, weight, None, geometry, groups)
-        grad_weight = lib.weight_gradient(x, grad_output, tuple(weight.shape), geometry, groups)
-        return grad_input, grad_weight, grad_bias
+    kernels = kernels_for(xp)
+    grad_bias = bias_gradient(grad_output, xp, kernels) if bias else None
     # the input gradient is the convolution that this op transposes; keep its columns
-    grad_input, cols = forward(grad_output, weight, None, geometry, groups, xp, keep_columns=True)
+    grad_input, cols = forward(
+        grad_output, weight, None, geometry, groups, xp, kernels, keep_columns=True
+    )
     # the weight gradient swaps the roles: columns of grad_output, "output gradient" x
-    grad_weight = weight_gradient(x, grad_output, cols, tuple(weight.shape), geometry, groups, xp)
+    shape = tuple(weight.shape)
+    grad_weight = weight_gradient(x, grad_output, cols, shape, geometry, groups, xp, kernels)
     return grad_input, grad_weight, grad_bias
 
 
-def _native_fits(stride: IntOrPair, output_padding: IntOrPair) -> bool:
-    """Whether the library's own ops take this transposed convolution: they need
-    ``output_padding < stride`` (xconv also allows it below the dilation instead)."""
-    strides = int_or_pair(stride, "stride")
-    extra = int_or_pair(output_padding, "output_padding", minimum=0)
-    return extra[0] < strides[0] and extra[1] < strides[1]
-
-
 def _check_transpose(
-    x: Any,
-    weight: Any,
-    bias: Any,
+    x: Array,
+    weight: Array,
+    bias: Array,
     stride: IntOrPair,
     padding: Padding,
     output_padding: IntOrPair,

@@ -23,7 +23,6 @@ __all__ = [
 ]
 
 
-
 _PADDING_FORMS = (
     "an integer >= 0, a pair (pad_h, pad_w), a pair of pairs "
     "((top, bottom), (left, right)), 'valid' or 'same'"
@@ -206,6 +205,21 @@ class ConvGeometry:
         """(height, width) of the input after padding."""
         (top, bottom), (left, right) = self.padding
         return self.in_size[0] + top + bottom, self.in_size[1] + left + right
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether a convolution of `in_size` gives exactly `out_size` windows.
+
+        Always so for a convolution's geometry; a transposed convolution's with an
+        output padding of at least its stride (which xconv allows below the dilation)
+        has an input one window too large, which the libraries' own ops refuse.
+        """
+        padded, dilation = self.padded_size, self.dilation
+        return all(
+            (padded[a] - dilation[a] * (self.kernel_size[a] - 1) - 1) // self.stride[a] + 1
+            == self.out_size[a]
+            for a in (0, 1)
+        )
 
     @property
     def is_padded(self) -> bool:

@@ -8,39 +8,38 @@ holding tap (i, j) of channel c of the window at output pixel l of sample n; `fo
 is its adjoint. The public `im2col`/`col2im`, (N, C * kh * kw, L), are a transpose of
 that layout.
 
-`unfold` and `fold` pick a fast path from the arrays' namespace: NumPy's in-place
-kernels (`_numpy_kernels`), CuPy's CUDA kernels (`_cupy_kernels`), one task per batch
-chunk on Dask (`_dask`); else the generic code below, written the Chainer way with
-the array API standard and `array_api_extra` only: one strided slice of the input per
-kernel tap, stacked; one strided slice-add per tap back. ``xconv.config.fast_kernels
-= False`` selects the generic code everywhere.
+`unfold` and `fold` take the kernels their op chose (`Kernels.unfold`/`fold`: NumPy's
+in-place kernels, CuPy's CUDA kernels, one task per batch chunk on Dask); where those
+answer None, the generic code below runs, written the Chainer way with the array API
+standard and `array_api_extra` only: one strided slice of the input per kernel tap,
+stacked; one strided slice-add per tap back. ``xconv.config.fast_kernels = False``
+selects the generic code everywhere.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import array_api_compat
 import array_api_extra as xpx
 
-from xconv import config
+from xconv._typing import Array, IntOrPair, Namespace, Padding
 from xconv._validation import check_ndim, int_or_pair, namespace_of
 
-from . import _cupy_kernels, _dask, _numpy_kernels
-from ._geometry import ConvGeometry, IntOrPair, Padding
+from ._dispatch import kernels_for
+from ._geometry import ConvGeometry
+from ._interface import Kernels
 
 __all__ = ["col2im", "fold", "fold_generic", "im2col", "unfold", "unfold_generic"]
 
 
 def im2col(
-    x: Any,
+    x: Array,
     /,
     kernel_size: IntOrPair,
     *,
     stride: IntOrPair = 1,
     padding: Padding = 0,
     dilation: IntOrPair = 1,
-) -> Any:
+) -> Array:
     """Extract sliding windows of `x` as columns (`torch.nn.functional.unfold`).
 
     Args:
@@ -74,12 +73,12 @@ def im2col(
         (x.shape[2], x.shape[3]), kernel_size, stride=stride, padding=padding, dilation=dilation
     )
     n, (oh, ow) = x.shape[0], geometry.out_size
-    cols = unfold(x, geometry, xp)  # (C * kh * kw, N * L)
+    cols = unfold(x, geometry, xp, kernels_for(xp))  # (C * kh * kw, N * L)
     return xp.permute_dims(xp.reshape(cols, (cols.shape[0], n, oh * ow)), (1, 0, 2))
 
 
 def col2im(
-    cols: Any,
+    cols: Array,
     /,
     output_size: IntOrPair,
     kernel_size: IntOrPair,
@@ -87,7 +86,7 @@ def col2im(
     stride: IntOrPair = 1,
     padding: Padding = 0,
     dilation: IntOrPair = 1,
-) -> Any:
+) -> Array:
     """Sum columns back into an image (`torch.nn.functional.fold`), the adjoint of im2col.
 
     Where windows overlap, their values add up, so ``col2im(im2col(x))`` is `x` times
@@ -133,7 +132,7 @@ def col2im(
     n, rows = cols.shape[0], cols.shape[1]
     # (N, C * kh * kw, L) -> (C * kh * kw, N * L)
     matrix = xp.reshape(xp.permute_dims(cols, (1, 0, 2)), (rows, n * oh * ow))
-    return fold(matrix, geometry, xp)
+    return fold(matrix, geometry, xp, kernels_for(xp))
 
 
 # -- implementations, arguments already checked --------------------------------------
@@ -144,48 +143,44 @@ def _pointwise(geometry: ConvGeometry) -> bool:
     return geometry.kernel_size == (1, 1) and geometry.stride == (1, 1) and not geometry.is_padded
 
 
-def unfold(x: Any, geometry: ConvGeometry, xp: Any, *, scratch: bool = False) -> Any:
+def unfold(
+    x: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels, *, scratch: bool = False
+) -> Array:
     """The columns (C * kh * kw, N * L) of a checked (N, C, H, W) array.
 
-    With `scratch`, NumPy's columns may come from the buffer cache: pass them to
-    `release` once used, and never hand them to a caller.
+    With `scratch`, the kernels' columns may come from their buffer cache: pass them
+    to `kernels.release` once used, and never hand them to a caller.
     """
     if _pointwise(geometry):  # no copy at all if x is laid out channels-first already
         n, c, h, w = x.shape
         return xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (c, n * h * w))
-    if config.fast_kernels:
-        if array_api_compat.is_numpy_namespace(xp):
-            return _numpy_kernels.unfold(x, geometry, scratch=scratch)
-        if array_api_compat.is_cupy_namespace(xp) and _cupy_kernels.supports(x.dtype):
-            return _cupy_kernels.unfold(x, geometry)
-        if array_api_compat.is_dask_namespace(xp):
-            return _dask.chunkwise_unfold(x, geometry, unfold)
-    return unfold_generic(x, geometry, xp)
+    cols = kernels.unfold(x, geometry, scratch=scratch, blocks=_unfold_block)
+    return unfold_generic(x, geometry, xp) if cols is None else cols
 
 
-def fold(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def fold(cols: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels) -> Array:
     """The adjoint of `unfold`: checked columns (C * kh * kw, N * L) to (N, C, H, W)."""
     if _pointwise(geometry):
         h, w = geometry.in_size
         image = xp.reshape(cols, (cols.shape[0], cols.shape[1] // (h * w), h, w))
         return xp.permute_dims(image, (1, 0, 2, 3))
-    if config.fast_kernels:
-        if array_api_compat.is_numpy_namespace(xp):
-            return _numpy_kernels.fold(cols, geometry)
-        if array_api_compat.is_cupy_namespace(xp) and _cupy_kernels.supports(cols.dtype):
-            return _cupy_kernels.fold(cols, geometry)
-        if array_api_compat.is_dask_namespace(xp):
-            return _dask.chunkwise_fold(cols, geometry, fold)
-    return fold_generic(cols, geometry, xp)
+    image = kernels.fold(cols, geometry, blocks=_fold_block)
+    return fold_generic(cols, geometry, xp) if image is None else image
 
 
-def release(cols: Any, xp: Any) -> None:
-    """Give scratch columns from `unfold(..., scratch=True)` back (NumPy; else nothing)."""
-    if array_api_compat.is_numpy_namespace(xp):
-        _numpy_kernels.BUFFERS.give(cols)
+def _unfold_block(block: Array, geometry: ConvGeometry) -> Array:
+    """`unfold` of one chunk of a chunked array, by the chunk's own library's kernels."""
+    xp = array_api_compat.array_namespace(block)
+    return unfold(block, geometry, xp, kernels_for(xp))
 
 
-def unfold_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def _fold_block(block: Array, geometry: ConvGeometry) -> Array:
+    """`fold` of one chunk of a chunked array, by the chunk's own library's kernels."""
+    xp = array_api_compat.array_namespace(block)
+    return fold(block, geometry, xp, kernels_for(xp))
+
+
+def unfold_generic(x: Array, geometry: ConvGeometry, xp: Namespace) -> Array:
     """`unfold` with standard functions only: channels first, pad, strided slices, stack."""
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
@@ -203,7 +198,7 @@ def unfold_generic(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
     return xp.reshape(cols, (c * kh * kw, n * oh * ow))
 
 
-def fold_generic(cols: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def fold_generic(cols: Array, geometry: ConvGeometry, xp: Namespace) -> Array:
     """`fold` with standard functions only: one strided slice-add per tap, crop, NCHW."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size

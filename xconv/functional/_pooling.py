@@ -13,25 +13,25 @@ divides each window's sum by the number of real (non-padding) pixels in it, like
 PyTorch with ``count_include_pad=False`` and TensorFlow with ``padding="SAME"``.
 A padding so wide that some window would hold no real pixel is refused.
 
-NumPy arrays pooled without padding take `_numpy_ops`' fast path (strided views of
-the windows' pixels, no copy of the windows, no argmax) unless
-``xconv.config.fast_kernels`` is False; the results are the same.
+Each op first asks its arrays' kernels (`Kernels.max_pool`, ...): NumPy's pool arrays
+without padding through strided views of the windows' pixels (no copy of the windows,
+no argmax), PyTorch's and JAX's are their own pooling ops; ``xconv.config.fast_kernels
+= False`` runs the generic code everywhere, with the same results.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import array_api_compat
 
-from xconv import config
+from xconv._typing import Array, IntOrPair, Namespace, Padding
 from xconv._validation import check_ndim, check_shape, namespace_of
 
-from . import _numpy_ops
-from ._conv import native
-from ._geometry import ConvGeometry, IntOrPair, Padding
+from ._dispatch import kernels_for
+from ._geometry import ConvGeometry
 from ._im2col import fold, unfold
+from ._interface import Kernels
 
 __all__ = [
     "avg_pool2d",
@@ -46,13 +46,13 @@ __all__ = [
 
 
 def max_pool2d(
-    x: Any,
+    x: Array,
     /,
     kernel_size: IntOrPair,
     *,
     stride: IntOrPair | None = None,
     padding: Padding = 0,
-) -> Any:
+) -> Array:
     """The largest value of every window of `x`.
 
     Args:
@@ -84,21 +84,19 @@ def max_pool2d(
     """
     xp = namespace_of(x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
-    if (lib := native(xp)) is not None:  # PyTorch's or JAX's own pooling
-        return lib.max_forward(x, geometry)
-    out, _ = max_forward(x, geometry, xp)
+    out, _ = max_forward(x, geometry, xp, kernels_for(xp))
     return out
 
 
 def max_pool2d_backward(
-    grad_output: Any,
-    x: Any,
+    grad_output: Array,
+    x: Array,
     /,
     kernel_size: IntOrPair,
     *,
     stride: IntOrPair | None = None,
     padding: Padding = 0,
-) -> Any:
+) -> Array:
     """Gradient of `max_pool2d` with respect to its input.
 
     Each window's gradient goes to the FIRST maximum of the window (in row-major
@@ -123,24 +121,22 @@ def max_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
-    if (lib := native(xp)) is not None:
-        return lib.max_backward(grad_output, lib.max_forward_index(x, geometry)[1], geometry)
-    if _fast(x, geometry, xp, grad_output):
-        out = _numpy_ops.max_pool(x, geometry)
-        return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
+    kernels = kernels_for(xp)
+    if (grad := kernels.max_pool_backward(grad_output, x, geometry)) is not None:
+        return grad
     # the position of each window's first maximum, as the forward pass found it
-    index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
-    return max_backward(grad_output, index, geometry, xp)
+    index = xp.argmax(_windows(x, geometry, xp, kernels), axis=1, keepdims=True)
+    return max_backward(grad_output, index, geometry, xp, kernels)
 
 
 def avg_pool2d(
-    x: Any,
+    x: Array,
     /,
     kernel_size: IntOrPair,
     *,
     stride: IntOrPair | None = None,
     padding: Padding = 0,
-) -> Any:
+) -> Array:
     """The mean of the real pixels of every window of `x`.
 
     Padding is left out of the mean: a window's sum is divided by the number of
@@ -170,20 +166,18 @@ def avg_pool2d(
     """
     xp = namespace_of(x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
-    if (lib := native(xp)) is not None:
-        return lib.avg_forward(x, geometry)
-    return avg_forward(x, geometry, xp)
+    return avg_forward(x, geometry, xp, kernels_for(xp))
 
 
 def avg_pool2d_backward(
-    grad_output: Any,
-    x: Any,
+    grad_output: Array,
+    x: Array,
     /,
     kernel_size: IntOrPair,
     *,
     stride: IntOrPair | None = None,
     padding: Padding = 0,
-) -> Any:
+) -> Array:
     """Gradient of `avg_pool2d` with respect to its input.
 
     Every real pixel of a window gets the window's gradient divided by the number
@@ -209,13 +203,11 @@ def avg_pool2d_backward(
     xp = namespace_of(grad_output=grad_output, x=x)
     geometry = pool_geometry(x, kernel_size, stride, padding)
     _check_grad_output(grad_output, x, geometry)
-    if (lib := native(xp)) is not None:
-        return lib.avg_backward(grad_output, geometry)
-    return avg_backward(grad_output, geometry, xp)
+    return avg_backward(grad_output, geometry, xp, kernels_for(xp))
 
 
 def pool_geometry(
-    x: Any, kernel_size: IntOrPair, stride: IntOrPair | None, padding: Padding
+    x: Array, kernel_size: IntOrPair, stride: IntOrPair | None, padding: Padding
 ) -> ConvGeometry:
     """Validate a pooling's input and options; return its geometry."""
     check_ndim(x, "x", "NCHW")
@@ -227,7 +219,7 @@ def pool_geometry(
 # -- with a geometry built beforehand (`ConvGeometry.for_pooling`), for layers ---------
 
 
-def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
+def max_pool2d_forward(x: Array, /, *, geometry: ConvGeometry) -> tuple[Array, Array]:
     """`max_pool2d` of a checked `x`, and where each window's first maximum is.
 
     Returns:
@@ -244,54 +236,35 @@ def max_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> tuple[Any, Any]:
                [0., 0.]])
     """
     xp = array_api_compat.array_namespace(x)
-    if (lib := native(xp)) is not None:
-        out, index = lib.max_forward_index(x, geometry)
-        return out, index
-    out, index = max_forward(x, geometry, xp, keep_index=True)
-    return out, index
+    return max_forward(x, geometry, xp, kernels_for(xp), keep_index=True)
 
 
-def max_pool2d_gradient(grad_output: Any, index: Any, /, *, geometry: ConvGeometry) -> Any:
+def max_pool2d_gradient(grad_output: Array, index: Array, /, *, geometry: ConvGeometry) -> Array:
     """The input gradient of `max_pool2d_forward`, from its `index`."""
-    if isinstance(index, _numpy_ops.MaxPoolIndex):  # from NumPy's fast path
-        x, out = index
-        xp = array_api_compat.array_namespace(grad_output, x)
-        if _fast(x, geometry, xp, grad_output):
-            return _numpy_ops.max_pool_backward(grad_output, x, out, geometry)
-        # fast kernels switched off (or another gradient dtype) since the forward pass
-        index = xp.argmax(_windows(x, geometry, xp), axis=1, keepdims=True)
-    elif (own := getattr(index, "positions", None)) is not None:  # PyTorch's own index
-        if (lib := native(array_api_compat.array_namespace(grad_output))) is not None:
-            return lib.max_backward(grad_output, index, geometry)
-        # delegation switched off since the forward pass: xconv's code, xconv's layout
-        index = own(geometry)
-    elif (lib := native(array_api_compat.array_namespace(index))) is not None:
-        return lib.max_backward(grad_output, index, geometry)
-    return max_backward(grad_output, index, geometry, array_api_compat.array_namespace(index))
+    xp = array_api_compat.array_namespace(grad_output)
+    kernels = kernels_for(xp)
+    if (grad := kernels.max_pool_gradient(grad_output, index, geometry)) is not None:
+        return grad
+    if (positions := getattr(index, "positions", None)) is not None:
+        # a kernel's own index, those kernels off (or not taking this gradient) since
+        # the forward pass: in xconv's layout, for xconv's code
+        index = positions(geometry)
+    return max_backward(grad_output, index, geometry, xp, kernels)
 
 
-def avg_pool2d_forward(x: Any, /, *, geometry: ConvGeometry) -> Any:
+def avg_pool2d_forward(x: Array, /, *, geometry: ConvGeometry) -> Array:
     """`avg_pool2d` of a checked `x`."""
-    if (lib := native(array_api_compat.array_namespace(x))) is not None:
-        return lib.avg_forward(x, geometry)
-    return avg_forward(x, geometry, array_api_compat.array_namespace(x))
+    xp = array_api_compat.array_namespace(x)
+    return avg_forward(x, geometry, xp, kernels_for(xp))
 
 
-def avg_pool2d_gradient(grad_output: Any, /, *, geometry: ConvGeometry) -> Any:
+def avg_pool2d_gradient(grad_output: Array, /, *, geometry: ConvGeometry) -> Array:
     """The input gradient of `avg_pool2d_forward`."""
-    if (lib := native(array_api_compat.array_namespace(grad_output))) is not None:
-        return lib.avg_backward(grad_output, geometry)
-    return avg_backward(grad_output, geometry, array_api_compat.array_namespace(grad_output))
+    xp = array_api_compat.array_namespace(grad_output)
+    return avg_backward(grad_output, geometry, xp, kernels_for(xp))
 
 
-def _fast(x: Any, geometry: ConvGeometry, xp: Any, grad_output: Any = None) -> bool:
-    """Whether NumPy's fast path pools `x` (and takes this `grad_output`)."""
-    if not (config.fast_kernels and array_api_compat.is_numpy_namespace(xp)):
-        return False
-    return _numpy_ops.pooling_supported(x, geometry, grad_output)
-
-
-def _check_grad_output(grad_output: Any, x: Any, geometry: ConvGeometry) -> None:
+def _check_grad_output(grad_output: Array, x: Array, geometry: ConvGeometry) -> None:
     check_ndim(grad_output, "grad_output", "NCHW")
     expected = (x.shape[0], x.shape[1], *geometry.out_size)
     check_shape(grad_output, "grad_output", expected, "the shape of the pooling's output")
@@ -302,39 +275,39 @@ def _check_grad_output(grad_output: Any, x: Any, geometry: ConvGeometry) -> None
 # (C, kh * kw, N, L) so that axis 1 runs over the pixels of one window.
 
 
-def _windows(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def _windows(x: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels) -> Array:
     """The windows of `x` as (C, kh * kw, N, L), padding filled with -inf."""
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     # unfold pads with zeros (and so takes the fast paths, chunk by chunk on Dask);
     # adding -inf where a window pixel is padding keeps NaN and the first maximum
-    windows = xp.reshape(unfold(x, geometry, xp), (c, kh * kw, n, oh * ow))
+    windows = xp.reshape(unfold(x, geometry, xp, kernels), (c, kh * kw, n, oh * ow))
     if not geometry.is_padded:
         return windows
     return windows + _padding_mask(geometry, xp, x)
 
 
-def _to_nchw(a: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def _to_nchw(a: Array, geometry: ConvGeometry, xp: Namespace) -> Array:
     """(C, N, L) -> (N, C, OH, OW)."""
     c, n = a.shape[0], a.shape[1]
     return xp.permute_dims(xp.reshape(a, (c, n, *geometry.out_size)), (1, 0, 2, 3))
 
 
-def _window_columns(grad: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def _window_columns(grad: Array, geometry: ConvGeometry, xp: Namespace) -> Array:
     """(N, C, OH, OW) -> (C, 1, N, L), one value per window, for the window axis."""
     n, c = grad.shape[0], grad.shape[1]
     oh, ow = geometry.out_size
     return xp.reshape(xp.permute_dims(grad, (1, 0, 2, 3)), (c, 1, n, oh * ow))
 
 
-def _padding_mask(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
+def _padding_mask(geometry: ConvGeometry, xp: Namespace, like: Array) -> Array:
     """(1, kh * kw, 1, L): -inf where a window's pixel is padding, 0 where it is real."""
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     device = array_api_compat.device(like)
 
-    def axis_mask(axis: int, taps: int, outputs: int) -> Any:
+    def axis_mask(axis: int, taps: int, outputs: int) -> Array:
         before, size = geometry.padding[axis][0], geometry.in_size[axis]
         step = geometry.stride[axis]
         table = [
@@ -349,20 +322,23 @@ def _padding_mask(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
 
 
 def max_forward(
-    x: Any, geometry: ConvGeometry, xp: Any, *, keep_index: bool = False
-) -> tuple[Any, Any | None]:
-    """Max pooling, and (if asked) where each window's first maximum is, (C, 1, N, L)."""
-    if _fast(x, geometry, xp):
-        out = _numpy_ops.max_pool(x, geometry)
-        return out, (_numpy_ops.MaxPoolIndex(x, out) if keep_index else None)
-    windows = _windows(x, geometry, xp)
+    x: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels, *, keep_index: bool = False
+) -> tuple[Array, Array | None]:
+    """Max pooling, and (if asked) where each window's first maximum is, (C, 1, N, L)
+    (or the kernels' own index)."""
+    done = kernels.max_pool(x, geometry, keep_index=keep_index)
+    if done is not None:
+        return done
+    windows = _windows(x, geometry, xp, kernels)
     # max over the pixels of each window; argmax picks the first maximum
     out = _to_nchw(xp.max(windows, axis=1), geometry, xp)
     index = xp.argmax(windows, axis=1, keepdims=True) if keep_index else None
     return out, index
 
 
-def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def max_backward(
+    grad_output: Array, index: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels
+) -> Array:
     """Route each window's gradient to its first maximum, then sum the windows back."""
     n, c = grad_output.shape[0], grad_output.shape[1]
     kh, kw = geometry.kernel_size
@@ -373,39 +349,41 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry, xp: Any) 
     # gradient columns: the output gradient at the maximum, zero elsewhere
     grad_cols = xp.where(first_max, _window_columns(grad_output, geometry, xp), 0.0)
     # fold sums overlapping windows and crops the padding away
-    return fold(xp.reshape(grad_cols, (c * kh * kw, n * oh * ow)), geometry, xp)
+    return fold(xp.reshape(grad_cols, (c * kh * kw, n * oh * ow)), geometry, xp, kernels)
 
 
-def _real_pixel_counts(geometry: ConvGeometry, xp: Any, like: Any) -> Any:
+def _real_pixel_counts(geometry: ConvGeometry, xp: Namespace, like: Array) -> Array:
     """How many real pixels each window holds, as an (OH, OW) array like `like`."""
     rows, cols = geometry.real_pixels(0), geometry.real_pixels(1)
     table = [[float(r * c) for c in cols] for r in rows]
     return xp.asarray(table, dtype=like.dtype, device=array_api_compat.device(like))
 
 
-def avg_forward(x: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def avg_forward(x: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels) -> Array:
     """Average pooling over the real pixels of each window."""
-    if _fast(x, geometry, xp):
-        return _numpy_ops.avg_pool(x, geometry)
+    if (out := kernels.avg_pool(x, geometry)) is not None:
+        return out
     n, c = x.shape[0], x.shape[1]
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     # unfold (zero padding, so padding adds nothing to the sums)
-    windows = xp.reshape(unfold(x, geometry, xp), (c, kh * kw, n, oh * ow))
+    windows = xp.reshape(unfold(x, geometry, xp, kernels), (c, kh * kw, n, oh * ow))
     sums = _to_nchw(xp.sum(windows, axis=1), geometry, xp)
     # divide by the real pixels of each window
     return sums / _real_pixel_counts(geometry, xp, x)
 
 
-def avg_backward(grad_output: Any, geometry: ConvGeometry, xp: Any) -> Any:
+def avg_backward(
+    grad_output: Array, geometry: ConvGeometry, xp: Namespace, kernels: Kernels
+) -> Array:
     """Spread each window's gradient evenly over its real pixels, then sum the windows back."""
+    if (grad := kernels.avg_pool_gradient(grad_output, geometry)) is not None:
+        return grad
     n, c = grad_output.shape[0], grad_output.shape[1]
-    if _fast(grad_output, geometry, xp):
-        return _numpy_ops.avg_pool_backward(grad_output, (n, c, *geometry.in_size), geometry)
     kh, kw = geometry.kernel_size
     oh, ow = geometry.out_size
     # each pixel of a window gets the window's gradient over its real pixel count
     share = grad_output / _real_pixel_counts(geometry, xp, grad_output)
     grad_cols = xp.broadcast_to(_window_columns(share, geometry, xp), (c, kh * kw, n, oh * ow))
     # fold sums overlapping windows; the padding's share is cropped away
-    return fold(xp.reshape(grad_cols, (c * kh * kw, n * oh * ow)), geometry, xp)
+    return fold(xp.reshape(grad_cols, (c * kh * kw, n * oh * ow)), geometry, xp, kernels)

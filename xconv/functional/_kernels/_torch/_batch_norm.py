@@ -1,7 +1,7 @@
-"""BatchNormalization on PyTorch tensors by PyTorch's own batch-norm kernels.
+"""Batch normalization on PyTorch tensors by PyTorch's own batch-norm kernels.
 
-Imported only when the layer meets torch tensors with ``xconv.config.delegate`` and
-``fast_kernels`` on, never at ``import xconv``. The layer's semantics stay xconv's:
+Imported only when `batch_norm` meets torch tensors with ``xconv.config.delegate`` and
+``fast_kernels`` on, never at ``import xconv``. The op's semantics stay xconv's:
 
 - statistics: ``aten.native_batch_norm`` in training mode gives the batch mean and
   ``1 / sqrt(var + eps)``. The biased variance the layer's running estimate takes is
@@ -9,7 +9,7 @@ Imported only when the layer meets torch tensors with ``xconv.config.delegate`` 
   gets two fresh zero tensors of our own as running buffers with momentum 1, which
   torch overwrites with the batch mean and its *unbiased* variance, from which
   ``var * (count - 1) / count`` is the biased one. No tensor the caller holds is
-  written to; the running estimates are updated by the layer's own rule.
+  written to; the running estimates are updated by `batch_norm`'s own rule.
 - inference: the same op in evaluation mode on the layer's running estimates (torch
   reads them, writes nothing).
 - gradients: ``aten.native_batch_norm_backward`` from the input, the batch mean and
@@ -23,11 +23,11 @@ device; anything else runs the layer's generic code.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["backward", "inference", "takes", "training"]
+__all__ = ["TorchSaved", "backward", "inference", "takes", "training"]
 
 _DTYPES = (torch.float32, torch.float64)
 
@@ -40,13 +40,30 @@ def takes(x: Any, *others: Any) -> bool:
     if x.numel() <= x.shape[1]:  # an empty batch, or one value per channel
         return False
     return all(
-        isinstance(a, torch.Tensor) and a.dtype == x.dtype and a.device == x.device for a in others
+        a is None or (isinstance(a, torch.Tensor) and a.dtype == x.dtype and a.device == x.device)
+        for a in others
     )
 
 
-def training(x: Any, gamma: Any, beta: Any, eps: float) -> tuple[Any, Any, Any, Any]:
-    """The normalised, scaled and shifted batch, and per channel its mean, biased
-    variance and ``1 / sqrt(var + eps)``."""
+class TorchSaved(NamedTuple):
+    """What PyTorch's backward kernel needs: the input as given, the batch mean and
+    ``1 / sqrt(var + eps)`` per channel, and eps."""
+
+    x: Any
+    mean: Any
+    inv_std: Any
+    eps: float
+
+    def unfused(self) -> tuple[Any, Any]:
+        """The generic code's ``(x_hat, inv_std)``, shaped for broadcasting."""
+        broadcast = (1, self.x.shape[1]) + (1,) * (self.x.ndim - 2)
+        inv_std = torch.reshape(self.inv_std, broadcast)
+        return (self.x - torch.reshape(self.mean, broadcast)) * inv_std, inv_std
+
+
+def training(x: Any, gamma: Any, beta: Any, eps: float) -> tuple[Any, Any, Any, TorchSaved]:
+    """The normalised, scaled and shifted batch; per channel its mean and biased
+    variance; what `backward` needs."""
     channels = x.shape[1]
     count = x.numel() // channels
     scratch_mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
@@ -56,7 +73,7 @@ def training(x: Any, gamma: Any, beta: Any, eps: float) -> tuple[Any, Any, Any, 
     )
     # momentum 1: torch's scratch_var = 1 * unbiased variance + 0 * 0
     var = scratch_var * ((count - 1) / count)
-    return out, mean, var, inv_std
+    return out, mean, var, TorchSaved(x, mean, inv_std, eps)
 
 
 def inference(
@@ -69,10 +86,9 @@ def inference(
     return out
 
 
-def backward(
-    grad_output: Any, x: Any, gamma: Any, mean: Any, inv_std: Any, eps: float
-) -> tuple[Any, Any, Any]:
+def backward(grad_output: Any, saved: TorchSaved, gamma: Any) -> tuple[Any, Any, Any]:
     """The gradients of `training`'s output for input, gamma and beta."""
+    x, mean, inv_std, eps = saved
     grad_input, grad_gamma, grad_beta = torch.ops.aten.native_batch_norm_backward(
         grad_output, x, gamma, None, None, mean, inv_std, True, eps, [True, True, True]
     )

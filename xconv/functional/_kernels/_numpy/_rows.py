@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _numpy_kernels
-from ._chunks import Chunks, ConvColumns
-from ._geometry import ConvGeometry
+from ..._chunks import Chunks, ConvColumns
+from ..._geometry import ConvGeometry
+from . import _threads
 
 __all__ = ["forward", "input_gradient", "unfold_rows", "weight_gradient", "weight_rows"]
 
@@ -49,7 +49,7 @@ def _channels_last(x: np.ndarray, geometry: ConvGeometry) -> tuple[np.ndarray, b
         return view, False  # (x is laid out channels-last already: no copy)
     (top, bottom), (left, right) = geometry.padding
     n, h, w, c = view.shape
-    padded = _numpy_kernels.BUFFERS.take((n, h + top + bottom, w + left + right, c), x.dtype)
+    padded = _threads.BUFFERS.take((n, h + top + bottom, w + left + right, c), x.dtype)
     # zero the border only, then copy the image inside it
     padded[:, :top] = 0
     padded[:, top + h :] = 0
@@ -67,7 +67,7 @@ def unfold_rows(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     oh, ow = geometry.out_size
     sh, sw = geometry.stride
     dh, dw = geometry.dilation
-    rows = _numpy_kernels.BUFFERS.take((n, oh, ow, kh, kw, c), x.dtype)
+    rows = _threads.BUFFERS.take((n, oh, ow, kh, kw, c), x.dtype)
     if rows.size == 0:
         return rows.reshape(n * oh * ow, kh * kw * c)
     padded, scratch = _channels_last(x, geometry)
@@ -90,7 +90,7 @@ def unfold_rows(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
             for j in range(kw):
                 rows[:, :, :, i, j] = padded[(slice(None), *geometry.window(i, j))]
     if scratch:
-        _numpy_kernels.BUFFERS.give(padded)
+        _threads.BUFFERS.give(padded)
     return rows.reshape(n * oh * ow, kh * kw * c)
 
 
@@ -113,21 +113,21 @@ def forward(
     n, f = x.shape[0], weight.shape[0]
     oh, ow = geometry.out_size
     w = weight_rows(weight)
-    result = _numpy_kernels.RESULTS.take((n, f, oh, ow), np.result_type(x, weight))
+    result = _threads.RESULTS.take((n, f, oh, ow), np.result_type(x, weight))
     shift = None if bias is None else bias.reshape(1, f, 1, 1)
 
     def one(start: int, stop: int) -> np.ndarray | None:
         rows = unfold_rows(chunks.part(x, start, stop), geometry)
-        y = _numpy_kernels.matmul(rows, w)  # (samples * OH * OW, F): channels-last
+        y = _threads.matmul(rows, w)  # (samples * OH * OW, F): channels-last
         part = y.reshape(stop - start, oh, ow, f).transpose(0, 3, 1, 2)
         if shift is None:
             np.copyto(result[start:stop], part)
         else:
             np.add(part, shift, out=result[start:stop])
-        _numpy_kernels.BUFFERS.give(y)
+        _threads.BUFFERS.give(y)
         if keep:
             return rows
-        _numpy_kernels.BUFFERS.give(rows)
+        _threads.BUFFERS.give(rows)
         return None
 
     kept = chunks.map(one)
@@ -142,7 +142,7 @@ def _gradient_rows(grad_output: np.ndarray) -> tuple[np.ndarray, bool]:
     view = grad_output.transpose(0, 2, 3, 1)
     if view.flags.c_contiguous:
         return view.reshape(n * oh * ow, f), False
-    matrix = _numpy_kernels.BUFFERS.take((n, oh, ow, f), grad_output.dtype)
+    matrix = _threads.BUFFERS.take((n, oh, ow, f), grad_output.dtype)
     np.copyto(matrix, view)
     return matrix.reshape(n * oh * ow, f), True
 
@@ -174,11 +174,11 @@ def weight_gradient(
             if rows:
                 matrix = unfold_rows(part, geometry)
             else:
-                matrix = _numpy_kernels.unfold(part, geometry, scratch=True)
+                matrix = _threads.unfold(part, geometry, scratch=True)
         partial: np.ndarray = (matrix.T if rows else matrix) @ grad
-        _numpy_kernels.BUFFERS.give(matrix)
+        _threads.BUFFERS.give(matrix)
         if scratch:
-            _numpy_kernels.BUFFERS.give(grad)
+            _threads.BUFFERS.give(grad)
         return partial
 
     partials = chunks.map(one)
@@ -199,15 +199,15 @@ def input_gradient(
     n, c = grad_output.shape[0], weight.shape[1]
     w_t = np.ascontiguousarray(weight_rows(weight).T)  # (F, K)
     dtype = np.result_type(grad_output, weight)
-    result = _numpy_kernels.RESULTS.take((n, c, *geometry.in_size), dtype)
+    result = _threads.RESULTS.take((n, c, *geometry.in_size), dtype)
 
     def one(start: int, stop: int) -> None:
         grad, scratch = _gradient_rows(chunks.part(grad_output, start, stop))
-        rows = _numpy_kernels.matmul(grad, w_t)
+        rows = _threads.matmul(grad, w_t)
         if scratch:
-            _numpy_kernels.BUFFERS.give(grad)
+            _threads.BUFFERS.give(grad)
         _fold_rows(rows, geometry, result[start:stop])
-        _numpy_kernels.BUFFERS.give(rows)
+        _threads.BUFFERS.give(rows)
 
     chunks.map(one)
     return result
@@ -219,7 +219,7 @@ def _fold_rows(rows: np.ndarray, geometry: ConvGeometry, image: np.ndarray) -> N
     n, c, height, width = image.shape
     kh, kw = geometry.kernel_size
     (top, _), (left, _) = geometry.padding
-    target = _numpy_kernels.BUFFERS.take((n, *geometry.padded_size, c), image.dtype)
+    target = _threads.BUFFERS.take((n, *geometry.padded_size, c), image.dtype)
     target[...] = 0
     taps = rows.reshape(n, *geometry.out_size, kh, kw, c)
     for i in range(kh):
@@ -227,4 +227,4 @@ def _fold_rows(rows: np.ndarray, geometry: ConvGeometry, image: np.ndarray) -> N
             target[(slice(None), *geometry.window(i, j))] += taps[:, :, :, i, j]
     # the padding's gradient is dropped
     np.copyto(image, target[:, top : top + height, left : left + width].transpose(0, 3, 1, 2))
-    _numpy_kernels.BUFFERS.give(target)
+    _threads.BUFFERS.give(target)

@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _numpy_kernels
-from ._geometry import ConvGeometry
+from ..._geometry import ConvGeometry
+from . import _threads
 
 __all__ = [
     "CALLS",
@@ -68,15 +68,13 @@ _BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
 
 def _over_batch(fn: Callable[[slice], None], n: int, nbytes: int) -> None:
     """``fn(slice)`` over the batch axis (length `n`): in pieces on threads if large."""
-    pieces = (
-        min(n, _numpy_kernels.parallel_chunks(float("inf"))) if nbytes >= PARALLEL_BYTES else 1
-    )
+    pieces = min(n, _threads.parallel_chunks(float("inf"))) if nbytes >= PARALLEL_BYTES else 1
     if pieces < 2:
         fn(slice(None))
         return
     bounds = [n * k // pieces for k in range(pieces + 1)]
     spans = list(itertools.pairwise(bounds))
-    _numpy_kernels.map_threads(lambda start, stop: fn(slice(start, stop)), spans)
+    _threads.map_threads(lambda start, stop: fn(slice(start, stop)), spans)
 
 
 def _batch(x: np.ndarray) -> int:
@@ -177,6 +175,15 @@ class MaxPoolIndex(NamedTuple):
 
     x: np.ndarray
     out: np.ndarray
+
+    def positions(self, geometry: ConvGeometry) -> np.ndarray:
+        """Each window's first maximum in xconv's layout, (C, 1, N, L): the pixel's
+        position in its window (row-major), for the generic gradient."""
+        n, c = self.x.shape[0], self.x.shape[1]
+        (kh, kw), (oh, ow) = geometry.kernel_size, geometry.out_size
+        pixels = np.stack([self.x[:, :, rows, cols] for rows, cols in _taps(geometry)], axis=-1)
+        index = np.argmax(pixels.reshape(n, c, oh, ow, kh * kw), axis=-1)
+        return index.transpose(1, 0, 2, 3).reshape(c, 1, n, oh * ow)
 
 
 def _tiles(geometry: ConvGeometry) -> bool:

@@ -1,6 +1,6 @@
 """xconv's convolutions and poolings on JAX arrays, by ``jax.lax``'s own primitives.
 
-Imported only when an op meets JAX arrays (`native` in `_conv`), never at
+Imported only when an op meets JAX arrays (`_dispatch`), never at
 ``import xconv``. ``lax.conv_general_dilated`` and ``lax.reduce_window`` take
 asymmetric padding as (low, high) pairs, so xconv's geometry goes in as it is;
 gradients are ``jax.vjp`` of the forward call, which XLA compiles to the transposed
@@ -26,9 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._geometry import ConvGeometry
+from .._geometry import ConvGeometry
+from .._interface import Kernels
 
 __all__ = [
+    "JaxKernels",
     "avg_backward",
     "avg_forward",
     "conv_forward",
@@ -184,3 +186,77 @@ def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
     share = grad_output / _counts(geometry, grad_output.dtype)
     _, pullback = jax.vjp(lambda x: _sums(x, geometry), jnp.zeros_like(grad_output, shape=shape))
     return pullback(share)[0]
+
+
+class JaxKernels(Kernels):
+    """JAX's own ops for xconv's convolutions and poolings (``xconv.config.delegate``)."""
+
+    name = "jax"
+
+    def conv_forward(
+        self,
+        x: Any,
+        weight: Any,
+        bias: Any,
+        geometry: ConvGeometry,
+        groups: int,
+        *,
+        keep_columns: bool,
+    ) -> tuple[Any, None] | None:
+        if not geometry.is_exact:
+            return None
+        return conv_forward(x, weight, bias, geometry, groups), None
+
+    def conv_gradients(
+        self,
+        grad_output: Any,
+        x: Any,
+        weight: Any,
+        geometry: ConvGeometry,
+        groups: int,
+        *,
+        bias: bool,
+        input_gradient: bool,
+    ) -> tuple[Any, Any, Any | None] | None:
+        if not geometry.is_exact:
+            return None
+        return gradients(grad_output, x, weight, geometry, groups, bias, input_gradient)
+
+    def conv_input_gradient(
+        self, grad_output: Any, weight: Any, geometry: ConvGeometry, groups: int
+    ) -> Any:
+        return input_gradient(grad_output, weight, geometry, groups) if geometry.is_exact else None
+
+    def conv_weight_gradient(
+        self,
+        grad_output: Any,
+        x: Any,
+        columns: Any,
+        weight_shape: tuple[int, ...],
+        geometry: ConvGeometry,
+        groups: int,
+    ) -> Any:
+        if not geometry.is_exact:
+            return None
+        return weight_gradient(grad_output, x, weight_shape, geometry, groups)
+
+    def max_pool(
+        self, x: Any, geometry: ConvGeometry, *, keep_index: bool
+    ) -> tuple[Any, Any] | None:
+        if keep_index:
+            return max_forward_index(x, geometry)
+        return max_forward(x, geometry), None
+
+    def max_pool_gradient(self, grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
+        if getattr(index, "positions", None) is not None:
+            return None  # (another library's index)
+        return max_backward(grad_output, index, geometry)
+
+    def max_pool_backward(self, grad_output: Any, x: Any, geometry: ConvGeometry) -> Any:
+        return max_backward(grad_output, max_forward_index(x, geometry)[1], geometry)
+
+    def avg_pool(self, x: Any, geometry: ConvGeometry) -> Any:
+        return avg_forward(x, geometry)
+
+    def avg_pool_gradient(self, grad_output: Any, geometry: ConvGeometry) -> Any:
+        return avg_backward(grad_output, geometry)

@@ -1,26 +1,24 @@
-"""Dask's path for unfold and fold: one task per batch chunk.
+"""Dask's kernels: unfold and fold as one task per batch chunk.
 
 The generic code would build whole-batch arrays (a zero image, padding) and merge a
 Dask array's batch chunks. Instead each batch chunk is one task, in which the chunk's
-own library (NumPy, or CuPy for CuPy-backed chunks) runs the per-block function it is
-given (`unfold` or `fold` of xconv/functional/_im2col.py, which picks that library's
-fast path). Column chunk i holds the N_i * L columns of batch chunk i, so batch chunks
+own library (NumPy, or CuPy for CuPy-backed chunks) runs the per-block function the op
+gives (`Blocks`: `unfold` or `fold` of xconv/functional/_im2col.py with that library's
+kernels). Column chunk i holds the N_i * L columns of batch chunk i, so batch chunks
 never meet. Dask is imported only when these run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ._geometry import ConvGeometry
+from .._geometry import ConvGeometry
+from .._interface import Blocks, Kernels
 
-__all__ = ["chunkwise_fold", "chunkwise_unfold"]
-
-Block = Callable[[Any, ConvGeometry, Any], Any]  # (block, geometry, xp) -> block
+__all__ = ["DaskKernels", "chunkwise_fold", "chunkwise_unfold"]
 
 
-def chunkwise_unfold(x: Any, geometry: ConvGeometry, block_unfold: Block, /) -> Any:
+def chunkwise_unfold(x: Any, geometry: ConvGeometry, block_unfold: Blocks, /) -> Any:
     """Columns (C*kh*kw, N*L) of a Dask (N, C, H, W), `block_unfold` per batch chunk."""
     from dask.array import blockwise
 
@@ -45,7 +43,7 @@ def chunkwise_unfold(x: Any, geometry: ConvGeometry, block_unfold: Block, /) -> 
     )
 
 
-def chunkwise_fold(cols: Any, geometry: ConvGeometry, block_fold: Block, /) -> Any:
+def chunkwise_fold(cols: Any, geometry: ConvGeometry, block_fold: Blocks, /) -> Any:
     """Dask columns (C*kh*kw, N*L) summed back to (N, C, H, W), `block_fold` per chunk.
 
     Column chunks must hold whole samples (multiples of L columns), as those of
@@ -76,7 +74,17 @@ def chunkwise_fold(cols: Any, geometry: ConvGeometry, block_fold: Block, /) -> A
     )
 
 
-def _on_block(fn: Block, block: Any, geometry: ConvGeometry) -> Any:
-    import array_api_compat
+def _on_block(fn: Blocks, block: Any, geometry: ConvGeometry) -> Any:
+    return fn(block, geometry)
 
-    return fn(block, geometry, array_api_compat.array_namespace(block))
+
+class DaskKernels(Kernels):
+    """xconv's kernels for Dask arrays: unfold and fold one task per batch chunk."""
+
+    name = "dask"
+
+    def unfold(self, x: Any, geometry: ConvGeometry, *, scratch: bool, blocks: Blocks) -> Any:
+        return chunkwise_unfold(x, geometry, blocks)
+
+    def fold(self, cols: Any, geometry: ConvGeometry, *, blocks: Blocks) -> Any:
+        return chunkwise_fold(cols, geometry, blocks)

@@ -26,7 +26,6 @@ window at output pixel l of sample n.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import itertools
 import math
@@ -40,7 +39,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._geometry import ConvGeometry
+from ..._geometry import ConvGeometry
 
 __all__ = [
     "BUFFERS",
@@ -56,7 +55,6 @@ __all__ = [
     "matmul",
     "one_thread_blas",
     "parallel_chunks",
-    "retain_freed_memory",
     "split_matmul",
     "unfold",
 ]
@@ -264,33 +262,6 @@ class ResultPool:
 
 #: the result arrays of NumPy convolutions (outputs and input gradients)
 RESULTS = ResultPool(limit_bytes=64 * 2**20)
-
-
-#: glibc's mallopt parameters, and what `retain_freed_memory` sets them to
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-RETAINED_BYTES = 256 * 2**20
-MMAP_BYTES = 32 * 2**20
-
-
-@functools.cache
-def retain_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse; True if it agreed.
-
-    Process-wide and irreversible, so only on request: the first NumPy convolution
-    calls this when ``xconv.config.retain_freed_memory`` is True (default False).
-    Keeps up to `RETAINED_BYTES` of freed heap and takes blocks up to `MMAP_BYTES`
-    from it, as a caching allocator would. A no-op off glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(
-        mallopt(_M_MMAP_THRESHOLD, MMAP_BYTES) and mallopt(_M_TRIM_THRESHOLD, RETAINED_BYTES)
-    )
 
 
 def parallel_chunks(flops: float) -> int:

@@ -1,6 +1,6 @@
 """xconv's convolutions and poolings on PyTorch tensors, by PyTorch's own kernels.
 
-Imported only when an op meets torch tensors (`native` in `_conv`), never at
+Imported only when an op meets torch tensors (`_dispatch`), never at
 ``import xconv``. Each function takes the checked arrays and the op's `ConvGeometry`
 and keeps xconv's semantics where ``torch.nn.functional`` has others:
 
@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ._geometry import ConvGeometry
+from ..._geometry import ConvGeometry
 
 __all__ = [
     "MaxPoolIndex",

@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._interface import Blocks, Kernels
+
 if TYPE_CHECKING:
-    from ._geometry import ConvGeometry
+    from .._geometry import ConvGeometry
 
 __all__ = [
     "C_TYPES",
     "DTYPES",
     "INSTANTIATIONS",
+    "CupyKernels",
     "cuda_source",
     "fold",
     "kernel_source",
@@ -326,3 +329,16 @@ def unfold(x: Any, geometry: ConvGeometry, /) -> Any:
 def fold(cols: Any, geometry: ConvGeometry, /) -> Any:
     """CuPy columns (C * kh * kw, N * L) summed back to (N, C, H, W), a thread per pixel."""
     return _run("fold", cols, geometry)
+
+
+class CupyKernels(Kernels):
+    """xconv's kernels for CuPy arrays: im2col and col2im as one CUDA kernel each
+    (float32 and float64; other dtypes take the generic code)."""
+
+    name = "cupy"
+
+    def unfold(self, x: Any, geometry: ConvGeometry, *, scratch: bool, blocks: Blocks) -> Any:
+        return unfold(x, geometry) if supports(x.dtype) else None
+
+    def fold(self, cols: Any, geometry: ConvGeometry, *, blocks: Blocks) -> Any:
+        return fold(cols, geometry) if supports(cols.dtype) else None
