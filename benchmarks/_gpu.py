@@ -315,7 +315,7 @@ def _data(name: str, n_images: int) -> tuple[np.ndarray, ...]:
 
 def _train_xconv(name: str, device: str, epochs: int, n_images: int) -> dict[str, float]:
     import xconv.backends as backends
-    from xconv._cli import build_digits_cnn
+    from xconv.models import digits_cnn as build_digits_cnn
 
     backend = "cupy" if device == "cuda" else "numpy"
     X_train, X_test, y_train, y_test = _data(name, n_images)

@@ -30,8 +30,8 @@ def _data(seed: int) -> tuple[np.ndarray, ...]:
 
 
 def run_xconv(epochs: int, seed: int, backend: str = "numpy", jit: bool = True) -> dict[str, Any]:
-    from xconv._cli import build_digits_cnn
     from xconv.callbacks import LambdaCallback
+    from xconv.models import digits_cnn as build_digits_cnn
 
     X_train, X_test, y_train, y_test = _data(seed)
     model = build_digits_cnn(seed=seed, backend=backend)
@@ -52,7 +52,7 @@ def run_xconv(epochs: int, seed: int, backend: str = "numpy", jit: bool = True) 
 
 
 def torch_digits_cnn() -> Any:
-    """The digits CNN in PyTorch, layer for layer as `xconv._cli.build_digits_cnn`."""
+    """The digits CNN in PyTorch, layer for layer as `xconv.models.digits_cnn`."""
     from torch import nn
 
     # BatchNorm momentum: PyTorch weighs the new batch by `momentum` (0.01 = xconv's 0.99)
@@ -75,7 +75,7 @@ def run_torch(epochs: int, seed: int) -> dict[str, float]:
     import torch
     from torch import nn
 
-    from xconv._cli import build_digits_cnn
+    from xconv.models import digits_cnn as build_digits_cnn
 
     from ._torch_mirror import mirror
 

@@ -173,11 +173,11 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_walk_finds_function_level_relative_and_type_checking_imports():
     seen = {(i.path, i.module) for i in ALL_IMPORTS}
     # module level, relative, `from package import module`
-    assert ("xconv/functional/_im2col.py", "xconv.functional._numpy_kernels") in seen
+    assert ("xconv/functional/_im2col.py", "xconv.functional._dispatch") in seen
     # function level
     assert any(i.path == "xconv/model.py" and i.module == "xconv.distributed" for i in ALL_IMPORTS)
     # under TYPE_CHECKING
-    assert ("xconv/functional/_cupy_kernels.py", "xconv.functional._geometry") in seen
+    assert ("xconv/functional/_kernels/_cupy.py", "xconv.functional._geometry") in seen
     assert len(ALL_IMPORTS) > 50
 
 
@@ -253,3 +253,183 @@ def test_the_document_lists_the_same_layers():
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert [row for row in rows if row] == LAYERS
+
+
+# -- inside xconv.functional: generic ops, one seam, kernels by library ------------------
+
+FUNCTIONAL = "xconv.functional"
+KERNELS = "xconv.functional._kernels"
+#: the array libraries; xconv's generic ops reach them only through array-api-compat
+ARRAY_LIBRARIES = ("numpy", "cupy", "cupyx", "torch", "jax", "jaxlib", "dask", "array_api_strict")
+#: what a kernel module may import of xconv.functional: the seam and the plain data types
+KERNEL_MAY_IMPORT = {
+    "xconv.functional._interface",
+    "xconv.functional._geometry",
+    "xconv.functional._chunks",
+}
+
+
+def _all_imports(path: Path) -> list[tuple[int, str]]:
+    """Every module `path` imports (any depth of the file), xconv's and others', with
+    relative imports resolved: (line, module)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    here = _module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                found.append((node.lineno, ".".join([*anchor, node.module or ""]).rstrip(".")))
+            else:
+                found.append((node.lineno, node.module or ""))
+    return found
+
+
+def _library(path: Path) -> str | None:
+    """The array library whose kernels `path` holds (_kernels/_numpy/... -> "_numpy")."""
+    parts = path.relative_to(PACKAGE / "functional").parts
+    if parts[0] != "_kernels" or len(parts) < 2 or parts[1] == "__init__.py":
+        return None
+    return parts[1].removesuffix(".py")
+
+
+def _kernel_seam_violations(
+    files: dict[str, tuple[str | None, list[tuple[int, str]]]],
+) -> list[str]:
+    """The seam's rules broken by `files`: path -> (its library, or None for a generic
+    module of xconv.functional; its imports)."""
+    wrong = []
+    for path, (library, imports) in sorted(files.items()):
+        for line, module in imports:
+            top = module.split(".")[0]
+            where = f"{path}:{line} imports {module}"
+            if library is None:
+                if top in ARRAY_LIBRARIES:
+                    wrong.append(f"{where}: a generic op imports an array library")
+                continue
+            if module.startswith(KERNELS + "."):
+                other = module[len(KERNELS) + 1 :].split(".")[0]
+                if other != library:
+                    wrong.append(f"{where}: kernels of one library import another's")
+            elif module.startswith(FUNCTIONAL) and module not in KERNEL_MAY_IMPORT:
+                wrong.append(f"{where}: kernels import a generic op (only {KERNEL_MAY_IMPORT})")
+            elif module.startswith("xconv.") and _part(module) not in (
+                "xconv.config",
+                "xconv._typing",
+                "xconv._validation",
+                FUNCTIONAL,
+            ):
+                wrong.append(f"{where}: kernels import {_part(module)}")
+    return wrong
+
+
+def _functional_files() -> dict[str, tuple[str | None, list[tuple[int, str]]]]:
+    return {
+        str(path.relative_to(ROOT)): (_library(path), _all_imports(path))
+        for path in sorted((PACKAGE / "functional").rglob("*.py"))
+    }
+
+
+def test_generic_ops_import_no_array_library_and_kernels_stay_apart():
+    """The generic ops are pure array API (array-api-compat and -extra only); each
+    library's kernels import the seam (`_interface`), the geometry and the chunk types,
+    never a generic op, another library's kernels, a layer or anything above."""
+    files = _functional_files()
+    assert any(library == "_numpy" for library, _ in files.values())
+    assert any(library is None for library, _ in files.values())
+    wrong = _kernel_seam_violations(files)
+    assert not wrong, "the kernel seam is broken:\n" + "\n".join(wrong)
+
+
+def test_the_seam_rules_fail_when_broken():
+    broken = {
+        "xconv/functional/_conv.py": (None, [(3, "numpy")]),
+        "xconv/functional/_kernels/_numpy/_rows.py": (
+            "_numpy",
+            [(4, "xconv.functional._kernels._torch._ops"), (5, "xconv.functional._conv")],
+        ),
+        "xconv/functional/_kernels/_cupy.py": ("_cupy", [(6, "xconv.layers")]),
+    }
+    wrong = _kernel_seam_violations(broken)
+    assert len(wrong) == 4, wrong
+    fine = {
+        "xconv/functional/_conv.py": (None, [(3, "array_api_compat"), (4, "xconv._typing")]),
+        "xconv/functional/_kernels/_numpy/_rows.py": (
+            "_numpy",
+            [(4, "numpy"), (5, "xconv.functional._kernels._numpy._threads")],
+        ),
+    }
+    assert _kernel_seam_violations(fine) == []
+
+
+def test_each_public_op_chooses_its_kernels_once():
+    """Every generic module that runs kernels gets them from `_dispatch.kernels_for`;
+    no module of xconv.functional asks array-api-compat which library an array is of
+    (`is_numpy_namespace`, ...) but the registry."""
+    for path in sorted((PACKAGE / "functional").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        asks = re.findall(r"is_(?:numpy|cupy|torch|jax|dask)_(?:namespace|array)", text)
+        if path.name == "_dispatch.py":
+            assert asks, "the registry recognises namespaces with array-api-compat"
+        else:
+            assert not asks, f"{path.relative_to(ROOT)} asks which library an array is of"
+
+
+# -- nothing imports the command line or the benchmarks; no cycle between files ---------
+
+
+def test_nothing_in_the_library_imports_the_cli_or_the_benchmarks():
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__main__.py"
+        for line, module in _all_imports(path)
+        if module.startswith(("xconv._cli", "benchmarks")) and _module_name(path) != "xconv._cli"
+    ]
+    assert not wrong, "\n".join(wrong)
+    benchmarks = ROOT / "benchmarks"
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in benchmarks.rglob("*.py")
+        for line, module in _all_imports(path)
+        if module.startswith("xconv._cli")
+    ]
+    assert not wrong, "benchmarks use the library, not its command line:\n" + "\n".join(wrong)
+
+
+def _type_checking_lines(path: Path) -> set[int]:
+    """The lines of `path` inside ``if TYPE_CHECKING:`` blocks (imports for annotations
+    only, which never run)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def _file_graph() -> dict[str, set[str]]:
+    """module -> the xconv modules it imports when it runs (any depth of the file;
+    annotations-only imports and the package root left out)."""
+    graph: dict[str, set[str]] = {}
+    annotations_only = {
+        str(path.relative_to(ROOT)): _type_checking_lines(path) for path in PACKAGE.rglob("*.py")
+    }
+    for imp in ALL_IMPORTS:
+        source = _module_name(ROOT / imp.path)
+        if TOP in (source, imp.module) or source == imp.module:
+            continue
+        if imp.line in annotations_only[imp.path]:
+            continue
+        graph.setdefault(source, set()).add(imp.module)
+    return graph
+
+
+def test_no_import_cycle_between_files():
+    cycle = _find_cycle(_file_graph())
+    assert cycle is None, f"import cycle between files: {' -> '.join(cycle or [])}"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._base import Layer
+if TYPE_CHECKING:  # (the layers call `connect`: at run time this module needs no layer)
+    from ._base import Layer
 
 __all__ = ["Input", "SymbolicTensor", "connect"]
 

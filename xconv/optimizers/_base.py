@@ -35,6 +35,15 @@ def _to_host(x: Array, backend: Backend | None) -> np.ndarray:
     return np.array(backend.to_numpy(x), copy=True)
 
 
+#: every Optimizer subclass by its folded class name (the first one defined keeps a
+#: name), for `Optimizer.from_config`: the built-in ones, and any a user defines
+_CLASSES: dict[str, type[Optimizer]] = {}
+
+
+def _folded(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
 class Optimizer:
     """Base class of the update rules: ``new_param = rule(param, grad, state)``.
 
@@ -49,6 +58,10 @@ class Optimizer:
 
     #: names of the arrays kept per parameter; the keys of `state_dict` besides "step"
     slots: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _CLASSES.setdefault(_folded(cls.__name__), cls)
 
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = nonnegative_real(learning_rate, "learning_rate")
@@ -278,12 +291,14 @@ class Optimizer:
     @classmethod
     def from_config(cls, config: dict[str, Any], /) -> Optimizer:
         """A new optimizer (no state) from what `get_config` returned."""
-        from ._registry import get as get_optimizer
-
         if not isinstance(config, dict) or "class" not in config:
             raise ValueError(f"`config` must be a dict from get_config(), got {config!r}")
         options = {k: v for k, v in config.items() if k != "class"}
-        optimizer = get_optimizer(config["class"], **options)
+        name = config["class"]
+        named = _CLASSES.get(_folded(name)) if isinstance(name, str) else None
+        if named is None:
+            raise ValueError(f"unknown optimizer {config['class']!r} in `config`")
+        optimizer = named(**options)
         if not isinstance(optimizer, cls):
             raise ValueError(f"`config` describes a {config['class']}, not a {cls.__name__}")
         return optimizer
