@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import to_np
 
-from xconv import NeuralNetwork, _step
+from xconv import NeuralNetwork, training
 from xconv.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten
 
 
@@ -52,7 +52,7 @@ def test_a_step_is_a_pure_function_of_its_arrays(backend):
     state, steps, noise = step.state(), step.next_steps(), step.noise(12)
     before = _arrays(model)
     args = (model.layers, model.loss_function, model.optimizer, state, X, y, noise, steps, 0.01)
-    first, second = _step.train_step(*args), _step.train_step(*args)
+    first, second = training.train_step(*args), training.train_step(*args)
     # same arrays in, same arrays out; the model's own arrays untouched
     np.testing.assert_array_equal(to_np(first.loss), to_np(second.loss))
     for a, b in zip(first.state.params, second.state.params, strict=True):
@@ -142,8 +142,8 @@ def test_metrics_chosen_in_the_constructor_reach_the_history(backend):
 def test_the_step_skips_the_first_layers_input_gradient(backend, monkeypatch):
     # nothing reads the gradient for the model's input: a first Conv2D skips its matrix
     # product and col2im, and its own gradients stay those of the full backward pass
-    from xconv._graph import as_network
     from xconv.functional import _conv
+    from xconv.training import as_network
 
     model = _model(backend.name, jit_compile=False)
     X, y = _data()

@@ -1,7 +1,7 @@
 """NeuralNetwork: layers trained with a loss and an optimizer, on any backend.
 
-This module builds models and runs them (inference, evaluation); the fit loop is in
-`xconv._fit`, the training step in `xconv._step`, and files in `xconv._files`.
+This module builds models and runs them (inference, evaluation); the fit loop, the
+training step and files are in `xconv.training`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,23 @@ from xconv import callbacks as _callbacks
 from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
-from xconv._files import FORMAT_VERSION, load_model, save_model
-from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model
-from xconv._graph import Network, summary_text
-from xconv._inputs import as_inputs, as_labels, check_backend_dtype
-from xconv._step import TrainingStep
 from xconv._validation import nonnegative_int, positive_int
 from xconv.backends import Backend, get, get_backend
 from xconv.functional import kernel_threads
+from xconv.training import (
+    FORMAT_VERSION,
+    Network,
+    NonFiniteLossError,
+    TrainingStep,
+    as_inputs,
+    as_labels,
+    check_backend_dtype,
+    fit_callbacks,
+    fit_model,
+    load_model,
+    save_model,
+    summary_text,
+)
 
 __all__ = ["FORMAT_VERSION", "NeuralNetwork", "NonFiniteLossError"]
 
@@ -68,7 +77,7 @@ class NeuralNetwork:
         >>> model.predict(np.zeros((4, 2))).shape
         (4, 3)
 
-    A graph model is built from symbolic tensors (see `xconv._graph` and the README).
+    A graph model is built from symbolic tensors (see `xconv.training.Network` and the README).
     """
 
     def __init__(

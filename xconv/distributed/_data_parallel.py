@@ -10,10 +10,12 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xconv import _step
 from xconv import backends as _backends
 from xconv import callbacks as _callbacks
-from xconv._fit import (
+from xconv import training as _training
+from xconv._validation import nonnegative_int, positive_int, true_or_false
+from xconv.data import to_categorical
+from xconv.training import (
     BatchOutcome,
     FitLoop,
     check_training_data,
@@ -21,8 +23,6 @@ from xconv._fit import (
     fit_callbacks,
     score_names,
 )
-from xconv._validation import nonnegative_int, positive_int, true_or_false
-from xconv.data import to_categorical
 
 from ._replica import Spec, State, replica, replicas, spec_of, state_of
 
@@ -65,7 +65,7 @@ def _shard_step(
     target = chosen.asarray(np.asarray(y_host), dtype=spec.dtype)
     params = [{k: chosen.asarray(v) for k, v in stores[0].items()} for stores in state]
     buffers = [{k: chosen.asarray(v) for k, v in stores[1].items()} for stores in state]
-    grads, new_buffers, loss, scores = _step.gradients(
+    grads, new_buffers, loss, scores = _training.gradients(
         layers, spec.loss, params, buffers, x, target, [None] * len(layers), spec.metrics
     )
     count = x.shape[0]
@@ -134,7 +134,7 @@ def fit(
     Every global batch (the batches of `NeuralNetwork.fit`, in the same order) is
     split into `n_shards` near-equal shards, one task each. Per step the client
     sends the current parameters once; each task runs the training step's forward
-    and backward (`xconv._step.gradients`, as a local fit does) on its shard, weighted
+    and backward (`xconv.training.gradients`, as a local fit does) on its shard, weighted
     by the shard's share of the batch; a tree of additions sums them into the batch's
     mean gradient; the model's optimizer steps once, on the client. The epochs run in
     the same loop as `NeuralNetwork.fit`, with its callbacks and its non-finite-loss

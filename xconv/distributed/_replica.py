@@ -1,6 +1,6 @@
 """What workers need of a model: its layers' description, its arrays, a cached rebuild.
 
-A worker rebuilds the model's network (a stack or a graph, `xconv._graph.Network`)
+A worker rebuilds the model's network (a stack or a graph, `xconv.training.Network`)
 from the layers' registered class names and configurations and the wiring.
 """
 
@@ -17,8 +17,7 @@ import numpy as np
 
 from xconv import backends as _backends
 from xconv import layers as _layers
-from xconv._files import build_layer
-from xconv._graph import Network
+from xconv.training import Network, build_layer
 
 __all__ = [
     "Spec",
@@ -84,7 +83,7 @@ replicas = threading.local()
 def replica(spec: Spec, backend: _backends.Backend) -> Network:
     """The network of `spec` on `backend`, built once per thread and reused.
 
-    A sequence of its layers (what `xconv._step.gradients` and `load` take).
+    A sequence of its layers (what `xconv.training.gradients` and `load` take).
     """
     cache: dict[tuple[str, str], Network] = getattr(replicas, "cache", {})
     replicas.cache = cache

@@ -3,7 +3,7 @@
 The configuration (``__config__``) lists the layers (class name as registered with
 `xconv.layers.register`, and `get_config`), the loss's and metrics' configurations,
 and for a graph model its wiring (``"graph"``: input shape, the tensors each layer
-reads, the output; see `xconv._graph.Network`). Files of a stack have no ``"graph"``,
+reads, the output; see `xconv.training.Network`). Files of a stack have no ``"graph"``,
 and older files name the loss by its class only: both still load.
 
 `NeuralNetwork.save`/`load` and training checkpoints go through here. Nothing is
@@ -26,9 +26,10 @@ from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
 from xconv._atomic import write_atomically
-from xconv._graph import Network
 from xconv._limits import NpzArchive, check_layer_sizes, check_parameter_bound
-from xconv._resume import check_same_model, check_training
+
+from ._network import Network
+from ._resume import check_same_model, check_training
 
 __all__ = [
     "FORMAT_VERSION",

@@ -12,13 +12,13 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
 from xconv import losses as _losses
-from xconv._inputs import check_finite, check_label_values
 from xconv._validation import fraction, positive_int, true_or_false
 from xconv.callbacks import (
     Callback,
@@ -30,6 +30,9 @@ from xconv.callbacks import (
     SkipNonFinite,
 )
 from xconv.data import to_categorical
+
+from ._files import restore_checkpoint, save_model
+from ._inputs import check_finite, check_label_values
 
 __all__ = [
     "BatchOutcome",
@@ -320,6 +323,17 @@ class FitLoop:
     def training_state(self, done: int) -> tuple[int, dict[str, Any], dict[str, list[float]]]:
         """A checkpoint's training state after `done` epochs."""
         return done, self.run_info(), self.history
+
+    def save_checkpoint(self, path: Path, done: int) -> None:
+        """Write the whole training state after `done` epochs to `path` (`Checkpoint`)."""
+        save_model(self.model, path, training=self.training_state(done))
+
+    def resume(self, path: Path) -> None:
+        """Restore the checkpoint at `path` into the model; the loop goes on after its
+        epoch, with its history (`Resume`). A bad file changes nothing."""
+        self.initial_epoch, self.history = restore_checkpoint(
+            self.model, path, self.run_info(), list(self.history), self.epochs
+        )
 
     def run(self) -> dict[str, list[float]]:
         """Train; returns the history."""

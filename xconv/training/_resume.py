@@ -1,6 +1,6 @@
 """Checks of a checkpoint's training state against the fit resuming it.
 
-`xconv._files.restore_checkpoint` reads a checkpoint; these decide whether it belongs
+`xconv.training._files.restore_checkpoint` reads a checkpoint; these decide whether it belongs
 to this fit: the same architecture, loss and optimizer (`check_same_model`), the same
 run (data size and fingerprint, batch size, shuffling: `check_same_run`) and a
 training state that fits this fit's history (`check_training`).

@@ -8,7 +8,7 @@ step with `jax.jit`. The layers, the loss and the optimizer are the step's progr
 Python objects read as code. The step installs the arrays it is given into the layers
 before running them, and the caller keeps the arrays it returns (`TrainingStep.commit`).
 
-The program is a `xconv._graph.Network` (a stack of layers, or a graph of them with
+The program is a `xconv.training.Network` (a stack of layers, or a graph of them with
 merges); a plain list of layers runs as a stack.
 
 - `gradients`: forward and backward over one batch; what every data-parallel shard runs.
@@ -24,11 +24,12 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from xconv._graph import Network, as_network
 from xconv.functional import kernel_threads
 from xconv.layers import Layer
 from xconv.losses import Loss
 from xconv.optimizers import Optimizer
+
+from ._network import Network, as_network
 
 __all__ = [
     "StepResult",
