@@ -47,7 +47,7 @@ def _arrays(model):
 def test_a_step_is_a_pure_function_of_its_arrays(backend):
     model = _model(backend.name, jit_compile=False)
     X, y = _data()
-    X, y = model._inputs(X), model._labels(y, 12)
+    X, y = training.model_inputs(model, X), training.model_labels(model, y, 12)
     step = model.training_step
     state, steps, noise = step.state(), step.next_steps(), step.noise(12)
     before = _arrays(model)
@@ -79,7 +79,8 @@ def test_a_skipped_run_leaves_the_model_as_it_was(backend):
     model = _model(backend.name)
     X, y = _data()
     before = _arrays(model)
-    model.training_step.run(model._inputs(X), model._labels(y, 12))  # run, never committed
+    X, y = training.model_inputs(model, X), training.model_labels(model, y, 12)
+    model.training_step.run(X, y)  # run, never committed
     for a, b in zip(before, _arrays(model), strict=True):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
@@ -147,7 +148,7 @@ def test_the_step_skips_the_first_layers_input_gradient(backend, monkeypatch):
 
     model = _model(backend.name, jit_compile=False)
     X, y = _data()
-    X, y = model._inputs(X), model._labels(y, 12)
+    X, y = training.model_inputs(model, X), training.model_labels(model, y, 12)
     network = as_network(model.layers)
     noise = model.training_step.noise(12)  # one dropout mask for both passes
     results = {}

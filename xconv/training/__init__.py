@@ -5,7 +5,10 @@ bottom up:
 
 - `_network`: `Network`, layers and their wiring (a stack or a graph), run forward
   and backward.
+- `_protocols`: `StepModel` and `TrainableModel`, what the modules below read and
+  call of a model (`NeuralNetwork` is both).
 - `_inputs`: data handed to a model, checked and converted to its backend and dtype.
+- `_evaluate`: a model's output and scores on arrays of its backend (inference).
 - `_resume`, `_files`: a model's ``.npz`` files, checkpoints and the checks that a
   checkpoint belongs to the fit resuming it.
 - `_step`: the training step, written once (forward, loss, backward, update), as
@@ -18,8 +21,16 @@ Nothing here is the public API of xconv; the names below are what the parts abov
 (`xconv.model`, `xconv.distributed`) import.
 """
 
+from ._evaluate import evaluate_arrays, forward
 from ._files import FORMAT_VERSION, build_layer, load_model, save_model
-from ._inputs import as_inputs, as_labels, check_backend_dtype
+from ._inputs import (
+    as_inputs,
+    as_labels,
+    check_backend_dtype,
+    model_inputs,
+    model_labels,
+    take_rows,
+)
 from ._loop import (
     BatchOutcome,
     FitLoop,
@@ -31,6 +42,7 @@ from ._loop import (
     score_names,
 )
 from ._network import Network, as_network, summary_text
+from ._protocols import StepModel, TrainableModel
 from ._step import (
     StepResult,
     TrainingStep,
@@ -47,8 +59,10 @@ __all__ = [
     "FitLoop",
     "Network",
     "NonFiniteLossError",
+    "StepModel",
     "StepResult",
     "TrainState",
+    "TrainableModel",
     "TrainingStep",
     "apply_gradients",
     "as_inputs",
@@ -58,13 +72,18 @@ __all__ = [
     "check_backend_dtype",
     "check_training_data",
     "data_fingerprint",
+    "evaluate_arrays",
     "fit_callbacks",
     "fit_model",
+    "forward",
     "gradients",
     "load_model",
+    "model_inputs",
+    "model_labels",
     "parameter_key",
     "save_model",
     "score_names",
     "summary_text",
+    "take_rows",
     "train_step",
 ]

@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from xconv._typing import Array
 from xconv.layers import Input, Layer, SymbolicTensor
 
 __all__ = ["Network", "as_network", "summary_rows", "summary_text"]
-
-Array = Any
 
 
 class Network(Sequence[Layer]):

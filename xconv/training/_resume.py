@@ -16,6 +16,8 @@ from typing import Any
 
 from xconv import losses as _losses
 
+from ._protocols import TrainableModel
+
 __all__ = ["DATA_KEY", "check_same_model", "check_same_run", "check_training"]
 
 
@@ -92,7 +94,7 @@ def check_same_run(saved_run: Any, run: dict[str, Any], path: Path) -> None:
         )
 
 
-def check_same_model(model: Any, config: dict[str, Any], path: Path) -> float:
+def check_same_model(model: TrainableModel, config: dict[str, Any], path: Path) -> float:
     """Refuse a checkpoint of another architecture, loss or optimizer; its learning rate."""
     mine = model.get_config()
     config = dict(config)
