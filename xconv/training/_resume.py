@@ -1,6 +1,6 @@
 """Checks of a checkpoint's training state against the fit resuming it.
 
-`xconv.training._files.restore_checkpoint` reads a checkpoint; these decide whether it belongs
+`restore_checkpoint` (in `_files`) reads a checkpoint; these decide whether it belongs
 to this fit: the same architecture, loss and optimizer (`check_same_model`), the same
 run (data size and fingerprint, batch size, shuffling: `check_same_run`) and a
 training state that fits this fit's history (`check_training`).
@@ -85,7 +85,7 @@ def check_same_run(saved_run: Any, run: dict[str, Any], path: Path) -> None:
             " has no fingerprint of the training data; resuming trusts that X and y are "
             "those of the interrupted run",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # Resume.on_train_begin, which asked for the checkpoint
         )
     elif saved_data != data:
         raise ValueError(
