@@ -12,7 +12,6 @@ import numpy as np
 
 from xconv import backends as _backends
 from xconv import callbacks as _callbacks
-from xconv import training as _training
 from xconv._typing import Array
 from xconv._validation import nonnegative_int, positive_int, true_or_false
 from xconv.data import to_categorical
@@ -24,6 +23,7 @@ from xconv.training import (
     check_training_data,
     data_fingerprint,
     fit_callbacks,
+    gradients,
     score_names,
 )
 
@@ -66,7 +66,7 @@ def _shard_step(
     target = chosen.asarray(np.asarray(y_host), dtype=spec.dtype)
     params = [{k: chosen.asarray(v) for k, v in stores[0].items()} for stores in state]
     buffers = [{k: chosen.asarray(v) for k, v in stores[1].items()} for stores in state]
-    grads, new_buffers, loss, scores = _training.gradients(
+    grads, new_buffers, loss, scores = gradients(
         layers, spec.loss, params, buffers, x, target, [None] * len(layers), spec.metrics
     )
     count = x.shape[0]

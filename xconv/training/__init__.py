@@ -17,8 +17,9 @@ bottom up:
   `xconv.distributed.fit` share, with their callbacks (`xconv.callbacks`, a lower
   part: a callback reaches the model and the files through the loop it is given).
 
-Nothing here is the public API of xconv; the names below are what the parts above
-(`xconv.model`, `xconv.distributed`) import.
+The names below are what the parts above (`xconv.model`, `xconv.distributed`)
+import; none is in `xconv.__all__`. `StepModel` and `TrainableModel` are the types of
+the models that `xconv.distributed.fit` and `predict` take (a `NeuralNetwork`).
 """
 
 from ._evaluate import evaluate_arrays, forward
