@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from helpers import requires_torch_reason, to_np, to_xp, torch
 
-from xconv import Input, NeuralNetwork, _step
-from xconv._graph import Network
+from xconv import Input, NeuralNetwork, training
 from xconv.layers import (
     Activation,
     Add,
@@ -31,6 +30,7 @@ from xconv.layers import (
 )
 from xconv.losses import CrossEntropy
 from xconv.optimizers import SGD
+from xconv.training import Network
 
 needs_torch = pytest.mark.skipif(torch is None, reason=requires_torch_reason)
 
@@ -105,7 +105,7 @@ def test_graph_backward_matches_torch_autograd(xp, backend, name):
     one_hot = np.eye(4)[labels]
     params = [dict(layer.params) for layer in model.layers]
     buffers = [dict(layer.buffers) for layer in model.layers]
-    grads, _, loss, _ = _step.gradients(
+    grads, _, loss, _ = training.gradients(
         model.network,
         model.loss_function,
         params,
@@ -164,7 +164,7 @@ def test_training_step_leaves_out_the_batchs_gradient(xp, backend, monkeypatch):
     buffers = [dict(layer.buffers) for layer in model.layers]
     noise = [None] * len(model.layers)
     loss = model.loss_function
-    grads, *_ = _step.gradients(model.network, loss, params, buffers, X, one_hot, noise)
+    grads, *_ = training.gradients(model.network, loss, params, buffers, X, one_hot, noise)
     assert asked == [True, False]  # backwards: the second Conv2D, then the first
     out = model.network.forward(X, training=True)
     assert model.network.backward(loss.gradient(one_hot, out)) is not None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import to_np
 
-from xconv import NeuralNetwork, _step
+from xconv import NeuralNetwork, training
 from xconv.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten
 
 
@@ -47,12 +47,12 @@ def _arrays(model):
 def test_a_step_is_a_pure_function_of_its_arrays(backend):
     model = _model(backend.name, jit_compile=False)
     X, y = _data()
-    X, y = model._inputs(X), model._labels(y, 12)
+    X, y = training.model_inputs(model, X), training.model_labels(model, y, 12)
     step = model.training_step
     state, steps, noise = step.state(), step.next_steps(), step.noise(12)
     before = _arrays(model)
     args = (model.layers, model.loss_function, model.optimizer, state, X, y, noise, steps, 0.01)
-    first, second = _step.train_step(*args), _step.train_step(*args)
+    first, second = training.train_step(*args), training.train_step(*args)
     # same arrays in, same arrays out; the model's own arrays untouched
     np.testing.assert_array_equal(to_np(first.loss), to_np(second.loss))
     for a, b in zip(first.state.params, second.state.params, strict=True):
@@ -79,7 +79,8 @@ def test_a_skipped_run_leaves_the_model_as_it_was(backend):
     model = _model(backend.name)
     X, y = _data()
     before = _arrays(model)
-    model.training_step.run(model._inputs(X), model._labels(y, 12))  # run, never committed
+    X, y = training.model_inputs(model, X), training.model_labels(model, y, 12)
+    model.training_step.run(X, y)  # run, never committed
     for a, b in zip(before, _arrays(model), strict=True):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
@@ -142,12 +143,12 @@ def test_metrics_chosen_in_the_constructor_reach_the_history(backend):
 def test_the_step_skips_the_first_layers_input_gradient(backend, monkeypatch):
     # nothing reads the gradient for the model's input: a first Conv2D skips its matrix
     # product and col2im, and its own gradients stay those of the full backward pass
-    from xconv._graph import as_network
     from xconv.functional import _conv
+    from xconv.training import as_network
 
     model = _model(backend.name, jit_compile=False)
     X, y = _data()
-    X, y = model._inputs(X), model._labels(y, 12)
+    X, y = training.model_inputs(model, X), training.model_labels(model, y, 12)
     network = as_network(model.layers)
     noise = model.training_step.noise(12)  # one dropout mask for both passes
     results = {}

@@ -1,12 +1,11 @@
 """NeuralNetwork: layers trained with a loss and an optimizer, on any backend.
 
-This module builds models and runs them (inference, evaluation); the fit loop is in
-`xconv._fit`, the training step in `xconv._step`, and files in `xconv._files`.
+This module builds models and runs them (inference, evaluation); the fit loop, the
+training step and files are in `xconv.training`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,18 +18,27 @@ from xconv import callbacks as _callbacks
 from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
-from xconv._files import FORMAT_VERSION, load_model, save_model
-from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model
-from xconv._graph import Network, summary_text
-from xconv._inputs import as_inputs, as_labels, check_backend_dtype
-from xconv._step import TrainingStep
+from xconv._typing import Array, Namespace
 from xconv._validation import nonnegative_int, positive_int
 from xconv.backends import Backend, get, get_backend
-from xconv.functional import kernel_threads
+from xconv.training import (
+    FORMAT_VERSION,
+    Network,
+    NonFiniteLossError,
+    TrainingStep,
+    check_backend_dtype,
+    evaluate_arrays,
+    fit_callbacks,
+    fit_model,
+    forward,
+    load_model,
+    model_inputs,
+    model_labels,
+    save_model,
+    summary_text,
+)
 
 __all__ = ["FORMAT_VERSION", "NeuralNetwork", "NonFiniteLossError"]
-
-Array = Any
 
 
 class NeuralNetwork:
@@ -68,7 +76,7 @@ class NeuralNetwork:
         >>> model.predict(np.zeros((4, 2))).shape
         (4, 3)
 
-    A graph model is built from symbolic tensors (see `xconv._graph` and the README).
+    A graph model is built from symbolic tensors (see `xconv.training.Network` and the README).
     """
 
     def __init__(
@@ -122,7 +130,7 @@ class NeuralNetwork:
             self._build_graph(inputs, outputs)
 
     @property
-    def xp(self) -> Any:
+    def xp(self) -> Namespace:
         """The array namespace of the model's backend."""
         return self.backend.namespace
 
@@ -192,19 +200,6 @@ class NeuralNetwork:
 
     # -- data ----------------------------------------------------------------------
 
-    def _inputs(self, X: Any, name: str = "X") -> Array:
-        """`X` as an array of the model's backend and dtype, checked against the input shape."""
-        expected = self.network.input_shape if self.layers else None
-        return as_inputs(X, self.backend, self.dtype, expected, name)
-
-    def _labels(self, y: Any, n_samples: int, name: str = "y") -> Array:
-        """Labels (indices or one-hot) as one-hot rows on the model's backend."""
-        n_classes = math.prod(self.network.output_shape())
-        categorical = isinstance(self.loss_function, _losses.CrossEntropy)
-        return as_labels(
-            y, self.backend, self.dtype, n_classes, n_samples, name, probabilities=categorical
-        )
-
     def batch_order(self, n_samples: int, shuffle: bool = True) -> np.ndarray:
         """The order of the samples in the next epoch: a permutation from `batch_rng`.
 
@@ -212,26 +207,20 @@ class NeuralNetwork:
         """
         return self.batch_rng.permutation(n_samples) if shuffle else np.arange(n_samples)
 
-    def _take(self, a: Array, index: np.ndarray) -> Array:
-        """The rows `index` (host integers) of `a`, an array of the backend."""
-        # the library's own index dtype (JAX without x64 has no int64)
-        index_dtype = self.xp.__array_namespace_info__().default_dtypes()["indexing"]
-        return self.xp.take(a, self.backend.asarray(index, dtype=index_dtype), axis=0)
-
     # -- training ----------------------------------------------------------------------
 
     def train_on_batch(self, X: Any, y: Any) -> tuple[float, float]:
         """One optimisation step on a batch; returns its (loss, accuracy) before the step."""
         self._require_layers()
-        X = self._inputs(X)
-        return self.training_step(X, self._labels(y, X.shape[0]))
+        X = model_inputs(self, X)
+        return self.training_step(X, model_labels(self, y, X.shape[0]))
 
     def test_on_batch(self, X: Any, y: Any) -> tuple[float, float]:
         """(loss, accuracy) on a batch, in inference mode."""
         self._require_layers()
-        X = self._inputs(X)
-        y = self._labels(y, X.shape[0])
-        y_pred = self._forward(X, training=False)
+        X = model_inputs(self, X)
+        y = model_labels(self, y, X.shape[0])
+        y_pred = forward(self, X, training=False)
         return float(self.loss_function.loss(y, y_pred)), float(self.loss_function.acc(y, y_pred))
 
     def fit(
@@ -315,10 +304,6 @@ class NeuralNetwork:
 
     # -- inference -----------------------------------------------------------------------
 
-    def _forward(self, X: Array, training: bool) -> Array:
-        with kernel_threads(self.xp):
-            return self.network.forward(X, training=training)
-
     def evaluate(self, X: Any, y: Any, batch_size: int = 256, *, return_dict: bool = False) -> Any:
         """(loss, accuracy) over all of (X, y), in inference mode.
 
@@ -327,30 +312,14 @@ class NeuralNetwork:
         """
         self._require_layers()
         batch_size = positive_int(batch_size, "batch_size")
-        X = self._inputs(X)
+        X = model_inputs(self, X)
         if X.shape[0] == 0:
             raise ValueError(
                 f"`X` must hold at least one sample to evaluate, got {tuple(X.shape)}"
             )
-        logs = self._evaluate(X, self._labels(y, X.shape[0]), batch_size, self.metrics)
+        y = model_labels(self, y, X.shape[0])
+        logs = evaluate_arrays(self, X, y, batch_size, self.metrics)
         return logs if return_dict else (logs["loss"], logs["accuracy"])
-
-    def _evaluate(
-        self, X: Array, y: Array, batch_size: int, metrics: Sequence[Any] = ()
-    ) -> dict[str, float]:
-        """The mean loss, the loss's accuracy, and `metrics` over (X, y), by name."""
-        n = X.shape[0]
-        totals = dict.fromkeys(["loss", "accuracy", *(m.name for m in metrics)], 0.0)
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            y_pred, y_batch = self._forward(X[start:stop, ...], False), y[start:stop, ...]
-            scores = {
-                "loss": self.loss_function.loss(y_batch, y_pred),
-                "accuracy": self.loss_function.accuracy(y_batch, y_pred),
-            } | {metric.name: metric(y_batch, y_pred) for metric in metrics}
-            for key, score in scores.items():
-                totals[key] += float(score) * (stop - start)
-        return {key: total / n for key, total in totals.items()}
 
     def predict(self, X: Any) -> Array:
         """The network's output for `X`, in inference mode, as an array of the backend.
@@ -363,7 +332,7 @@ class NeuralNetwork:
             from xconv.distributed import predict as predict_chunks
 
             return predict_chunks(self, X)
-        return self._forward(self._inputs(X), training=False)
+        return forward(self, model_inputs(self, X), training=False)
 
     def _require_layers(self) -> None:
         if not self.layers:

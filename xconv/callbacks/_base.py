@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["Callback", "CallbackList", "LambdaCallback", "Logs"]
+__all__ = ["Callback", "CallbackList", "LambdaCallback", "Logs", "Loop"]
 
 Logs = dict[str, float]
+
+
+class Loop(Protocol):
+    """What a callback may use of the fit that runs it (`xconv.training.FitLoop`).
+
+    The model and the files are reached through it: callbacks import nothing of
+    `xconv.training`, which calls them.
+    """
+
+    epochs: int
+    batch_size: int
+    n_samples: int
+    #: per epoch, every key of the logs
+    history: dict[str, list[float]]
+    #: the first epoch to run
+    initial_epoch: int
+
+    @property
+    def model(self) -> Any:
+        """The model being trained (a `NeuralNetwork`: callbacks may use all of it)."""
+
+    def save_checkpoint(self, path: Path, done: int) -> None:
+        """Write the whole training state after `done` epochs to `path`."""
+
+    def resume(self, path: Path) -> None:
+        """Restore a checkpoint; the fit goes on after its epoch, with its history."""
 
 
 class Callback:
@@ -20,6 +47,7 @@ class Callback:
         model: the model being trained (``loop.model``).
     """
 
+    #: the `Loop` running this callback; None until `set_loop`
     loop: Any = None
 
     @property
@@ -29,7 +57,7 @@ class Callback:
             raise RuntimeError(f"{type(self).__name__} is not attached to a fit yet")
         return self.loop.model
 
-    def set_loop(self, loop: Any, /) -> None:
+    def set_loop(self, loop: Loop, /) -> None:
         """Attach to a fit (called by `fit`)."""
         self.loop = loop
 
@@ -79,7 +107,7 @@ class CallbackList(Callback):
             for callback in self.callbacks
         )
 
-    def set_loop(self, loop: Any, /) -> None:
+    def set_loop(self, loop: Loop, /) -> None:
         super().set_loop(loop)
         for callback in self.callbacks:
             callback.set_loop(loop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xconv import _files
 from xconv._validation import positive_int
 
 from ._base import Callback, Logs
@@ -46,7 +45,7 @@ class Checkpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         done = epoch + 1
         if done % self.every == 0 or done == self.loop.epochs or self.model.stop_training:
-            _files.save_model(self.model, self.path, training=self.loop.training_state(done))
+            self.loop.save_checkpoint(self.path, done)
 
 
 class Resume(Callback):
@@ -66,11 +65,7 @@ class Resume(Callback):
         self.path = Path(path)
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        loop = self.loop
-        epoch, history = _files.restore_checkpoint(
-            self.model, self.path, loop.run_info(), list(loop.history), loop.epochs
-        )
-        loop.initial_epoch, loop.history = epoch, history
+        self.loop.resume(self.path)
 
 
 class TerminateOnNaN(Callback):

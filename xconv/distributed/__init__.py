@@ -16,7 +16,7 @@ and the running statistics are the size-weighted mean of the shards'. Dropout ma
 are drawn per shard from the seed, the step and the shard.
 """
 
-from ._fit import fit
+from ._data_parallel import fit
 from ._predict import predict
 
 __all__ = ["fit", "predict"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import array_api_compat
 import numpy as np
 
 from xconv import backends as _backends
+from xconv._typing import Array
+from xconv.training import StepModel
 
 from ._replica import (
     Spec,
@@ -24,8 +25,6 @@ from ._replica import (
 
 __all__ = ["predict"]
 
-Array = Any
-
 
 def _predict_block(block: Array, payload: tuple[Spec, State, str], backend: str | None) -> Array:
     spec, state, state_token = payload
@@ -40,7 +39,7 @@ def _predict_block(block: Array, payload: tuple[Spec, State, str], backend: str 
     return forward(layers, x)
 
 
-def predict(model: Any, X: Array, /, *, backend: str | None = None) -> Array:
+def predict(model: StepModel, X: Array, /, *, backend: str | None = None) -> Array:
     """The model's output for a Dask array `X`, as a lazy Dask array.
 
     One task per batch chunk runs the model in inference mode on that chunk; the

@@ -1,6 +1,6 @@
 """What workers need of a model: its layers' description, its arrays, a cached rebuild.
 
-A worker rebuilds the model's network (a stack or a graph, `xconv._graph.Network`)
+A worker rebuilds the model's network (a stack or a graph, `xconv.training.Network`)
 from the layers' registered class names and configurations and the wiring.
 """
 
@@ -17,8 +17,9 @@ import numpy as np
 
 from xconv import backends as _backends
 from xconv import layers as _layers
-from xconv._files import build_layer
-from xconv._graph import Network
+from xconv._typing import Array
+from xconv.losses import Loss, Metric
+from xconv.training import Network, StepModel, build_layer
 
 __all__ = [
     "Spec",
@@ -32,7 +33,6 @@ __all__ = [
     "state_of",
 ]
 
-Array = Any
 State = list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
 
 
@@ -46,11 +46,11 @@ class Spec:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     dtype: str
-    loss: Any  # the model's loss object (small, no arrays)
-    metrics: tuple[Any, ...] = ()  # the model's metrics (small, no arrays)
+    loss: Loss  # the model's loss object (small, no arrays)
+    metrics: tuple[Metric, ...] = ()  # the model's metrics (small, no arrays)
 
 
-def spec_of(model: Any) -> Spec:
+def spec_of(model: StepModel) -> Spec:
     if not model.layers:
         raise ValueError("the model has no layers yet: add() some first")
     return Spec(
@@ -67,7 +67,7 @@ def spec_of(model: Any) -> Spec:
     )
 
 
-def state_of(model: Any) -> State:
+def state_of(model: StepModel) -> State:
     """Parameters and buffers of every layer, as host copies."""
 
     def host(store: dict[str, Array]) -> dict[str, np.ndarray]:
@@ -84,7 +84,7 @@ replicas = threading.local()
 def replica(spec: Spec, backend: _backends.Backend) -> Network:
     """The network of `spec` on `backend`, built once per thread and reused.
 
-    A sequence of its layers (what `xconv._step.gradients` and `load` take).
+    A sequence of its layers (what `xconv.training.gradients` and `load` take).
     """
     cache: dict[tuple[str, str], Network] = getattr(replicas, "cache", {})
     replicas.cache = cache

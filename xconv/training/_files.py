@@ -3,7 +3,7 @@
 The configuration (``__config__``) lists the layers (class name as registered with
 `xconv.layers.register`, and `get_config`), the loss's and metrics' configurations,
 and for a graph model its wiring (``"graph"``: input shape, the tensors each layer
-reads, the output; see `xconv._graph.Network`). Files of a stack have no ``"graph"``,
+reads, the output; see `xconv.training.Network`). Files of a stack have no ``"graph"``,
 and older files name the loss by its class only: both still load.
 
 `NeuralNetwork.save`/`load` and training checkpoints go through here. Nothing is
@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,9 +26,13 @@ from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
 from xconv._atomic import write_atomically
-from xconv._graph import Network
 from xconv._limits import NpzArchive, check_layer_sizes, check_parameter_bound
-from xconv._resume import check_same_model, check_training
+from xconv._typing import Array
+from xconv.backends import Backend
+
+from ._network import Network
+from ._protocols import StepModel, TrainableModel
+from ._resume import check_same_model, check_training
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,7 +50,8 @@ __all__ = [
     "write_atomically",
 ]
 
-Array = Any
+#: the class of the model a file is loaded into (`NeuralNetwork`)
+Model = TypeVar("Model", bound=TrainableModel)
 #: a checkpoint's training state: (epochs done, the run's description, the history)
 Training = tuple[int, dict[str, Any], dict[str, list[float]]]
 
@@ -138,7 +143,7 @@ def as_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
 # -- a model's file ---------------------------------------------------------------------
 
 
-def save_model(model: Any, path: Path, training: Training | None = None) -> None:
+def save_model(model: TrainableModel, path: Path, training: Training | None = None) -> None:
     """`NeuralNetwork.save`; with `training` a checkpoint's state too (see `Checkpoint`)."""
     arrays: dict[str, np.ndarray] = {"__config__": json_array(model.get_config())}
     for i, layer in enumerate(model.layers):
@@ -164,7 +169,7 @@ def save_model(model: Any, path: Path, training: Training | None = None) -> None
     write_atomically(path, arrays)
 
 
-def load_model(cls: type[Any], path: Path, backend: Any) -> Any:
+def load_model(cls: Callable[..., Model], path: Path, backend: Backend) -> Model:
     """`NeuralNetwork.load`: a new model of class `cls` from `path`, on `backend`.
 
     Headers, configuration and sizes are checked before any parameter is created, and
@@ -189,7 +194,9 @@ def load_model(cls: type[Any], path: Path, backend: Any) -> Any:
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError)
 
 
-def _model_from_config(cls: type[Any], config: dict[str, Any], path: Path, backend: Any) -> Any:
+def _model_from_config(
+    cls: Callable[..., Model], config: dict[str, Any], path: Path, backend: Backend
+) -> Model:
     """A new model as `config` describes it, its sizes checked before it is built."""
     check_format(config, path)
     check_layer_sizes(config, path)
@@ -226,7 +233,7 @@ def _model_from_config(cls: type[Any], config: dict[str, Any], path: Path, backe
 Plan = list[tuple[int, str, str]]
 
 
-def _stores_plan(model: Any, archive: NpzArchive, names: set[str]) -> Plan:
+def _stores_plan(model: StepModel, archive: NpzArchive, names: set[str]) -> Plan:
     """The arrays of each layer's params and buffers, their headers checked (`names`
     loses them); nothing is read yet."""
     dtype = np.dtype(model.dtype)
@@ -245,7 +252,7 @@ def _stores_plan(model: Any, archive: NpzArchive, names: set[str]) -> Plan:
 
 
 def _read_stores(
-    model: Any, archive: NpzArchive, plan: Plan
+    model: StepModel, archive: NpzArchive, plan: Plan
 ) -> list[tuple[dict[str, Array], dict[str, Array]]]:
     """New params and buffers for each layer, read as `plan` says, on the backend."""
     found: list[tuple[dict[str, Array], dict[str, Array]]] = [({}, {}) for _ in model.layers]
@@ -269,7 +276,7 @@ _STATE_ERRORS = (TypeError, ValueError, KeyError, ArithmeticError)
 
 
 def restore_checkpoint(
-    model: Any, path: Path, run: dict[str, Any], keys: list[str], n_epochs: int
+    model: TrainableModel, path: Path, run: dict[str, Any], keys: list[str], n_epochs: int
 ) -> tuple[int, dict[str, list[float]]]:
     """Restore a checkpoint into `model`; returns (epochs done, history so far).
 
@@ -329,7 +336,7 @@ def restore_checkpoint(
 
 
 def _optimizer_plan(
-    model: Any, archive: NpzArchive, names: set[str], steps: Any
+    model: StepModel, archive: NpzArchive, names: set[str], steps: Any
 ) -> dict[str, list[str]]:
     """The optimizer state's arrays per slot, their headers checked (`names` loses them)."""
     path = archive.path

@@ -8,7 +8,7 @@ before it, so the forward pass runs them in order and the backward pass in rever
 summing the gradients of a tensor that several layers read. A stack of layers
 (`NeuralNetwork.add`) is the chain ``wiring = ((0,), (1,), (2,), ...)``.
 
-The training step (`xconv._step`) runs a network. The passes branch on the wiring
+The training step (`xconv.training._step`) runs a network. The passes branch on the wiring
 only, never on array values, so on JAX the step compiles.
 
 Example: a residual connection, built with the functional API.
@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from xconv._typing import Array
 from xconv.layers import Input, Layer, SymbolicTensor
 
 __all__ = ["Network", "as_network", "summary_rows", "summary_text"]
-
-Array = Any
 
 
 class Network(Sequence[Layer]):

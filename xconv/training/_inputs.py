@@ -1,14 +1,23 @@
-"""Data handed to a model: checked, and converted to its backend and dtype."""
+"""Data handed to a model: checked, and converted to its backend and dtype.
+
+`model_inputs`, `model_labels` and `take_rows` are what `NeuralNetwork` and the fit
+loop call with a model; the functions below them take the backend and shapes.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
+from xconv import losses as _losses
+from xconv._typing import Array
 from xconv.backends import Backend
 from xconv.data import to_categorical
+
+from ._protocols import StepModel
 
 __all__ = [
     "as_inputs",
@@ -17,10 +26,34 @@ __all__ = [
     "check_finite",
     "check_label_values",
     "count_nonfinite",
+    "model_inputs",
+    "model_labels",
+    "take_rows",
     "to_host",
 ]
 
-Array = Any
+
+def model_inputs(model: StepModel, X: Any, name: str = "X") -> Array:
+    """`X` as an array of the model's backend and dtype, checked against its input shape."""
+    expected = model.network.input_shape if model.layers else None
+    return as_inputs(X, model.backend, model.dtype, expected, name)
+
+
+def model_labels(model: StepModel, y: Any, n_samples: int, name: str = "y") -> Array:
+    """Labels (indices or one-hot) as one-hot rows on the model's backend."""
+    n_classes = math.prod(model.network.output_shape())
+    categorical = isinstance(model.loss_function, _losses.CrossEntropy)
+    return as_labels(
+        y, model.backend, model.dtype, n_classes, n_samples, name, probabilities=categorical
+    )
+
+
+def take_rows(backend: Backend, a: Array, index: np.ndarray) -> Array:
+    """The rows `index` (host integers) of `a`, an array of `backend`."""
+    xp = backend.namespace
+    # the library's own index dtype (JAX without x64 has no int64)
+    index_dtype = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    return xp.take(a, backend.asarray(index, dtype=index_dtype), axis=0)
 
 
 def as_inputs(

@@ -12,13 +12,14 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
 from xconv import losses as _losses
-from xconv._inputs import check_finite, check_label_values
+from xconv._typing import Array
 from xconv._validation import fraction, positive_int, true_or_false
 from xconv.callbacks import (
     Callback,
@@ -31,6 +32,11 @@ from xconv.callbacks import (
 )
 from xconv.data import to_categorical
 
+from ._evaluate import evaluate_arrays
+from ._files import restore_checkpoint, save_model
+from ._inputs import check_finite, check_label_values, model_inputs, model_labels, take_rows
+from ._protocols import StepModel, TrainableModel
+
 __all__ = [
     "BatchOutcome",
     "FitLoop",
@@ -41,8 +47,6 @@ __all__ = [
     "fit_model",
     "score_names",
 ]
-
-Array = Any
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -76,14 +80,16 @@ class BatchOutcome(NamedTuple):
 BatchStep = Callable[[np.ndarray], BatchOutcome]
 
 
-def check_training_data(model: Any, X: Any, y: Any) -> None:
+def check_training_data(model: StepModel, X: Any, y: Any) -> None:
     """Training data for `model` (NumPy or Dask arrays), checked before any work.
 
     Shapes; labels integers in range, or rows that are finite (and one-hot or
     probabilities for a categorical loss), as a local `fit` checks them; and X finite
     (a cluster's shards would otherwise meet NaN only after earlier batches trained).
     """
-    expected = tuple(model.layers[0].input_shape)
+    first = model.layers[0].input_shape
+    assert first is not None  # set when the layer joined the model
+    expected = tuple(first)
     if tuple(X.shape[1:]) != expected:
         raise ValueError(
             f"`X` must have shape (N, {', '.join(map(str, expected))}) for this model, "
@@ -107,7 +113,7 @@ def check_training_data(model: Any, X: Any, y: Any) -> None:
 
 
 def data_fingerprint(
-    model: Any, X: Any, y: Any, callbacks: Sequence[Callback], *, lazy: bool = True
+    model: StepModel, X: Any, y: Any, callbacks: Sequence[Callback], *, lazy: bool = True
 ) -> str | None:
     """SHA-256 of the training data, for checkpoints (a resume on other data of the
     same size is refused): X and y (as one-hot rows) in the model's dtype, with their
@@ -173,7 +179,7 @@ def fit_callbacks(
 
 
 def fit_model(
-    model: Any,
+    model: TrainableModel,
     X: Any,
     y: Any,
     *,
@@ -194,11 +200,11 @@ def fit_model(
         not isinstance(validation_data, tuple | list) or len(validation_data) != 2
     ):
         raise ValueError("`validation_data` must be a pair (X, y)")
-    X = model._inputs(X)
+    X = model_inputs(model, X)
     n = int(X.shape[0])
     if n == 0:
         raise ValueError(f"`X` must hold at least one sample to train on, got {tuple(X.shape)}")
-    y = model._labels(y, n)
+    y = model_labels(model, y, n)
     # NaN in X is left to the batches: its batch's loss is NaN, which raises a
     # NonFiniteLossError before any update or is skipped (on_nonfinite="skip")
     fingerprint = data_fingerprint(model, X, y, callbacks)
@@ -216,23 +222,24 @@ def fit_model(
             y[n - held :, ...],
         )
         n -= held
-        validation: tuple[Any, Any] | None = (X_val, y_val)
+        validation: tuple[Array, Array] | None = (X_val, y_val)
     elif validation_data is not None:
-        X_val = model._inputs(validation_data[0], "validation X")
-        validation = (X_val, model._labels(validation_data[1], X_val.shape[0], "validation y"))
+        X_val = model_inputs(model, validation_data[0], "validation X")
+        y_val = model_labels(model, validation_data[1], X_val.shape[0], "validation y")
+        validation = (X_val, y_val)
     else:
         validation = None
     step = model.training_step
 
     def run_batch(index: np.ndarray) -> BatchOutcome:
-        result, steps = step.run(model._take(X, index), model._take(y, index))
+        backend = model.backend
+        result, steps = step.run(take_rows(backend, X, index), take_rows(backend, y, index))
         scores = {name: float(value) for name, value in result.scores.items()}
         return BatchOutcome(float(result.loss), scores, lambda: step.commit(result.state, steps))
 
     def validate() -> dict[str, float]:
         assert validation is not None
-        logs: dict[str, float] = model._evaluate(*validation, batch_size, model.metrics)
-        return logs
+        return evaluate_arrays(model, *validation, batch_size, model.metrics)
 
     loop = FitLoop(
         model,
@@ -249,7 +256,7 @@ def fit_model(
     return loop.run()
 
 
-def score_names(metrics: Sequence[Any]) -> list[str]:
+def score_names(metrics: Sequence[_losses.Metric]) -> list[str]:
     """The names a batch is scored by: the loss's ``accuracy``, then each metric's."""
     names = ["accuracy"]
     names += [metric.name for metric in metrics if metric.name not in names]
@@ -260,7 +267,8 @@ class FitLoop:
     """Epochs of shuffled batches, run by `step`, with callbacks and a history.
 
     Args:
-        model: the model (its `batch_order`, `stop_training`, `evaluate` are used).
+        model: the model trained (its `batch_order` and `stop_training`; checkpoints
+            save and restore it whole).
         step: computes one batch from its sample indices.
         n_samples: how many samples an epoch covers.
         epochs, batch_size, shuffle: as for `NeuralNetwork.fit`.
@@ -275,7 +283,7 @@ class FitLoop:
 
     def __init__(
         self,
-        model: Any,
+        model: TrainableModel,
         step: BatchStep,
         *,
         n_samples: int,
@@ -320,6 +328,17 @@ class FitLoop:
     def training_state(self, done: int) -> tuple[int, dict[str, Any], dict[str, list[float]]]:
         """A checkpoint's training state after `done` epochs."""
         return done, self.run_info(), self.history
+
+    def save_checkpoint(self, path: Path, done: int) -> None:
+        """Write the whole training state after `done` epochs to `path` (`Checkpoint`)."""
+        save_model(self.model, path, training=self.training_state(done))
+
+    def resume(self, path: Path) -> None:
+        """Restore the checkpoint at `path` into the model; the loop goes on after its
+        epoch, with its history (`Resume`). A bad file changes nothing."""
+        self.initial_epoch, self.history = restore_checkpoint(
+            self.model, path, self.run_info(), list(self.history), self.epochs
+        )
 
     def run(self) -> dict[str, list[float]]:
         """Train; returns the history."""

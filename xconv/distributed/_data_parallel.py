@@ -10,25 +10,26 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xconv import _step
 from xconv import backends as _backends
 from xconv import callbacks as _callbacks
-from xconv._fit import (
+from xconv._typing import Array
+from xconv._validation import nonnegative_int, positive_int, true_or_false
+from xconv.data import to_categorical
+from xconv.training import (
     BatchOutcome,
     FitLoop,
+    StepModel,
+    TrainableModel,
     check_training_data,
     data_fingerprint,
     fit_callbacks,
+    gradients,
     score_names,
 )
-from xconv._validation import nonnegative_int, positive_int, true_or_false
-from xconv.data import to_categorical
 
 from ._replica import Spec, State, replica, replicas, spec_of, state_of
 
 __all__ = ["fit"]
-
-Array = Any
 
 
 # -- data-parallel training -------------------------------------------------------------
@@ -65,7 +66,7 @@ def _shard_step(
     target = chosen.asarray(np.asarray(y_host), dtype=spec.dtype)
     params = [{k: chosen.asarray(v) for k, v in stores[0].items()} for stores in state]
     buffers = [{k: chosen.asarray(v) for k, v in stores[1].items()} for stores in state]
-    grads, new_buffers, loss, scores = _step.gradients(
+    grads, new_buffers, loss, scores = gradients(
         layers, spec.loss, params, buffers, x, target, [None] * len(layers), spec.metrics
     )
     count = x.shape[0]
@@ -101,7 +102,7 @@ def _tree_sum(client: Any, parts: list[Any]) -> Any:
     return parts[0]
 
 
-def _host(a: Any, model: Any, name: str) -> Any:
+def _host(a: Any, model: StepModel, name: str) -> Any:
     """A Dask array as it is; anything else as a NumPy array."""
     if array_api_compat.is_dask_array(a):
         return a
@@ -114,7 +115,7 @@ def _host(a: Any, model: Any, name: str) -> Any:
 
 
 def fit(
-    model: Any,
+    model: TrainableModel,
     X: Any,
     y: Any,
     *,
@@ -134,7 +135,7 @@ def fit(
     Every global batch (the batches of `NeuralNetwork.fit`, in the same order) is
     split into `n_shards` near-equal shards, one task each. Per step the client
     sends the current parameters once; each task runs the training step's forward
-    and backward (`xconv._step.gradients`, as a local fit does) on its shard, weighted
+    and backward (`xconv.training.gradients`, as a local fit does) on its shard, weighted
     by the shard's share of the batch; a tree of additions sums them into the batch's
     mean gradient; the model's optimizer steps once, on the client. The epochs run in
     the same loop as `NeuralNetwork.fit`, with its callbacks and its non-finite-loss
@@ -228,8 +229,10 @@ def fit(
     if model.validation_data is not None:
 
         def validate() -> dict[str, float]:
+            data = model.validation_data
+            assert data is not None
             logs: dict[str, float] = model.evaluate(
-                *model.validation_data, batch_size=batch_size, return_dict=True
+                data[0], data[1], batch_size=batch_size, return_dict=True
             )
             return logs
 
@@ -282,7 +285,14 @@ class _Trainer:
     """The client's side of data-parallel steps: what is on the cluster, and one step."""
 
     def __init__(
-        self, client: Any, model: Any, spec: Spec, X: Any, y: Any, n_shards: int, backend: str
+        self,
+        client: Any,
+        model: TrainableModel,
+        spec: Spec,
+        X: Any,
+        y: Any,
+        n_shards: int,
+        backend: str,
     ) -> None:
         self.client, self.model, self.spec = client, model, spec
         self.X, self.y = X, y

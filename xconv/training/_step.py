@@ -8,7 +8,7 @@ step with `jax.jit`. The layers, the loss and the optimizer are the step's progr
 Python objects read as code. The step installs the arrays it is given into the layers
 before running them, and the caller keeps the arrays it returns (`TrainingStep.commit`).
 
-The program is a `xconv._graph.Network` (a stack of layers, or a graph of them with
+The program is a `xconv.training.Network` (a stack of layers, or a graph of them with
 merges); a plain list of layers runs as a stack.
 
 - `gradients`: forward and backward over one batch; what every data-parallel shard runs.
@@ -24,11 +24,14 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from xconv._graph import Network, as_network
+from xconv._typing import Array
 from xconv.functional import kernel_threads
 from xconv.layers import Layer
-from xconv.losses import Loss
+from xconv.losses import Loss, Metric
 from xconv.optimizers import Optimizer
+
+from ._network import Network, as_network
+from ._protocols import StepModel
 
 __all__ = [
     "StepResult",
@@ -40,7 +43,6 @@ __all__ = [
     "train_step",
 ]
 
-Array = Any
 Store = dict[str, Array]
 
 
@@ -80,7 +82,7 @@ def gradients(
     X: Array,
     y: Array,
     noise: Sequence[Store | None],
-    metrics: Sequence[Any] = (),
+    metrics: Sequence[Metric] = (),
 ) -> tuple[list[Store], list[Store], Array, dict[str, Array]]:
     """Forward and backward over one batch, in training mode.
 
@@ -146,7 +148,7 @@ def train_step(
     noise: Sequence[Store | None],
     steps: dict[str, Any],
     learning_rate: Any,
-    metrics: Sequence[Any] = (),
+    metrics: Sequence[Metric] = (),
 ) -> StepResult:
     """One step: `gradients`, then `apply_gradients`. A pure function of its arrays."""
     grads, buffers, value, scores = gradients(
@@ -166,12 +168,13 @@ class TrainingStep:
     arguments, so a schedule does not recompile it. `compile=False` runs it eagerly.
 
     Args:
-        model: a `NeuralNetwork` (its `layers`, `loss_function`, `optimizer`, `backend`
-            and `dtype` are read at each call).
+        model: a `NeuralNetwork`, or any `StepModel` (its `layers`, `network`,
+            `loss_function`, `metrics`, `optimizer`, `backend` and `dtype` are read
+            at each call).
         compile: None (default) compiles where the backend can (JAX); True or False.
     """
 
-    def __init__(self, model: Any, *, compile: bool | None = None) -> None:
+    def __init__(self, model: StepModel, *, compile: bool | None = None) -> None:
         self.model = model
         self.compile = compile
         self._compiled: Any = None

@@ -1,6 +1,6 @@
 """Checks of a checkpoint's training state against the fit resuming it.
 
-`xconv._files.restore_checkpoint` reads a checkpoint; these decide whether it belongs
+`restore_checkpoint` (in `_files`) reads a checkpoint; these decide whether it belongs
 to this fit: the same architecture, loss and optimizer (`check_same_model`), the same
 run (data size and fingerprint, batch size, shuffling: `check_same_run`) and a
 training state that fits this fit's history (`check_training`).
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from xconv import losses as _losses
+
+from ._protocols import TrainableModel
 
 __all__ = ["DATA_KEY", "check_same_model", "check_same_run", "check_training"]
 
@@ -83,7 +85,7 @@ def check_same_run(saved_run: Any, run: dict[str, Any], path: Path) -> None:
             " has no fingerprint of the training data; resuming trusts that X and y are "
             "those of the interrupted run",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # Resume.on_train_begin, which asked for the checkpoint
         )
     elif saved_data != data:
         raise ValueError(
@@ -92,7 +94,7 @@ def check_same_run(saved_run: Any, run: dict[str, Any], path: Path) -> None:
         )
 
 
-def check_same_model(model: Any, config: dict[str, Any], path: Path) -> float:
+def check_same_model(model: TrainableModel, config: dict[str, Any], path: Path) -> float:
     """Refuse a checkpoint of another architecture, loss or optimizer; its learning rate."""
     mine = model.get_config()
     config = dict(config)
