@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ._base import Array, Backend
+from xconv._typing import Array, Namespace
+
+from ._base import Backend
 
 
 class NumpyBackend(Backend):
@@ -25,7 +25,7 @@ class NumpyBackend(Backend):
         return None  # a dependency of xconv
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         import array_api_compat.numpy
 
         return array_api_compat.numpy

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xconv._typing import Array as Array  # (re-exported: _regularization imports it from here)
+from xconv._typing import Namespace
 from xconv._validation import namespace_of, nonnegative_int
 from xconv.backends import Backend, backend_for, get, get_backend
 
@@ -15,8 +17,6 @@ if TYPE_CHECKING:
     from ._graph import SymbolicTensor
 
 __all__ = ["Layer", "StochasticLayer", "make_rng"]
-
-Array = Any
 
 
 def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
@@ -150,7 +150,7 @@ class Layer:
             )
         return self.input_shape
 
-    def check_input(self, X: Array) -> Any:
+    def check_input(self, X: Array) -> Namespace:
         """Validate a batch against `input_shape` (learnt from it if unset); return xp."""
         xp = namespace_of(X=X)
         if self.input_shape is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array, IntOrPair, Padding
 from xconv._validation import (
     as_int,
     check_shape,
@@ -18,13 +19,11 @@ from xconv.backends import Backend
 from xconv.functional import (
     ConvColumns,
     ConvGeometry,
-    IntOrPair,
-    Padding,
     conv2d_forward,
     conv2d_gradients,
 )
 
-from ._base import Array, Layer, make_rng
+from ._base import Layer, make_rng
 from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
 from ._smooth_activations import FusedActivation
 

@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array
 from xconv._validation import as_int, check_shape, namespace_of, positive_int
 from xconv.backends import Backend
 from xconv.functional import matmul
 
-from ._base import Array, Layer, make_rng
+from ._base import Layer, make_rng
 from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
 from ._smooth_activations import FusedActivation
 

@@ -6,17 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array, IntOrPair, Padding
 from xconv._validation import positive_int
 from xconv.backends import Backend
 
-from ._base import Array, Layer, make_rng
+from ._base import Layer, make_rng
 from ._conv import Conv2D
 from ._initializers import DEFAULT_INITIALIZER, check_initializer
 
 __all__ = ["DepthwiseConv2D", "SeparableConv2D"]
-
-IntOrPair = int | tuple[int, int]
-Padding = Any  # as Conv2D takes it
 
 
 class DepthwiseConv2D(Conv2D):

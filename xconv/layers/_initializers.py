@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array
 from xconv.backends import Backend
-
-from ._base import Array
 
 __all__ = ["DEFAULT_INITIALIZER", "INITIALIZERS", "check_initializer", "initial_weights"]
 

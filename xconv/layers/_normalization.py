@@ -9,10 +9,11 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xconv._typing import Array
 from xconv._validation import positive_real
 from xconv.backends import Backend
 
-from ._base import Array, Layer
+from ._base import Layer
 
 __all__ = ["LayerNormalization"]
 

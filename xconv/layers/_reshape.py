@@ -9,14 +9,14 @@ gradient it gets back.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import array_api_compat
 import array_api_extra as xpx
 
+from xconv._typing import Array, Namespace
 from xconv._validation import as_int, check_ndim, check_shape, int_or_pair, namespace_of
 
-from ._base import Array, Layer
+from ._base import Layer
 
 __all__ = ["Flatten", "ParameterFreeLayer", "Reshape", "UpSampling2D", "ZeroPadding2D"]
 
@@ -94,11 +94,11 @@ class ParameterFreeLayer(Layer):
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return input_shape
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         """The output, and what backward needs besides X."""
         raise NotImplementedError
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         """The input gradient from the output gradient and what `_forward` kept."""
         raise NotImplementedError
 
@@ -121,10 +121,10 @@ class Flatten(ParameterFreeLayer):
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (math.prod(input_shape),)
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return xp.reshape(X, (X.shape[0], *self.output_shape())), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         return xp.reshape(accum_grad, saved["X"].shape)
 
 
@@ -174,10 +174,10 @@ class Reshape(ParameterFreeLayer):
         assert self._target is not None
         return self._target
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return xp.reshape(X, (X.shape[0], *self.output_shape())), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         return xp.reshape(accum_grad, saved["X"].shape)
 
 
@@ -240,13 +240,13 @@ class ZeroPadding2D(ParameterFreeLayer):
         channels, height, width = input_shape
         return channels, height + top + bottom, width + left + right
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         shape = (X.shape[0], *self.output_shape())
         if X.shape[0] == 0:  # Dask cannot pad an empty array
             return xp.zeros(shape, dtype=X.dtype, device=array_api_compat.device(X)), {}
         return xpx.pad(X, ((0, 0), (0, 0), *self.padding), xp=xp), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         # the gradient of the padding goes nowhere: crop it
         (top, _), (left, _) = self.padding
         height, width = saved["X"].shape[2], saved["X"].shape[3]
@@ -287,14 +287,14 @@ class UpSampling2D(ParameterFreeLayer):
         channels, height, width = input_shape
         return channels, height * self.size[0], width * self.size[1]
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         n, c, h, w = X.shape
         sh, sw = self.size
         # copy each pixel into an (sh, sw) block: broadcast over two new axes
         blocks = xp.broadcast_to(xp.reshape(X, (n, c, h, 1, w, 1)), (n, c, h, sh, w, sw))
         return xp.reshape(blocks, (n, c, h * sh, w * sw)), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         n, c, h, w = saved["X"].shape
         sh, sw = self.size
         # every output pixel of a block came from one input pixel: sum over the block
