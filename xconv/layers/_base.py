@@ -13,6 +13,8 @@ from xconv._typing import Namespace
 from xconv._validation import namespace_of, nonnegative_int
 from xconv.backends import Backend, backend_for, get, get_backend
 
+from ._initializers import initial_weights
+
 if TYPE_CHECKING:
     from ._graph import SymbolicTensor
 
@@ -46,6 +48,8 @@ class Layer:
     #: whether training draws random numbers (dropout masks, augmentation offsets): such
     #: a layer implements `sample_noise` and takes ``forward_pass(X, training, noise=)``
     stochastic: bool = False
+    #: a `stochastic` layer's host generator, which `initialize` makes from the seed
+    _rng: np.random.Generator | None = None
 
     def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
         self.input_shape: tuple[int, ...] | None = None
@@ -77,8 +81,68 @@ class Layer:
         dtype: Any = "float32",
         backend: str | Backend | None = None,
     ) -> None:
-        """Create the parameters (none by default) on `backend` (default: current)."""
+        """Create the parameters on `backend` (default: the current backend).
+
+        What every layer does first is written here, once: a layer that builds
+        parameters needs its input shape; `seed` (an int or a NumPy Generator) becomes
+        the one host generator the layer draws from (so one seed gives the same layer
+        on every backend); the backend is chosen. Then `build` makes the parameters.
+        Layers write `build`, not this. (A layer that overrides `initialize` and calls
+        ``super().initialize(...)`` first, as custom layers once did, still works.)
+        """
+        if self.input_shape is None and self._builds():
+            raise ValueError(
+                f"{self.layer_name()} needs its input shape before initialize(): pass "
+                "input_shape= or call set_input_shape()"
+            )
+        rng = make_rng(seed)
         self.backend = get(backend) if backend is not None else get_backend()
+        self.grads = {}
+        if self.stochastic:
+            self._rng = rng  # training noise is drawn from it too
+        if self.input_shape is not None:
+            self.build(self.input_shape, rng=rng, dtype=dtype)
+
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
+    ) -> None:
+        """Create the parameters (and buffers), the shape of one input sample known.
+
+        `initialize` calls it once it has checked the input shape and chosen the
+        backend (`self.backend`); draw every random number from `rng`, and make
+        arrays with `make_weight`. A layer without parameters has nothing to build.
+        """
+
+    @classmethod
+    def _builds(cls) -> bool:
+        """Whether the layer has a `build` of its own (hence needs its input shape)."""
+        return cls.build is not Layer.build
+
+    def make_weight(
+        self,
+        shape: tuple[int, ...],
+        *,
+        dtype: Any,
+        initializer: str = "zeros",
+        rng: np.random.Generator | None = None,
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+    ) -> Array:
+        """An array of `shape` on the layer's backend, for `build` to keep in `params`
+        or `buffers`: made on the host by `initializer` (a name of
+        `xconv.layers.INITIALIZERS`: the random ones draw from `rng` and need `fan_in`
+        and `fan_out`), then moved to the backend."""
+        if self.backend is None:
+            raise RuntimeError(f"{self.layer_name()} makes weights in build(), after initialize()")
+        return initial_weights(
+            initializer,
+            shape,
+            fan_in=fan_in,
+            fan_out=fan_out,
+            rng=rng,
+            backend=self.backend,
+            dtype=dtype,
+        )
 
     @property
     def initialized(self) -> bool:
@@ -196,27 +260,13 @@ def _jsonable(value: Any) -> Any:
 class StochasticLayer(Layer):
     """A layer that draws random numbers in training (dropout masks, augmentation).
 
-    It keeps a host NumPy generator, seeded by `initialize` (so one seed gives the same
-    draws on every backend), and saves and restores its state for checkpoints.
+    It keeps the host NumPy generator `initialize` makes from its seed (so one seed
+    gives the same draws on every backend), and saves and restores its state for checkpoints.
     Subclasses implement `sample_noise` (drawing from `_rng`) and take
     ``forward_pass(X, training, noise=...)``.
     """
 
     stochastic = True
-
-    def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
-        self._rng: np.random.Generator | None = None
-        super().__init__(input_shape)
-
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
-    ) -> None:
-        self._rng = make_rng(seed)
-        super().initialize(seed=self._rng, dtype=dtype, backend=backend)
 
     def random_state(self) -> dict[str, Any] | None:
         return None if self._rng is None else dict(self._rng.bit_generator.state)
