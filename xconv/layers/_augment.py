@@ -20,7 +20,7 @@ import array_api_compat
 import numpy as np
 
 from xconv._typing import Array, Namespace
-from xconv._validation import check_ndim, check_shape, int_or_pair, namespace_of
+from xconv._validation import check_shape, int_or_pair, namespace_of
 from xconv.backends import Backend
 
 from ._base import StochasticLayer
@@ -58,10 +58,9 @@ class _RandomLayer(StochasticLayer, ParameterFreeLayer):
     def forward_pass(
         self, X: Array, training: bool = True, *, noise: dict[str, Array] | None = None
     ) -> Array:
-        xp = namespace_of(X=X)
-        check_ndim(X, "X", "NCHW")
+        # the namespace, the axes (`sample_axes`) and the input shape, checked at once
         self.ensure_initialized(X)
-        self.check_input(X)
+        xp = self.check_input(X)
         if not training:
             # inference: the identity, and backward then passes gradients through
             self._saved = {}

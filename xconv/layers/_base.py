@@ -214,9 +214,19 @@ class Layer:
             )
         return self.input_shape
 
-    def check_input(self, X: Array) -> Namespace:
-        """Validate a batch against `input_shape` (learnt from it if unset); return xp."""
-        xp = namespace_of(X=X)
+    def check_input(self, X: Array, /, **arrays: Array | None) -> Namespace:
+        """Validate a batch against `input_shape` (learnt from it if unset); return xp.
+
+        This is where a forward pass infers its namespace, once: `arrays`, by name
+        (None skipped), are the layer's own arrays the batch meets (its parameters),
+        which must be of the batch's library, on its device, of its dtype.
+        """
+        xp = namespace_of(X=X, **arrays)
+        self._check_sample_shape(X)
+        return xp
+
+    def _check_sample_shape(self, X: Array) -> None:
+        """`check_input`'s check of the shape of `X`'s samples against `input_shape`."""
         if self.input_shape is None:
             self.set_input_shape(tuple(X.shape[1:]))
         elif tuple(X.shape[1:]) != self.input_shape:
@@ -224,7 +234,6 @@ class Layer:
                 f"`X` must have shape (N, {', '.join(map(str, self.input_shape))}) for "
                 f"this {self.layer_name()}'s input_shape, got {tuple(X.shape)}"
             )
-        return xp
 
     def __call__(self, inputs: Any) -> SymbolicTensor:
         """Connect the layer in a graph model: ``y = Conv2D(16, 3)(x)``.

@@ -171,9 +171,8 @@ class Conv2D(Layer):
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
-        self.check_input(X)
         weight, bias = self.params["weight"], self.params.get("bias")
-        namespace_of(X=X, weight=weight, bias=bias)
+        self.check_input(X, weight=weight, bias=bias)
         assert self._geometry is not None
         out, cols = conv2d_forward(
             X, weight, bias, geometry=self._geometry, groups=self.groups, keep_columns=training

@@ -99,8 +99,7 @@ class Dense(Layer):
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
         weight, bias = self.params["weight"], self.params["bias"]
-        namespace_of(X=X, weight=weight, bias=bias)
-        self.check_input(X)
+        self.check_input(X, weight=weight, bias=bias)
         self._input = X if training else None
         return self._activation.forward(matmul(X, weight) + bias, training)
 

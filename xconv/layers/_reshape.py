@@ -61,19 +61,22 @@ class ParameterFreeLayer(Layer):
         return self._output_shape(super().output_shape())
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
-        xp = namespace_of(X=X)
+        # the namespace, and the input shape from the first batch unless it was given
+        xp = self.check_input(X)
+        out, saved = self._forward(X, xp)
+        # keep what backward_pass needs (and nothing in inference)
+        self._saved = {"X": X, **saved} if training else None
+        return out
+
+    def _check_sample_shape(self, X: Array) -> None:
+        # the number of axes first: a batch of other axes must not set the input shape
         if self.sample_axes is not None:
             check_ndim(X, "X", "N" + self.sample_axes)
         elif X.ndim < 2:
             raise ValueError(
                 f"`X` must have a batch axis and at least one more, got shape {tuple(X.shape)}"
             )
-        # the input shape comes from the first batch unless it was given
-        self.check_input(X)
-        out, saved = self._forward(X, xp)
-        # keep what backward_pass needs (and nothing in inference)
-        self._saved = {"X": X, **saved} if training else None
-        return out
+        super()._check_sample_shape(X)
 
     def backward_pass(self, accum_grad: Array) -> Array:
         if self._saved is None:
