@@ -41,6 +41,10 @@ class Layer:
     parameters in `grads`, keyed like `params`; an optimizer (or you) then replaces
     the arrays in `params`. That keeps gradient checks, accumulation and
     data-parallel reduction simple, and works with immutable arrays (JAX).
+
+    A layer with parameters creates them in `build`, which `initialize` calls once
+    the input shape, the host generator and the backend are settled; see
+    ``docs/custom-layer.md``.
     """
 
     #: whether an optimizer should update this layer's parameters

@@ -42,7 +42,7 @@ class _Pooling2D(ParameterFreeLayer):
             f"padding={self.padding!r}, input_shape={self.input_shape})"
         )
 
-    def _build(self, input_shape: tuple[int, ...]) -> None:
+    def _on_input_shape(self, input_shape: tuple[int, ...]) -> None:
         _, height, width = input_shape
         self._geometry = ConvGeometry.for_pooling(
             (height, width), self.pool_shape, stride=self.stride, padding=self.padding

@@ -24,10 +24,11 @@ __all__ = ["Flatten", "ParameterFreeLayer", "Reshape", "UpSampling2D", "ZeroPadd
 class ParameterFreeLayer(Layer):
     """Base of layers without parameters.
 
-    They need no `initialize` (the inherited one just records the backend) and take
-    their namespace from the batch. Subclasses implement `_forward`, `_backward` and,
-    unless the output is shaped like the input, `_output_shape`; `_build` validates
-    an input shape and works out what depends on it.
+    They have no `build` (so `initialize` just records the backend, input shape or
+    not) and take their namespace from the batch. Subclasses implement `_forward`,
+    `_backward` and, unless the output is shaped like the input, `_output_shape`;
+    `_on_input_shape` validates an input shape when it is set and works out what
+    depends on it.
     """
 
     #: axes of one sample, e.g. ``"CHW"``; None means any number of axes (at least one)
@@ -53,7 +54,7 @@ class ParameterFreeLayer(Layer):
             )
             raise ValueError(f"`input_shape` must be {what}, got {shape!r}")
         checked = tuple(int(d or 0) for d in dims)
-        self._build(checked)
+        self._on_input_shape(checked)
         super().set_input_shape(checked)
 
     def output_shape(self) -> tuple[int, ...]:
@@ -91,7 +92,7 @@ class ParameterFreeLayer(Layer):
 
     # -- for subclasses -----------------------------------------------------------------
 
-    def _build(self, input_shape: tuple[int, ...]) -> None:
+    def _on_input_shape(self, input_shape: tuple[int, ...]) -> None:
         """Validate `input_shape` beyond its form and derive what depends on it."""
 
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -160,7 +161,7 @@ class Reshape(ParameterFreeLayer):
         self._target: tuple[int, ...] | None = None
         super().__init__(input_shape)
 
-    def _build(self, input_shape: tuple[int, ...]) -> None:
+    def _on_input_shape(self, input_shape: tuple[int, ...]) -> None:
         size = math.prod(input_shape)
         known = math.prod(d for d in self.shape if d != -1)
         target = self.shape
