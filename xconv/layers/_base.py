@@ -274,8 +274,8 @@ class StochasticLayer(Layer):
     """A layer that draws random numbers in training (dropout masks, augmentation).
 
     It keeps the host NumPy generator `initialize` makes from its seed (so one seed
-    gives the same draws on every backend), and saves and restores its state for checkpoints.
-    Subclasses implement `sample_noise` (drawing from `_rng`) and take
+    gives the same draws on every backend), and saves and restores its state for
+    checkpoints. Subclasses implement `sample_noise` (drawing from `_rng`) and take
     ``forward_pass(X, training, noise=...)``.
     """
 
