@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from xconv._typing import Namespace
 
 from ._base import Backend
 
@@ -20,5 +20,5 @@ class ArrayApiStrictBackend(Backend):
     extra = "array-api-strict"
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         return self.library

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "BackendUnavailableError"]
+from xconv._typing import Array, Namespace
 
-Array = Any  # an array of the backend's library
+__all__ = ["Backend", "BackendUnavailableError"]
 
 
 class BackendUnavailableError(ValueError):
@@ -76,14 +76,14 @@ class Backend:
         return importlib.import_module(self.module)
 
     @cached_property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         """The array API namespace that xconv's generic code uses for this library."""
         import array_api_compat
 
         zeros = self.library.zeros((0,))
         return array_api_compat.array_namespace(zeros)
 
-    def owns_namespace(self, xp: Any) -> bool:
+    def owns_namespace(self, xp: Namespace) -> bool:
         """Whether `xp` is this library's namespace (no import is triggered)."""
         import array_api_compat
 

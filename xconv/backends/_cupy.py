@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array, Namespace
 from xconv._validation import as_int
 
-from ._base import Array, Backend
+from ._base import Backend
 
 # DLPack device types (dlpack.h): where an exported array's memory lives
 _DLPACK_CPU = 1
@@ -74,7 +75,7 @@ class CupyBackend(Backend):
         return None
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         import array_api_compat.cupy
 
         return array_api_compat.cupy

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ._base import Array, Backend
+from xconv._typing import Array, Namespace
+
+from ._base import Backend
 
 __all__ = ["DaskBackend"]
 
@@ -28,7 +28,7 @@ class DaskBackend(Backend):
     extra = "dask"
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         import array_api_compat.dask.array
 
         return array_api_compat.dask.array

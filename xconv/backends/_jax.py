@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Array, Backend
+from xconv._typing import Array, Namespace
+
+from ._base import Backend
 
 
 class JaxBackend(Backend):
@@ -22,7 +24,7 @@ class JaxBackend(Backend):
     extra = "jax"
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         import jax.numpy
 
         return jax.numpy

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
-from typing import Any
 
 import numpy as np
 
 from xconv import config
+from xconv._typing import Array, Namespace
 
-from ._base import Array, Backend
+from ._base import Backend
 
 
 class NumpyBackend(Backend):
@@ -34,7 +34,7 @@ class NumpyBackend(Backend):
         return None  # a dependency of xconv
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         import array_api_compat.numpy
 
         return array_api_compat.numpy

@@ -14,7 +14,8 @@ import threading
 import types
 import warnings
 from collections.abc import Iterator
-from typing import Any
+
+from xconv._typing import Namespace
 
 from ._array_api_strict import ArrayApiStrictBackend
 from ._base import Backend, BackendUnavailableError
@@ -150,7 +151,7 @@ def get(name: str | Backend, /) -> Backend:
     return backend
 
 
-def backend_for(xp: Any, /) -> Backend | None:
+def backend_for(xp: Namespace, /) -> Backend | None:
     """The registered backend whose namespace is `xp`, or None.
 
     Used to learn facts about the library of arrays that arrive at a functional op
@@ -163,7 +164,7 @@ def backend_for(xp: Any, /) -> Backend | None:
 _namespace_cache: dict[int, Backend | None] = {}
 
 
-def _backend_for_namespace(xp: Any) -> Backend | None:
+def _backend_for_namespace(xp: Namespace) -> Backend | None:
     if not isinstance(xp, types.ModuleType):
         return None  # array namespaces are modules
     key = id(xp)

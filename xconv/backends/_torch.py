@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Array, Backend
+from xconv._typing import Array, Namespace
+
+from ._base import Backend
 
 # DLPack device type (dlpack.h) of host memory
 _DLPACK_CPU = 1
@@ -84,7 +86,7 @@ class TorchBackend(Backend):
         return None
 
     @property
-    def namespace(self) -> Any:
+    def namespace(self) -> Namespace:
         import array_api_compat.torch
 
         return array_api_compat.torch

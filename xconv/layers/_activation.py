@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Array
+from xconv._typing import Array, Namespace
+
 from ._reshape import ParameterFreeLayer
 from ._smooth_activations import activation_functions
 
@@ -54,10 +55,10 @@ class Activation(ParameterFreeLayer):
         shape = None if self.input_shape is None else list(self.input_shape)
         return {"name": self.activation_name, "input_shape": shape}
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         out = self._functions.forward(X)
         return out, ({"output": out} if self._functions.saved == "output" else {})
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         kept = saved["output"] if self._functions.saved == "output" else saved["X"]
         return self._functions.backward(accum_grad, kept)

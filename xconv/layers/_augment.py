@@ -14,15 +14,16 @@ and no copy to the host, so a jitted training step can take the noise as an argu
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import array_api_compat
 import numpy as np
 
-from xconv._validation import check_ndim, check_shape, int_or_pair, namespace_of
+from xconv._typing import Array, Namespace
+from xconv._validation import check_shape, int_or_pair, namespace_of
 from xconv.backends import Backend
 
-from ._base import Array, StochasticLayer
+from ._base import StochasticLayer
 from ._reshape import ParameterFreeLayer
 
 __all__ = ["RandomCrop", "RandomFlip"]
@@ -57,10 +58,9 @@ class _RandomLayer(StochasticLayer, ParameterFreeLayer):
     def forward_pass(
         self, X: Array, training: bool = True, *, noise: dict[str, Array] | None = None
     ) -> Array:
-        xp = namespace_of(X=X)
-        check_ndim(X, "X", "NCHW")
+        # the namespace, the axes (`sample_axes`) and the input shape, checked at once
         self.ensure_initialized(X)
-        self.check_input(X)
+        xp = self.check_input(X)
         if not training:
             # inference: the identity, and backward then passes gradients through
             self._saved = {}
@@ -82,10 +82,12 @@ class _RandomLayer(StochasticLayer, ParameterFreeLayer):
         check_shape(accum_grad, "accum_grad", tuple(X.shape), "the shape of the layer's output")
         return self._adjoint(accum_grad, saved, xp)
 
-    def _apply(self, X: Array, noise: dict[str, Array], xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _apply(
+        self, X: Array, noise: dict[str, Array], xp: Namespace
+    ) -> tuple[Array, dict[str, Array]]:
         raise NotImplementedError
 
-    def _adjoint(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _adjoint(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         raise NotImplementedError
 
 
@@ -145,7 +147,7 @@ class RandomFlip(_RandomLayer):
             for direction in _FLIP_AXES[self.mode]
         }
 
-    def _flip(self, X: Array, noise: dict[str, Array], xp: Any) -> Array:
+    def _flip(self, X: Array, noise: dict[str, Array], xp: Namespace) -> Array:
         n = int(X.shape[0])
         for direction in _FLIP_AXES[self.mode]:
             mask = _noise_entry(noise, direction, n, self.layer_name())
@@ -154,13 +156,15 @@ class RandomFlip(_RandomLayer):
             X = xp.where(mask[:, None, None, None], xp.flip(X, axis=axis), X)
         return X
 
-    def _apply(self, X: Array, noise: dict[str, Array], xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _apply(
+        self, X: Array, noise: dict[str, Array], xp: Namespace
+    ) -> tuple[Array, dict[str, Array]]:
         used = {
             d: noise[d] for d in _FLIP_AXES[self.mode] if isinstance(noise, dict) and d in noise
         }
         return self._flip(X, noise, xp), used
 
-    def _adjoint(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _adjoint(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         # a flip is its own adjoint (horizontal and vertical flips commute)
         return self._flip(accum_grad, saved, xp)
 
@@ -211,7 +215,7 @@ class RandomCrop(_RandomLayer):
         dx = rng.integers(0, 2 * pad_w + 1, size=n_samples)
         return {"dy": backend.asarray(dy, dtype="int32"), "dx": backend.asarray(dx, dtype="int32")}
 
-    def _selections(self, X: Array, noise: dict[str, Array], xp: Any) -> tuple[Array, Array]:
+    def _selections(self, X: Array, noise: dict[str, Array], xp: Namespace) -> tuple[Array, Array]:
         """One-hot (N, 1, H, H) row and (N, 1, W, W) column selections for the offsets.
 
         Output row i of sample n is input row ``i + dy[n] - pad_h`` (a padded zero
@@ -232,12 +236,14 @@ class RandomCrop(_RandomLayer):
         cols = xp.astype(j[None, :, None] == source[:, None, :], X.dtype)
         return rows[:, None, :, :], cols[:, None, :, :]
 
-    def _apply(self, X: Array, noise: dict[str, Array], xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _apply(
+        self, X: Array, noise: dict[str, Array], xp: Namespace
+    ) -> tuple[Array, dict[str, Array]]:
         rows, cols = self._selections(X, noise, xp)
         # select the window's rows, then its columns
         return xp.matmul(xp.matmul(rows, X), cols), {"rows": rows, "cols": cols}
 
-    def _adjoint(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _adjoint(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         # the transposed selections put each output gradient back on its input pixel
         rows_t = xp.matrix_transpose(saved["rows"])
         cols_t = xp.matrix_transpose(saved["cols"])

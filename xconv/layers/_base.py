@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xconv._typing import Array as Array  # (re-exported: _regularization imports it from here)
+from xconv._typing import Namespace
 from xconv._validation import namespace_of, nonnegative_int
 from xconv.backends import Backend, backend_for, get, get_backend
+
+from ._initializers import initial_weights
 
 if TYPE_CHECKING:
     from ._graph import SymbolicTensor
 
 __all__ = ["Layer", "StochasticLayer", "make_rng"]
-
-Array = Any
 
 
 def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
@@ -39,6 +41,10 @@ class Layer:
     parameters in `grads`, keyed like `params`; an optimizer (or you) then replaces
     the arrays in `params`. That keeps gradient checks, accumulation and
     data-parallel reduction simple, and works with immutable arrays (JAX).
+
+    A layer with parameters creates them in `build`, which `initialize` calls once
+    the input shape, the host generator and the backend are settled; see
+    ``docs/custom-layer.md``.
     """
 
     #: whether an optimizer should update this layer's parameters
@@ -46,6 +52,8 @@ class Layer:
     #: whether training draws random numbers (dropout masks, augmentation offsets): such
     #: a layer implements `sample_noise` and takes ``forward_pass(X, training, noise=)``
     stochastic: bool = False
+    #: a `stochastic` layer's host generator, which `initialize` makes from the seed
+    _rng: np.random.Generator | None = None
 
     def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
         self.input_shape: tuple[int, ...] | None = None
@@ -77,8 +85,68 @@ class Layer:
         dtype: Any = "float32",
         backend: str | Backend | None = None,
     ) -> None:
-        """Create the parameters (none by default) on `backend` (default: current)."""
+        """Create the parameters on `backend` (default: the current backend).
+
+        What every layer does first is written here, once: a layer that builds
+        parameters needs its input shape; `seed` (an int or a NumPy Generator) becomes
+        the one host generator the layer draws from (so one seed gives the same layer
+        on every backend); the backend is chosen. Then `build` makes the parameters.
+        Layers write `build`, not this. (A layer that overrides `initialize` and calls
+        ``super().initialize(...)`` first, as custom layers once did, still works.)
+        """
+        if self.input_shape is None and self._builds():
+            raise ValueError(
+                f"{self.layer_name()} needs its input shape before initialize(): pass "
+                "input_shape= or call set_input_shape()"
+            )
+        rng = make_rng(seed)
         self.backend = get(backend) if backend is not None else get_backend()
+        self.grads = {}
+        if self.stochastic:
+            self._rng = rng  # training noise is drawn from it too
+        if self.input_shape is not None:
+            self.build(self.input_shape, rng=rng, dtype=dtype)
+
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
+    ) -> None:
+        """Create the parameters (and buffers), the shape of one input sample known.
+
+        `initialize` calls it once it has checked the input shape and chosen the
+        backend (`self.backend`); draw every random number from `rng`, and make
+        arrays with `make_weight`. A layer without parameters has nothing to build.
+        """
+
+    @classmethod
+    def _builds(cls) -> bool:
+        """Whether the layer has a `build` of its own (hence needs its input shape)."""
+        return cls.build is not Layer.build
+
+    def make_weight(
+        self,
+        shape: tuple[int, ...],
+        *,
+        dtype: Any,
+        initializer: str = "zeros",
+        rng: np.random.Generator | None = None,
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+    ) -> Array:
+        """An array of `shape` on the layer's backend, for `build` to keep in `params`
+        or `buffers`: made on the host by `initializer` (a name of
+        `xconv.layers.INITIALIZERS`: the random ones draw from `rng` and need `fan_in`
+        and `fan_out`), then moved to the backend."""
+        if self.backend is None:
+            raise RuntimeError(f"{self.layer_name()} makes weights in build(), after initialize()")
+        return initial_weights(
+            initializer,
+            shape,
+            fan_in=fan_in,
+            fan_out=fan_out,
+            rng=rng,
+            backend=self.backend,
+            dtype=dtype,
+        )
 
     @property
     def initialized(self) -> bool:
@@ -150,9 +218,19 @@ class Layer:
             )
         return self.input_shape
 
-    def check_input(self, X: Array) -> Any:
-        """Validate a batch against `input_shape` (learnt from it if unset); return xp."""
-        xp = namespace_of(X=X)
+    def check_input(self, X: Array, /, **arrays: Array | None) -> Namespace:
+        """Validate a batch against `input_shape` (learnt from it if unset); return xp.
+
+        This is where a forward pass infers its namespace, once: `arrays`, by name
+        (None skipped), are the layer's own arrays the batch meets (its parameters),
+        which must be of the batch's library, on its device, of its dtype.
+        """
+        xp = namespace_of(X=X, **arrays)
+        self._check_sample_shape(X)
+        return xp
+
+    def _check_sample_shape(self, X: Array) -> None:
+        """`check_input`'s check of the shape of `X`'s samples against `input_shape`."""
         if self.input_shape is None:
             self.set_input_shape(tuple(X.shape[1:]))
         elif tuple(X.shape[1:]) != self.input_shape:
@@ -160,7 +238,6 @@ class Layer:
                 f"`X` must have shape (N, {', '.join(map(str, self.input_shape))}) for "
                 f"this {self.layer_name()}'s input_shape, got {tuple(X.shape)}"
             )
-        return xp
 
     def __call__(self, inputs: Any) -> SymbolicTensor:
         """Connect the layer in a graph model: ``y = Conv2D(16, 3)(x)``.
@@ -196,27 +273,13 @@ def _jsonable(value: Any) -> Any:
 class StochasticLayer(Layer):
     """A layer that draws random numbers in training (dropout masks, augmentation).
 
-    It keeps a host NumPy generator, seeded by `initialize` (so one seed gives the same
-    draws on every backend), and saves and restores its state for checkpoints.
-    Subclasses implement `sample_noise` (drawing from `_rng`) and take
+    It keeps the host NumPy generator `initialize` makes from its seed (so one seed
+    gives the same draws on every backend), and saves and restores its state for
+    checkpoints. Subclasses implement `sample_noise` (drawing from `_rng`) and take
     ``forward_pass(X, training, noise=...)``.
     """
 
     stochastic = True
-
-    def __init__(self, input_shape: tuple[int, ...] | None = None) -> None:
-        self._rng: np.random.Generator | None = None
-        super().__init__(input_shape)
-
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
-    ) -> None:
-        self._rng = make_rng(seed)
-        super().initialize(seed=self._rng, dtype=dtype, backend=backend)
 
     def random_state(self) -> dict[str, Any] | None:
         return None if self._rng is None else dict(self._rng.bit_generator.state)

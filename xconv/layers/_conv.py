@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array, IntOrPair, Padding
 from xconv._validation import (
     as_int,
     check_shape,
@@ -14,18 +15,15 @@ from xconv._validation import (
     positive_int,
     true_or_false,
 )
-from xconv.backends import Backend
 from xconv.functional import (
     ConvColumns,
     ConvGeometry,
-    IntOrPair,
-    Padding,
     conv2d_forward,
     conv2d_gradients,
 )
 
-from ._base import Array, Layer, make_rng
-from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
+from ._base import Layer
+from ._initializers import DEFAULT_INITIALIZER, check_initializer
 from ._smooth_activations import FusedActivation
 
 __all__ = ["Conv2D"]
@@ -133,37 +131,23 @@ class Conv2D(Layer):
             dilation=self.dilation,
         )
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
     ) -> None:
-        """Create `weight` and `bias` on `backend` (default: the current backend)."""
-        if self.input_shape is None:
-            raise ValueError(
-                "Conv2D needs its input shape before initialize(): pass "
-                "input_shape=(channels, height, width) or call set_input_shape()"
-            )
-        rng = make_rng(seed)
-        super().initialize(seed=rng, dtype=dtype, backend=backend)
-        assert self.backend is not None
+        """Create `weight` and `bias` (see the class's docstring)."""
         kh, kw = self.filter_shape
         self.params = {
-            "weight": initial_weights(
-                self.kernel_initializer,
+            "weight": self.make_weight(
                 self._weight_shape(),
-                fan_in=self.input_shape[0] // self.groups * kh * kw,
+                initializer=self.kernel_initializer,
+                fan_in=input_shape[0] // self.groups * kh * kw,
                 fan_out=self.n_filters * kh * kw,
                 rng=rng,
-                backend=self.backend,
                 dtype=dtype,
             )
         }
         if self.use_bias:
-            self.params["bias"] = self.backend.asarray(np.zeros(self.n_filters), dtype=dtype)
-        self.grads = {}
+            self.params["bias"] = self.make_weight((self.n_filters,), dtype=dtype)
 
     def _weight_shape(self) -> tuple[int, int, int, int]:
         assert self.input_shape is not None
@@ -187,9 +171,8 @@ class Conv2D(Layer):
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
-        self.check_input(X)
         weight, bias = self.params["weight"], self.params.get("bias")
-        namespace_of(X=X, weight=weight, bias=bias)
+        self.check_input(X, weight=weight, bias=bias)
         assert self._geometry is not None
         out, cols = conv2d_forward(
             X, weight, bias, geometry=self._geometry, groups=self.groups, keep_columns=training

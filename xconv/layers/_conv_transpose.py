@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from xconv._typing import Array, IntOrPair, Padding
 from xconv._validation import check_shape, int_or_pair, namespace_of
 from xconv.functional import (
     ConvGeometry,
-    IntOrPair,
-    Padding,
     conv_transpose2d,
     conv_transpose2d_backward,
 )
 
-from ._base import Array
 from ._conv import Conv2D
 
 __all__ = ["Conv2DTranspose"]

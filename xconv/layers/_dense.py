@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array
 from xconv._validation import as_int, check_shape, namespace_of, positive_int
-from xconv.backends import Backend
 from xconv.functional import matmul
 
-from ._base import Array, Layer, make_rng
-from ._initializers import DEFAULT_INITIALIZER, check_initializer, initial_weights
+from ._base import Layer
+from ._initializers import DEFAULT_INITIALIZER, check_initializer
 from ._smooth_activations import FusedActivation
 
 __all__ = ["Dense"]
@@ -66,32 +66,21 @@ class Dense(Layer):
             )
         super().set_input_shape((size,))
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
     ) -> None:
-        if self.input_shape is None:
-            raise ValueError("Dense needs its input shape before initialize(): pass input_shape")
-        rng = make_rng(seed)
-        super().initialize(seed=rng, dtype=dtype, backend=backend)
-        assert self.backend is not None
-        n_in = self.input_shape[0]
+        n_in = input_shape[0]
         self.params = {
-            "weight": initial_weights(
-                self.kernel_initializer,
+            "weight": self.make_weight(
                 (n_in, self.n_units),
+                initializer=self.kernel_initializer,
                 fan_in=n_in,
                 fan_out=self.n_units,
                 rng=rng,
-                backend=self.backend,
                 dtype=dtype,
             ),
-            "bias": self.backend.asarray(np.zeros(self.n_units), dtype=dtype),
+            "bias": self.make_weight((self.n_units,), dtype=dtype),
         }
-        self.grads = {}
 
     # the ancestor's names for the parameters
     @property
@@ -110,8 +99,7 @@ class Dense(Layer):
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
         weight, bias = self.params["weight"], self.params["bias"]
-        namespace_of(X=X, weight=weight, bias=bias)
-        self.check_input(X)
+        self.check_input(X, weight=weight, bias=bias)
         self._input = X if training else None
         return self._activation.forward(matmul(X, weight) + bias, training)
 

@@ -6,17 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array, IntOrPair, Padding
 from xconv._validation import positive_int
-from xconv.backends import Backend
 
-from ._base import Array, Layer, make_rng
+from ._base import Layer
 from ._conv import Conv2D
 from ._initializers import DEFAULT_INITIALIZER, check_initializer
 
 __all__ = ["DepthwiseConv2D", "SeparableConv2D"]
-
-IntOrPair = int | tuple[int, int]
-Padding = Any  # as Conv2D takes it
 
 
 class DepthwiseConv2D(Conv2D):
@@ -156,17 +153,10 @@ class SeparableConv2D(Layer):
     def output_shape(self) -> tuple[int, ...]:
         return self._pointwise.output_shape()
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
     ) -> None:
-        if self.input_shape is None:
-            raise ValueError("SeparableConv2D needs its input shape before initialize()")
-        rng = make_rng(seed)
-        super().initialize(seed=rng, dtype=dtype, backend=backend)
+        # each step builds its own parameters, from the same generator in turn
         self._depthwise.initialize(seed=rng, dtype=dtype, backend=self.backend)
         self._pointwise.initialize(seed=rng, dtype=dtype, backend=self.backend)
         self.params = {
@@ -175,7 +165,6 @@ class SeparableConv2D(Layer):
         }
         if self.use_bias:
             self.params["bias"] = self._pointwise.params["bias"]
-        self.grads = {}
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import array_api_compat
 
-from ._base import Array
+from xconv._typing import Array, Namespace
+
 from ._reshape import ParameterFreeLayer
 
 __all__ = ["GlobalAveragePooling2D", "GlobalMaxPooling2D"]
@@ -34,10 +33,10 @@ class GlobalAveragePooling2D(_GlobalPooling2D):
         array([1., 2.])
     """
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return xp.mean(X, axis=(2, 3)), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         n, c, h, w = saved["X"].shape
         share = xp.reshape(accum_grad / (h * w), (n, c, 1, 1))
         return xp.broadcast_to(share, (n, c, h, w))
@@ -62,10 +61,10 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
                  [0., 0.]]]])
     """
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return xp.max(X, axis=(2, 3)), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         X = saved["X"]
         n, c, h, w = X.shape
         # one-hot of the first maximum of each channel

@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from xconv._typing import Array
 from xconv.backends import Backend
-
-from ._base import Array
 
 __all__ = ["DEFAULT_INITIALIZER", "INITIALIZERS", "check_initializer", "initial_weights"]
 
@@ -48,13 +47,16 @@ def initial_weights(
     name: str,
     shape: tuple[int, ...],
     *,
-    fan_in: int,
-    fan_out: int,
-    rng: np.random.Generator,
+    fan_in: int | None = None,
+    fan_out: int | None = None,
+    rng: np.random.Generator | None = None,
     backend: Backend,
     dtype: Any,
 ) -> Array:
     """Weights of `shape` drawn by initializer `name` (see `INITIALIZERS`).
+
+    The random initializers draw from `rng` and need `fan_in` and `fan_out`;
+    ``"zeros"`` and ``"ones"`` need neither.
 
     Example:
         >>> import numpy as np
@@ -66,6 +68,13 @@ def initial_weights(
         0.045
     """
     check_initializer(name)
+    if name in ("ones", "zeros"):
+        fill = np.ones(shape) if name == "ones" else np.zeros(shape)
+        return backend.asarray(fill, dtype=dtype)
+    if rng is None or fan_in is None or fan_out is None:
+        raise ValueError(
+            f"the {name!r} initializer draws from `rng`: pass it, `fan_in` and `fan_out`"
+        )
     uniform = {
         "fan_in_uniform": 1 / math.sqrt(fan_in),
         "glorot_uniform": math.sqrt(6 / (fan_in + fan_out)),
@@ -80,7 +89,4 @@ def initial_weights(
     if name in uniform:
         limit = uniform[name]
         return backend.random_uniform(shape, rng=rng, low=-limit, high=limit, dtype=dtype)
-    if name in normal:
-        return backend.random_normal(shape, rng=rng, std=normal[name], dtype=dtype)
-    fill = np.ones(shape) if name == "ones" else np.zeros(shape)
-    return backend.asarray(fill, dtype=dtype)
+    return backend.random_normal(shape, rng=rng, std=normal[name], dtype=dtype)

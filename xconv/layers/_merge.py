@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import array_api_compat
 import numpy as np
 
+from xconv._typing import Array, Namespace
 from xconv._validation import as_int
 
-from ._base import Array, Layer
+from ._base import Layer
 
 __all__ = ["Add", "Concatenate", "Merge"]
 
@@ -101,10 +101,10 @@ class Merge(Layer):
     def _output_shape(self, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         raise NotImplementedError
 
-    def _merge(self, inputs: list[Array], xp: Any) -> Array:
+    def _merge(self, inputs: list[Array], xp: Namespace) -> Array:
         raise NotImplementedError
 
-    def _split(self, grad: Array, shapes: list[tuple[int, ...]], xp: Any) -> list[Array]:
+    def _split(self, grad: Array, shapes: list[tuple[int, ...]], xp: Namespace) -> list[Array]:
         raise NotImplementedError
 
 
@@ -132,13 +132,13 @@ class Add(Merge):
     def _output_shape(self, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         return shapes[0]
 
-    def _merge(self, inputs: list[Array], xp: Any) -> Array:
+    def _merge(self, inputs: list[Array], xp: Namespace) -> Array:
         total = inputs[0]
         for x in inputs[1:]:
             total = total + x
         return total
 
-    def _split(self, grad: Array, shapes: list[tuple[int, ...]], xp: Any) -> list[Array]:
+    def _split(self, grad: Array, shapes: list[tuple[int, ...]], xp: Namespace) -> list[Array]:
         # each input reaches the sum with weight one
         return [grad for _ in shapes]
 
@@ -197,10 +197,10 @@ class Concatenate(Merge):
         size = sum(s[axis] for s in shapes)
         return (*shapes[0][:axis], size, *shapes[0][axis + 1 :])
 
-    def _merge(self, inputs: list[Array], xp: Any) -> Array:
+    def _merge(self, inputs: list[Array], xp: Namespace) -> Array:
         return xp.concat(inputs, axis=self._sample_axis(inputs[0].ndim - 1) + 1)
 
-    def _split(self, grad: Array, shapes: list[tuple[int, ...]], xp: Any) -> list[Array]:
+    def _split(self, grad: Array, shapes: list[tuple[int, ...]], xp: Namespace) -> list[Array]:
         axis = self._sample_axis(len(shapes[0]))
         grads, start = [], 0
         for shape in shapes:

@@ -9,10 +9,10 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xconv._typing import Array
 from xconv._validation import positive_real
-from xconv.backends import Backend
 
-from ._base import Array, Layer
+from ._base import Layer
 
 __all__ = ["LayerNormalization"]
 
@@ -95,23 +95,14 @@ class LayerNormalization(Layer):
             for a in range(1, len(self.input_shape) + 1)
         )
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
     ) -> None:
-        if self.input_shape is None:
-            raise ValueError("LayerNormalization needs its input shape before initialize()")
-        super().initialize(seed=seed, dtype=dtype, backend=backend)
-        assert self.backend is not None
         shape = self._param_shape()
         self.params = {
-            "gamma": self.backend.asarray(np.ones(shape), dtype=dtype),
-            "beta": self.backend.asarray(np.zeros(shape), dtype=dtype),
+            "gamma": self.make_weight(shape, initializer="ones", dtype=dtype),
+            "beta": self.make_weight(shape, dtype=dtype),
         }
-        self.grads = {}
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from xconv._typing import Array, IntOrPair, Namespace, Padding
 from xconv._validation import int_or_pair
 from xconv.functional import (
     ConvGeometry,
-    IntOrPair,
-    Padding,
     avg_pool2d_forward,
     avg_pool2d_gradient,
     max_pool2d_forward,
     max_pool2d_gradient,
 )
 
-from ._base import Array
 from ._reshape import ParameterFreeLayer
 
 __all__ = ["AveragePooling2D", "MaxPooling2D"]
@@ -46,7 +42,7 @@ class _Pooling2D(ParameterFreeLayer):
             f"padding={self.padding!r}, input_shape={self.input_shape})"
         )
 
-    def _build(self, input_shape: tuple[int, ...]) -> None:
+    def _on_input_shape(self, input_shape: tuple[int, ...]) -> None:
         _, height, width = input_shape
         self._geometry = ConvGeometry.for_pooling(
             (height, width), self.pool_shape, stride=self.stride, padding=self.padding
@@ -87,12 +83,12 @@ class MaxPooling2D(_Pooling2D):
         (2, 3, 7, 8)
     """
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         assert self._geometry is not None
         out, index = max_pool2d_forward(X, geometry=self._geometry)
         return out, {"index": index}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         assert self._geometry is not None
         return max_pool2d_gradient(accum_grad, saved["index"], geometry=self._geometry)
 
@@ -116,10 +112,10 @@ class AveragePooling2D(_Pooling2D):
         array([[2., 7.]])
     """
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         assert self._geometry is not None
         return avg_pool2d_forward(X, geometry=self._geometry), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         assert self._geometry is not None
         return avg_pool2d_gradient(accum_grad, geometry=self._geometry)

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from xconv._validation import check_shape, fraction, positive_real
-from xconv.backends import Backend
 from xconv.functional import batch_norm, batch_norm_backward
 
 from ._base import Array, Layer, StochasticLayer
@@ -115,28 +114,19 @@ class BatchNormalization(Layer):
             )
         super().set_input_shape(tuple(shape))
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
     ) -> None:
-        if self.input_shape is None:
-            raise ValueError("BatchNormalization needs its input shape before initialize()")
-        super().initialize(seed=seed, dtype=dtype, backend=backend)
-        assert self.backend is not None
-        ones, zeros = np.ones(self.input_shape[0]), np.zeros(self.input_shape[0])
+        channels = (input_shape[0],)
         self.params = {
-            "gamma": self.backend.asarray(ones, dtype=dtype),
-            "beta": self.backend.asarray(zeros, dtype=dtype),
+            "gamma": self.make_weight(channels, initializer="ones", dtype=dtype),
+            "beta": self.make_weight(channels, dtype=dtype),
         }
         self.buffers = {
-            "running_mean": self.backend.asarray(zeros, dtype=dtype),
-            "running_var": self.backend.asarray(ones, dtype=dtype),
-            "batches_seen": self.backend.asarray(np.zeros(()), dtype=dtype),
+            "running_mean": self.make_weight(channels, dtype=dtype),
+            "running_var": self.make_weight(channels, initializer="ones", dtype=dtype),
+            "batches_seen": self.make_weight((), dtype=dtype),
         }
-        self.grads = {}
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)

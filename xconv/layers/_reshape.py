@@ -9,14 +9,14 @@ gradient it gets back.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import array_api_compat
 import array_api_extra as xpx
 
+from xconv._typing import Array, Namespace
 from xconv._validation import as_int, check_ndim, check_shape, int_or_pair, namespace_of
 
-from ._base import Array, Layer
+from ._base import Layer
 
 __all__ = ["Flatten", "ParameterFreeLayer", "Reshape", "UpSampling2D", "ZeroPadding2D"]
 
@@ -24,10 +24,11 @@ __all__ = ["Flatten", "ParameterFreeLayer", "Reshape", "UpSampling2D", "ZeroPadd
 class ParameterFreeLayer(Layer):
     """Base of layers without parameters.
 
-    They need no `initialize` (the inherited one just records the backend) and take
-    their namespace from the batch. Subclasses implement `_forward`, `_backward` and,
-    unless the output is shaped like the input, `_output_shape`; `_build` validates
-    an input shape and works out what depends on it.
+    They have no `build` (so `initialize` just records the backend, input shape or
+    not) and take their namespace from the batch. Subclasses implement `_forward`,
+    `_backward` and, unless the output is shaped like the input, `_output_shape`;
+    `_on_input_shape` validates an input shape when it is set and works out what
+    depends on it.
     """
 
     #: axes of one sample, e.g. ``"CHW"``; None means any number of axes (at least one)
@@ -53,7 +54,7 @@ class ParameterFreeLayer(Layer):
             )
             raise ValueError(f"`input_shape` must be {what}, got {shape!r}")
         checked = tuple(int(d or 0) for d in dims)
-        self._build(checked)
+        self._on_input_shape(checked)
         super().set_input_shape(checked)
 
     def output_shape(self) -> tuple[int, ...]:
@@ -61,19 +62,22 @@ class ParameterFreeLayer(Layer):
         return self._output_shape(super().output_shape())
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
-        xp = namespace_of(X=X)
+        # the namespace, and the input shape from the first batch unless it was given
+        xp = self.check_input(X)
+        out, saved = self._forward(X, xp)
+        # keep what backward_pass needs (and nothing in inference)
+        self._saved = {"X": X, **saved} if training else None
+        return out
+
+    def _check_sample_shape(self, X: Array) -> None:
+        # the number of axes first: a batch of other axes must not set the input shape
         if self.sample_axes is not None:
             check_ndim(X, "X", "N" + self.sample_axes)
         elif X.ndim < 2:
             raise ValueError(
                 f"`X` must have a batch axis and at least one more, got shape {tuple(X.shape)}"
             )
-        # the input shape comes from the first batch unless it was given
-        self.check_input(X)
-        out, saved = self._forward(X, xp)
-        # keep what backward_pass needs (and nothing in inference)
-        self._saved = {"X": X, **saved} if training else None
-        return out
+        super()._check_sample_shape(X)
 
     def backward_pass(self, accum_grad: Array) -> Array:
         if self._saved is None:
@@ -88,17 +92,17 @@ class ParameterFreeLayer(Layer):
 
     # -- for subclasses -----------------------------------------------------------------
 
-    def _build(self, input_shape: tuple[int, ...]) -> None:
+    def _on_input_shape(self, input_shape: tuple[int, ...]) -> None:
         """Validate `input_shape` beyond its form and derive what depends on it."""
 
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return input_shape
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         """The output, and what backward needs besides X."""
         raise NotImplementedError
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         """The input gradient from the output gradient and what `_forward` kept."""
         raise NotImplementedError
 
@@ -121,10 +125,10 @@ class Flatten(ParameterFreeLayer):
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (math.prod(input_shape),)
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return xp.reshape(X, (X.shape[0], *self.output_shape())), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         return xp.reshape(accum_grad, saved["X"].shape)
 
 
@@ -157,7 +161,7 @@ class Reshape(ParameterFreeLayer):
         self._target: tuple[int, ...] | None = None
         super().__init__(input_shape)
 
-    def _build(self, input_shape: tuple[int, ...]) -> None:
+    def _on_input_shape(self, input_shape: tuple[int, ...]) -> None:
         size = math.prod(input_shape)
         known = math.prod(d for d in self.shape if d != -1)
         target = self.shape
@@ -174,10 +178,10 @@ class Reshape(ParameterFreeLayer):
         assert self._target is not None
         return self._target
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return xp.reshape(X, (X.shape[0], *self.output_shape())), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         return xp.reshape(accum_grad, saved["X"].shape)
 
 
@@ -240,13 +244,13 @@ class ZeroPadding2D(ParameterFreeLayer):
         channels, height, width = input_shape
         return channels, height + top + bottom, width + left + right
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         shape = (X.shape[0], *self.output_shape())
         if X.shape[0] == 0:  # Dask cannot pad an empty array
             return xp.zeros(shape, dtype=X.dtype, device=array_api_compat.device(X)), {}
         return xpx.pad(X, ((0, 0), (0, 0), *self.padding), xp=xp), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         # the gradient of the padding goes nowhere: crop it
         (top, _), (left, _) = self.padding
         height, width = saved["X"].shape[2], saved["X"].shape[3]
@@ -287,14 +291,14 @@ class UpSampling2D(ParameterFreeLayer):
         channels, height, width = input_shape
         return channels, height * self.size[0], width * self.size[1]
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         n, c, h, w = X.shape
         sh, sw = self.size
         # copy each pixel into an (sh, sw) block: broadcast over two new axes
         blocks = xp.broadcast_to(xp.reshape(X, (n, c, h, 1, w, 1)), (n, c, h, sh, w, sw))
         return xp.reshape(blocks, (n, c, h * sh, w * sw)), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         n, c, h, w = saved["X"].shape
         sh, sw = self.size
         # every output pixel of a block came from one input pixel: sum over the block

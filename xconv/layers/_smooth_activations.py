@@ -8,13 +8,12 @@ float64 (and to float32's rounding in float32).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import array_api_compat
 
+from xconv._typing import Array, Namespace
 from xconv.functional import ActivationFunctions, get_activation, sigmoid
 
-from ._base import Array
 from ._reshape import ParameterFreeLayer
 
 __all__ = ["GELU", "FusedActivation", "SiLU", "activation_functions", "erf"]
@@ -145,10 +144,10 @@ class _Elementwise(ParameterFreeLayer):
 
     _functions: ActivationFunctions
 
-    def _forward(self, X: Array, xp: Any) -> tuple[Array, dict[str, Array]]:
+    def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         return self._functions.forward(X), {}
 
-    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Any) -> Array:
+    def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         return self._functions.backward(accum_grad, saved["X"])
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from xconv._typing import Array, Namespace
 from xconv._validation import check_ndim, check_shape, namespace_of
 
 __all__ = ["Loss"]
-
-Array = Any  # an array of any array-API library
 
 
 class Loss:
@@ -30,7 +29,7 @@ class Loss:
         name = config.pop("class")
         return f"{name}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
 
-    def _check(self, y: Array, p: Array) -> Any:
+    def _check(self, y: Array, p: Array) -> Namespace:
         """Validate a batch and return its namespace."""
         xp = namespace_of(y=y, p=p)
         check_ndim(p, "p", "NC")
@@ -67,10 +66,10 @@ class Loss:
         """``{"class": class name, **options}``, JSON-able."""
         return {"class": type(self).__name__}
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         """The loss of each sample, shape (N,)."""
         raise NotImplementedError
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         """The derivative of the *sum* of the per-sample losses, shape (N, C)."""
         raise NotImplementedError

@@ -7,9 +7,10 @@ from typing import Any
 import array_api_compat
 
 from xconv._resolve import resolve
+from xconv._typing import Array, Namespace
 from xconv._validation import real, true_or_false
 
-from ._base import Array, Loss
+from ._base import Loss
 from ._regression import BinaryCrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 
 __all__ = ["CrossEntropy", "SquareLoss", "from_config", "get"]
@@ -87,10 +88,10 @@ class CrossEntropy(Loss):
     def accuracy(self, y: Array, p: Array, /) -> Array:
         return super().accuracy(_one_hot(y, p), p)
 
-    def _eps(self, p: Array, xp: Any) -> float:
+    def _eps(self, p: Array, xp: Namespace) -> float:
         return self.eps if self.eps is not None else float(xp.finfo(p.dtype).eps)
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         if self.from_logits:
             # log_softmax: shift by the maximum, so that exp never overflows
             shifted = p - xp.max(p, axis=1, keepdims=True)
@@ -100,7 +101,7 @@ class CrossEntropy(Loss):
         clipped = xp.clip(p, self._eps(p, xp), 1.0)
         return -xp.sum(y * xp.log(clipped), axis=1)
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         if self.from_logits:
             shifted = xp.exp(p - xp.max(p, axis=1, keepdims=True))
             softmax = shifted / xp.sum(shifted, axis=1, keepdims=True)
@@ -131,10 +132,10 @@ class SquareLoss(Loss):
                [ 0.  ,  1.  ]])
     """
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         return 0.5 * xp.sum((y - p) * (y - p), axis=1)
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         return p - y
 
 

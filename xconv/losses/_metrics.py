@@ -6,14 +6,13 @@ from typing import Any
 
 import array_api_compat
 
+from xconv._typing import Array, Namespace
 from xconv._validation import positive_int
-
-from ._base import Array
 
 __all__ = ["Accuracy", "Metric", "TopKAccuracy", "get_metric"]
 
 
-def _check(y: Array, p: Array) -> Any:
+def _check(y: Array, p: Array) -> Namespace:
     xp = array_api_compat.array_namespace(y, p)
     if p.ndim != 2 or tuple(y.shape) != tuple(p.shape) or p.shape[0] == 0:
         raise ValueError(

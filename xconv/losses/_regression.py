@@ -10,9 +10,10 @@ import math
 import numbers
 from typing import Any
 
+from xconv._typing import Array, Namespace
 from xconv._validation import true_or_false
 
-from ._base import Array, Loss
+from ._base import Loss
 
 __all__ = ["BinaryCrossEntropy", "Huber", "MeanAbsoluteError", "MeanSquaredError"]
 
@@ -36,10 +37,10 @@ class MeanSquaredError(Loss):
         1.5
     """
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         return xp.mean((p - y) * (p - y), axis=1)
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         return 2 * (p - y) / p.shape[1]
 
 
@@ -54,10 +55,10 @@ class MeanAbsoluteError(Loss):
         2.0
     """
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         return xp.mean(xp.abs(p - y), axis=1)
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         return xp.sign(p - y) / p.shape[1]
 
 
@@ -85,13 +86,13 @@ class Huber(Loss):
     def get_config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "delta": self.delta}
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         d = xp.abs(p - y)
         small = 0.5 * d * d
         large = self.delta * (d - 0.5 * self.delta)
         return xp.mean(xp.where(d <= self.delta, small, large), axis=1)
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         d = p - y
         return xp.clip(d, -self.delta, self.delta) / p.shape[1]
 
@@ -131,10 +132,10 @@ class BinaryCrossEntropy(Loss):
     def get_config(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "from_logits": self.from_logits, "eps": self.eps}
 
-    def _eps(self, p: Array, xp: Any) -> float:
+    def _eps(self, p: Array, xp: Namespace) -> float:
         return self.eps if self.eps is not None else float(xp.finfo(p.dtype).eps)
 
-    def _per_sample(self, y: Array, p: Array, xp: Any) -> Array:
+    def _per_sample(self, y: Array, p: Array, xp: Namespace) -> Array:
         if self.from_logits:
             z = p
             terms = xp.clip(z, 0.0, None) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
@@ -144,7 +145,7 @@ class BinaryCrossEntropy(Loss):
             terms = -(y * xp.log(q) + (1.0 - y) * xp.log1p(-q))
         return xp.mean(terms, axis=1)
 
-    def _gradient(self, y: Array, p: Array, xp: Any) -> Array:
+    def _gradient(self, y: Array, p: Array, xp: Namespace) -> Array:
         if self.from_logits:
             e = xp.exp(-xp.abs(p))
             probability = xp.where(p >= 0, 1.0, e) / (1.0 + e)

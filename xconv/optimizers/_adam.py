@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from xconv._typing import Array, Namespace
 from xconv._validation import fraction, nonnegative_real, positive_real
 
-from ._base import Array, Optimizer
+from ._base import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -59,7 +60,7 @@ class Adam(Optimizer):
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # moment estimates
@@ -111,7 +112,7 @@ class AdamW(Adam):
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # decoupled decay, then an Adam step from the decayed parameter

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from xconv._typing import Array, Namespace
 from xconv._validation import fraction, positive_real
 
-from ._base import Array, Optimizer
+from ._base import Optimizer
 
 __all__ = ["Adadelta", "Adagrad", "RMSprop"]
 
@@ -47,7 +48,7 @@ class RMSprop(Optimizer):
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # running average of squared gradients, then a normalised step
@@ -93,7 +94,7 @@ class Adagrad(Optimizer):
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # all squared gradients so far, then a step that shrinks as they add up
@@ -140,7 +141,7 @@ class Adadelta(Optimizer):
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # running average of squared gradients

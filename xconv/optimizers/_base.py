@@ -13,6 +13,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xconv._typing import Array, Namespace
 from xconv._validation import (
     check_shape,
     namespace_of,
@@ -22,8 +23,6 @@ from xconv._validation import (
 from xconv.backends import Backend, backend_for, get, get_backend
 
 __all__ = ["Optimizer"]
-
-Array = Any  # an array of any array-API library
 
 
 def _to_host(x: Array, backend: Backend | None) -> np.ndarray:
@@ -123,7 +122,7 @@ class Optimizer:
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         """The rule: new parameter and new state at step `step` (1 on the first call).

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from xconv._typing import Array, Namespace
 from xconv._validation import fraction, nonnegative_real, true_or_false
 
-from ._base import Array, Optimizer
+from ._base import Optimizer
 
 __all__ = ["SGD", "StochasticGradientDescent"]
 
@@ -70,7 +71,7 @@ class SGD(Optimizer):
         grad: Array,
         state: dict[str, Array],
         step: Any,
-        xp: Any,
+        xp: Namespace,
         learning_rate: Any,
     ) -> tuple[Array, dict[str, Array]]:
         # L2 penalty, added to the gradient

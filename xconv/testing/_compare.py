@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 import xconv.backends as backends
+from xconv._typing import Array, Namespace
 
 __all__ = ["TOLERANCES", "assert_close", "from_numpy", "to_numpy"]
 
@@ -52,7 +53,7 @@ def to_numpy(x: Any, /) -> np.ndarray:
     return np.asarray(_backend_of(x).to_numpy(x))
 
 
-def from_numpy(a: Any, xp: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+def from_numpy(a: Any, xp: Namespace, /, *, dtype: Any = None, device: Any = None) -> Array:
     """Host data `a` as an array of namespace `xp` (a copy, on `device` if given).
 
     `dtype` may be a dtype of `xp` or a name such as ``"float64"``.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import xconv.backends as backends
+from xconv._typing import Namespace
 
 from ._compare import to_numpy
 
@@ -44,7 +45,7 @@ def numerical_gradient(
     return grad
 
 
-def _float64_problem(xp: Any, device: Any) -> str | None:
+def _float64_problem(xp: Namespace, device: Any) -> str | None:
     """Why namespace `xp` cannot hold float64 arrays on `device`, or None if it can."""
     if not hasattr(xp, "float64"):
         return f"{getattr(xp, '__name__', xp)} has no float64 dtype"

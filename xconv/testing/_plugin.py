@@ -10,11 +10,11 @@ gives skips that say why, never a silent pass.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
 import xconv.backends as backends
+from xconv._typing import Namespace
 
 from ._options import ENV_VAR, INI_BACKENDS, OPTION
 
@@ -69,7 +69,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def xp(request: pytest.FixtureRequest) -> Any:
+def xp(request: pytest.FixtureRequest) -> Namespace:
     """The array namespace of one backend under test (one test run per backend).
 
     A backend that is not usable here skips the test with the reason. JAX gets
@@ -90,7 +90,7 @@ def xp(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def backend(xp: Any) -> backends.Backend:
+def backend(xp: Namespace) -> backends.Backend:
     """The `xconv.backends.Backend` of the `xp` under test."""
     found = backends.backend_for(xp)
     assert found is not None, xp
