@@ -181,7 +181,8 @@ def _axes(x: Array) -> tuple[int, ...]:
 
 def _broadcast(x: Array) -> tuple[int, ...]:
     """(1, C, 1, ...): a per-channel array's shape against `x`."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    ones: tuple[int, ...] = (1,) * (x.ndim - 2)
+    return (1, int(x.shape[1]), *ones)
 
 
 def _normalised(

@@ -182,7 +182,7 @@ class MaxPoolIndex(NamedTuple):
         n, c = self.x.shape[0], self.x.shape[1]
         (kh, kw), (oh, ow) = geometry.kernel_size, geometry.out_size
         pixels = np.stack([self.x[:, :, rows, cols] for rows, cols in _taps(geometry)], axis=-1)
-        index = np.argmax(pixels.reshape(n, c, oh, ow, kh * kw), axis=-1)
+        index: np.ndarray = np.argmax(pixels.reshape(n, c, oh, ow, kh * kw), axis=-1)
         return index.transpose(1, 0, 2, 3).reshape(c, 1, n, oh * ow)
 
 
