@@ -19,7 +19,7 @@ class DaskBackend(Backend):
 
     Arrays chunked along the batch axis keep their batch chunks through every op:
     im2col and col2im run chunk by chunk, each chunk with its own library's code
-    (NumPy, or CuPy for CuPy-backed chunks; xconv/functional/_dask.py).
+    (NumPy, or CuPy for CuPy-backed chunks; xconv/functional/_kernels/_dask.py).
     """
 
     name = "dask"

@@ -16,7 +16,7 @@ the same results:
   for an infinite or NaN `grad_output`) without its slow loop: the gradient's bits are
   multiplied by the 0-or-1 mask, or the gradient by a factor looked up from the mask.
 
-Large arrays are split over the batch, and the pieces run on `_numpy_kernels`'
+Large arrays are split over the batch, and the pieces run on `_threads`'
 threads (NumPy releases the GIL in these loops); BLAS is not involved.
 
 `CALLS` counts each fast path taken, so that tests can tell it ran.

@@ -375,7 +375,7 @@ def map_threads(fn: Callable[[int, int], Any], spans: Sequence[tuple[int, int]])
     """``[fn(start, stop) for each span]`` on the pool's threads, BLAS left alone.
 
     For work that calls no BLAS and during which NumPy releases the GIL (ufuncs,
-    reductions over large arrays): the pooling and activation kernels of `_numpy_ops`.
+    reductions over large arrays): the pooling and activation kernels of `_ops`.
     """
     if len(spans) < 2:
         return [fn(start, stop) for start, stop in spans]
