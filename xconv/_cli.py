@@ -89,9 +89,7 @@ def _build(args: argparse.Namespace, input_shape: tuple[int, int, int], backend:
     options: dict[str, Any] = {"seed": args.seed, "backend": backend, "dtype": args.dtype}
     if args.model == "ancestor":  # digits only (checked with the arguments)
         return digits_cnn(**options)
-    build = {"mnist_bn": models.mnist_bn, "lenet5": models.lenet5}.get(
-        args.model, models.resnet20
-    )
+    build = {"mnist_bn": models.mnist_bn, "lenet5": models.lenet5}.get(args.model, models.resnet20)
     return build(input_shape=input_shape, **options)
 
 
