@@ -55,6 +55,9 @@ def main() -> int:
         "--batches", type=int, help="record: ResNet-20 batches (default: one epoch, 391)"
     )
     parser.add_argument("--epochs", type=int, help="record, mnist-recipe: epochs (default: 3)")
+    parser.add_argument(
+        "--parallel", action="store_true", help="mnist-recipe: train the seeds at the same time"
+    )
     args = parser.parse_args()
     for name in ("repeats", "threads", "batches", "epochs"):
         value = getattr(args, name)

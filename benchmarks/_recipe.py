@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ._common import load_note, machine_load, run_worker, worker_environment
@@ -32,20 +33,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seeds = list(SEEDS[:1] if args.quick else SEEDS)
     before = machine_load()
     environment = worker_environment()
-    runs: list[dict[str, Any]] = []
-    for seed in seeds:
+
+    def one_seed(seed: int) -> dict[str, Any]:
         entry: dict[str, Any] = {"seed": seed}
         for implementation in ("xconv", "torch"):
             command = ["benchmarks._recipe_worker", implementation, str(seed), str(epochs)]
             entry[implementation] = run_worker(command)
             entry[f"{implementation}_load_after"] = machine_load()
-        runs.append(entry)
+        return entry
+
+    # --parallel: the seeds at once (each xconv, then PyTorch), for a loaded machine
+    jobs = len(seeds) if getattr(args, "parallel", False) else 1
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = list(pool.map(one_seed, seeds))
     after = machine_load()
     result = {
         "benchmark": "mnist-recipe",
         "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),
         "epochs": epochs,
+        "parallel_seeds": jobs,
         "goal": GOAL,
         "runs": runs,
         "environment": environment,
@@ -72,6 +79,12 @@ def format_markdown(result: dict[str, Any]) -> str:
         + " The accuracies and losses do not depend on the load; the seconds do.",
         f"`uptime` before: {result['load_before']['uptime']}; "
         f"after: {result['load_after']['uptime']}.",
+        (
+            f"The {result['parallel_seeds']} seeds ran at the same time (`--parallel`), "
+            "each xconv then PyTorch: every epoch's seconds include the other seeds' load."
+            if result.get("parallel_seeds", 1) > 1
+            else "The seeds ran one after the other."
+        ),
         "",
         f"`xconv.models.mnist_bn()` on {first['xconv']['data']}, {epochs} epoch(s), batch "
         f"{first['xconv']['batch_size']}, AdamW (weight decay 0.01) under "
