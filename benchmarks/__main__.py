@@ -10,8 +10,9 @@ xconv's NumPy fast paths and generic code against PyTorch. delegation: xconv on 
 tensors and JAX arrays against the library's own convolution. conv-parts: NumPy's
 convolution step by step (im2col, the matrix products, col2im) against the sgemm
 ceiling, a plain copy and PyTorch. dask: prediction and
-data-parallel training on dask.distributed. --gpu: the same questions on CuPy against
-PyTorch CUDA (cuDNN).
+data-parallel training on dask.distributed. mnist-recipe: MNIST's default recipe
+(`xconv train --dataset mnist`), 3 seeds, xconv next to PyTorch. --gpu: the same
+questions on CuPy against PyTorch CUDA (cuDNN).
 Every result prints as a markdown table; --out DIR also writes it as JSON there.
 """
 
@@ -33,6 +34,7 @@ SUITES = {
     "dask": ["dask"],
     "delegation": ["delegation"],
     "conv-parts": ["conv_parts"],
+    "mnist-recipe": ["recipe"],
 }
 
 
@@ -52,7 +54,10 @@ def main() -> int:
     parser.add_argument(
         "--batches", type=int, help="record: ResNet-20 batches (default: one epoch, 391)"
     )
-    parser.add_argument("--epochs", type=int, help="record: LeNet-5 epochs (default: 3)")
+    parser.add_argument("--epochs", type=int, help="record, mnist-recipe: epochs (default: 3)")
+    parser.add_argument(
+        "--parallel", action="store_true", help="mnist-recipe: train the seeds at the same time"
+    )
     args = parser.parse_args()
     for name in ("repeats", "threads", "batches", "epochs"):
         value = getattr(args, name)

@@ -31,8 +31,11 @@ from ._workloads import WORKLOADS, batch_order, build, load
 class _Trainer:
     """One step and the test accuracy, on either library, from the same xconv model."""
 
-    def __init__(self, workload: str, implementation: str, seed: int = 0) -> None:
-        self.model = build(workload, seed=seed)
+    def __init__(
+        self, workload: str, implementation: str, seed: int = 0, model: Any = None
+    ) -> None:
+        # `model`: an xconv model built from `seed`, instead of `workload`'s
+        self.model = build(workload, seed=seed) if model is None else model
         self.torch: Any = None
         if implementation == "torch":
             import torch

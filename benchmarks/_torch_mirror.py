@@ -222,7 +222,7 @@ def copy_weights(model: Any, module: Any) -> None:
 
 
 def torch_optimizer(optimizer: Any, parameters: Any) -> Any:
-    """PyTorch's optimizer with the xconv `optimizer`'s rule and settings (Adam, SGD)."""
+    """PyTorch's optimizer with the xconv `optimizer`'s rule and settings (Adam, AdamW, SGD)."""
     torch = _torch()
     config = optimizer.get_config()
     kind = config["class"]
@@ -232,6 +232,14 @@ def torch_optimizer(optimizer: Any, parameters: Any) -> Any:
             lr=config["learning_rate"],
             betas=(config["b1"], config["b2"]),
             eps=config["eps"],
+        )
+    if kind == "AdamW":
+        return torch.optim.AdamW(
+            parameters,
+            lr=config["learning_rate"],
+            betas=(config["b1"], config["b2"]),
+            eps=config["eps"],
+            weight_decay=config["weight_decay"],
         )
     if kind == "SGD":
         return torch.optim.SGD(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xconv import NeuralNetwork
+from xconv import NeuralNetwork, models
 from xconv._cli import main
 from xconv.data import load_digits
 
@@ -86,13 +86,43 @@ def small_mnist(tmp_path):
 
 def test_train_lenet5_on_mnist_files_from_a_folder(small_mnist, tmp_path, capsys):
     status = main(
-        ["train", "--dataset", "mnist", "--data-dir", str(small_mnist), "--epochs", "1",
-         "--batch-size", "32", "--quiet", "--save", str(tmp_path / "lenet.npz")]
+        ["train", "--dataset", "mnist", "--model", "lenet5", "--data-dir", str(small_mnist),
+         "--epochs", "1", "--batch-size", "32", "--quiet", "--save", str(tmp_path / "lenet.npz")]
     )  # fmt: skip
     assert status == 0
     assert "(float32; mnist, lenet5)" in capsys.readouterr().out
     model = NeuralNetwork.load(tmp_path / "lenet.npz")
     assert model.layers[0].input_shape == (1, 28, 28)
+
+
+def test_mnist_trains_its_recipe_by_default(small_mnist, capsys, monkeypatch):
+    from xconv import callbacks
+
+    rates = []
+    monkeypatch.setattr(
+        callbacks.OneCycle,
+        "on_train_end",
+        lambda self, logs=None: rates.extend(self.rates),
+        raising=False,
+    )
+    status = main(["train", "--dataset", "mnist", "--data-dir", str(small_mnist), "--quiet"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "after 3 epochs" in out
+    assert "(float32; mnist, mnist_bn)" in out
+    # 64 samples, batch 128: one batch an epoch, three in all, along one cycle
+    assert len(rates) == 3
+    assert max(rates) <= models.MNIST_RECIPE["max_lr"]
+
+
+def test_train_help_shows_mnists_recipe_and_its_time(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "MNIST's default recipe" in text
+    assert "OneCycle" in text
+    assert "minutes on NumPy on a 2-core CPU" in text
+    assert "--model lenet5" in text
 
 
 def test_train_prints_a_line_per_epoch_off_a_terminal(capsys):

@@ -70,7 +70,8 @@ def test_extras_are_ranges_and_the_pins_are_constraints():
         for requirement in requirements:
             assert "==" not in requirement, f"xconv[{name}] pins {requirement}: use a range"
     assert "torch>=2.4" in extras["torch"]
-    assert "torch>=2.4" in extras["test"]
+    # the test extra stays light: PyTorch, the reference, is its own extra
+    assert not any(requirement.startswith("torch") for requirement in extras["test"])
     pins = [
         line.strip()
         for line in (ROOT / "constraints" / "dev.txt").read_text().splitlines()

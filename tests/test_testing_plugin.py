@@ -11,6 +11,7 @@ import importlib.util
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +32,8 @@ from xconv.testing import (
     reference_torch,
     to_numpy,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BACKEND_TEST = """
 def test_namespace(xp, backend):
@@ -96,6 +99,13 @@ def test_the_environment_variable_chooses_and_the_option_wins(run, monkeypatch):
     result = run("-p", "xconv.testing", "--xconv-backends=numpy", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_namespace?numpy? PASSED*"])
+
+
+def test_a_backend_is_named_by_either_spelling(run):
+    # the extra's spelling (array-api-strict) names the backend (array_api_strict)
+    result = run("-p", "xconv.testing", f"--xconv-backends=numpy,{OTHER.replace('_', '-')}", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines([f"xconv backends under test: numpy, {OTHER} *"])
 
 
 def test_by_default_every_usable_backend_is_under_test(run):
@@ -419,3 +429,101 @@ def test_nox_sessions_defines_one_session_per_backend(monkeypatch):
     assert [param.arg_names for param in session.parametrize] == [("backend",)] * 2
     with pytest.raises(ValueError, match=r"`backends` names unknown backends \['tensorflow'\]"):
         nox_sessions(["tensorflow"])
+
+
+class _Session:
+    """Just enough of a `nox.Session` to run a session function of `nox_sessions`."""
+
+    def __init__(self, fail_install=False):
+        self.fail_install, self.installed, self.ran, self.posargs = fail_install, [], [], []
+
+    def install(self, *args):
+        import nox.command
+
+        if self.fail_install:
+            raise nox.command.CommandFailed("pip failed")
+        self.installed.append(args)
+
+    def run(self, *args, env=None):
+        self.ran.append((args, env))
+
+    def error(self, message):
+        raise RuntimeError(message)
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    """`nox_sessions` with nox's registry emptied for the test."""
+    nox = pytest.importorskip("nox", reason="nox is not installed (pip install nox)")
+    from xconv.testing import nox_sessions
+
+    monkeypatch.setattr(nox.registry, "_REGISTRY", {})
+    monkeypatch.delenv("XCONV", raising=False)
+    return nox_sessions
+
+
+def test_nox_sessions_default_backends_include_dask_and_take_either_spelling(sessions):
+    import nox
+
+    sessions()
+    params = nox.registry.get()["tests"].parametrize
+    assert [p.call_spec["backend"] for p in params] == [
+        "numpy", "array_api_strict", "torch", "jax", "dask"
+    ]  # fmt: skip
+    sessions(["array-api-strict"], name="strict")
+    assert [p.call_spec["backend"] for p in nox.registry.get()["strict"].parametrize] == [
+        "array_api_strict"
+    ]
+    with pytest.raises(ValueError, match=r"`constraints` must be a file"):
+        sessions(constraints="no-such-constraints.txt")
+
+
+def test_a_session_installs_xconv_from_where_it_is_told(sessions, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'mine'\n")
+    monkeypatch.chdir(tmp_path)
+    pins = tmp_path / "constraints.txt"
+    pins.write_text("torch==2.13.0\n")
+    session = _Session()
+    sessions(["jax"], constraints=pins, name="pinned")(session, "jax")
+    assert session.installed == [
+        ("--constraint", str(pins), "-e", ".", "xconv[test,jax,torch]")
+    ]  # fmt: skip
+    (args, env), *_ = session.ran
+    assert args[:3] == ("pytest", "-p", "xconv.testing")
+    assert env == {ENV_VAR: "jax", "JAX_ENABLE_X64": "1"}
+    # a clone, from the environment variable; without the reference
+    monkeypatch.setenv("XCONV", str(ROOT))
+    session = _Session()
+    sessions(["numpy"], reference=False, name="light")(session, "numpy")
+    assert session.installed == [("-e", ".", f"{ROOT}[test]")]
+
+
+def test_a_session_says_how_to_point_at_xconv(sessions, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'mine'\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match=r"pip could not install 'xconv\[test,torch\]'.*XCONV"):
+        sessions(["numpy"], name="index")(_Session(fail_install=True), "numpy")
+    with pytest.raises(RuntimeError, match=r"'\./no-such-clone' does not exist.*XCONV=\.\./xconv"):
+        sessions(["numpy"], xconv="./no-such-clone", name="clone")(_Session(), "numpy")
+    (tmp_path / "pyproject.toml").unlink()
+    with pytest.raises(RuntimeError, match=r"has no pyproject\.toml"):
+        sessions(["numpy"], name="bare")(_Session(), "numpy")
+
+
+def test_xconv_requirement(tmp_path):
+    from xconv.testing import xconv_requirement
+
+    assert xconv_requirement("xconv") == "xconv"
+    assert xconv_requirement("xconv>=0.1,<0.3", extras=["test"]) == "xconv[test]>=0.1,<0.3"
+    assert xconv_requirement(str(ROOT), extras=["test", "torch"]) == f"{ROOT}[test,torch]"
+    wheel = tmp_path / "xconv-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    assert xconv_requirement(str(wheel), extras=["test"]) == f"{wheel}[test]"
+    with pytest.raises(ValueError, match=r"without a pyproject\.toml, not a clone of xconv"):
+        xconv_requirement(str(tmp_path))
+    with pytest.raises(ValueError, match=r"does not exist"):
+        xconv_requirement(str(tmp_path / "missing.whl"))
+    with pytest.raises(ValueError, match=r"without extras"):
+        xconv_requirement("xconv[test]")
+    with pytest.raises(TypeError, match=r"`source` must be a non-empty string"):
+        xconv_requirement("")

@@ -12,7 +12,8 @@ stops training by setting ``self.model.stop_training = True``.
 - Training state: `Checkpoint`, `Resume`, `SkipNonFinite`, `TerminateOnNaN`.
 - Watching a logged quantity: `EarlyStopping`, `ReduceLROnPlateau`, `ModelCheckpoint`.
 - Learning-rate schedules: `LearningRateScheduler` with `StepDecay`, `CosineDecay`,
-  `LinearWarmup` (or any function of the epoch).
+  `LinearWarmup` (or any function of the epoch), once an epoch; `OneCycle`, before
+  every batch.
 - Reporting: `ProgressBar`, `CSVLogger`; `LambdaCallback` for plain functions.
 
 Example:
@@ -32,6 +33,7 @@ Example:
 from ._base import Callback, CallbackList, LambdaCallback
 from ._checkpoint import ModelCheckpoint
 from ._logging import CSVLogger, ProgressBar
+from ._one_cycle import OneCycle
 from ._plateau import EarlyStopping, ReduceLROnPlateau
 from ._schedules import CosineDecay, LearningRateScheduler, LinearWarmup, StepDecay
 from ._training import Checkpoint, Resume, SkipNonFinite, TerminateOnNaN
@@ -47,6 +49,7 @@ __all__ = [
     "LearningRateScheduler",
     "LinearWarmup",
     "ModelCheckpoint",
+    "OneCycle",
     "ProgressBar",
     "ReduceLROnPlateau",
     "Resume",

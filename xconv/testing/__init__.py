@@ -17,9 +17,11 @@ The helpers work with or without the plugin:
 - `assert_close`: compare arrays of any backends and devices, tolerances by dtype;
 - `check_gradient`: claimed gradients against central finite differences in float64;
 - `reference_torch`: a ``torch.nn.functional`` function as the reference, on the CPU
-  in float64;
+  in float64 (skipping the test, with `TORCH_MISSING` as the reason, where PyTorch is
+  not installed: it comes with the ``torch`` extra, not the ``test`` one);
 - `to_numpy`, `from_numpy`, `numerical_gradient`: host copies and plain differences;
-- `nox_sessions`: one nox session per backend.
+- `nox_sessions`: one nox session per backend; `xconv_requirement`: the pip argument
+  installing xconv from a release, a clone or a wheel.
 
 Example:
     >>> import numpy as np
@@ -42,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - the test extra installs pytest
 
 from ._compare import TOLERANCES, assert_close, from_numpy, to_numpy
 from ._gradient import check_gradient, numerical_gradient
-from ._nox import BACKEND_EXTRAS, nox_sessions
+from ._nox import BACKEND_EXTRAS, XCONV_SOURCE, nox_sessions, xconv_requirement
 from ._options import ENV_VAR
 from ._torch import TORCH_MISSING, reference_torch
 
@@ -54,6 +56,7 @@ __all__ = [
     "ENV_VAR",
     "TOLERANCES",
     "TORCH_MISSING",
+    "XCONV_SOURCE",
     "assert_close",
     "check_gradient",
     "from_numpy",
@@ -61,4 +64,5 @@ __all__ = [
     "numerical_gradient",
     "reference_torch",
     "to_numpy",
+    "xconv_requirement",
 ]

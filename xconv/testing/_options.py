@@ -25,6 +25,12 @@ INI_ENABLE = "xconv_testing"
 INI_BACKENDS = "xconv_backends"
 
 
+def backend_name(name: str) -> str:
+    """A backend's registered name from either spelling: ``array-api-strict`` (the
+    extra's, with hyphens) is ``array_api_strict``."""
+    return name.strip().replace("-", "_")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xconv", "xconv cross-backend testing (xconv.testing)")
     group.addoption(
@@ -33,7 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="NAMES",
         help=(
-            "comma list of xconv backends that the xp and backend fixtures run on "
+            "comma list of xconv backends that the xp and backend fixtures run on, "
+            "e.g. numpy,array_api_strict,torch,jax,dask (array-api-strict works too) "
             f"(default: ${ENV_VAR}, else the ini key {INI_BACKENDS}, else every backend "
             "usable here); enables xconv.testing"
         ),

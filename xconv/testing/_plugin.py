@@ -3,8 +3,9 @@
 Registered by enabling ``xconv.testing`` (see `xconv.testing._options`). The backends
 under test come from, in order: ``--xconv-backends``, ``XCONV_TEST_BACKENDS``, the ini
 key ``xconv_backends``, else every backend usable here (`xconv.backends.available`).
-A name xconv does not know is a usage error; a known backend that is not usable here
-gives skips that say why, never a silent pass.
+Either spelling of a name works (``array_api_strict`` or the extra's
+``array-api-strict``). A name xconv does not know is a usage error; a known backend
+that is not usable here gives skips that say why, never a silent pass.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import xconv.backends as backends
 from xconv._typing import Namespace
 
-from ._options import ENV_VAR, INI_BACKENDS, OPTION
+from ._options import ENV_VAR, INI_BACKENDS, OPTION, backend_name
 
 _SELECTION = pytest.StashKey[tuple[list[str], str]]()
 
@@ -31,7 +32,7 @@ def _selection(config: pytest.Config) -> tuple[list[str], str]:
     for requested, source in sources:
         if requested is None or not requested.strip():
             continue
-        names = list(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
+        names = list(dict.fromkeys(_known(n) for n in requested.split(",") if n.strip()))
         unknown = [name for name in names if name not in backends.registered()]
         if unknown or not names:
             problem = f"unknown xconv backends {unknown}" if unknown else "no backend"
@@ -41,6 +42,12 @@ def _selection(config: pytest.Config) -> tuple[list[str], str]:
             )
         return names, source
     return list(backends.available()), "every backend usable here"
+
+
+def _known(name: str) -> str:
+    """`name` as registered: as given, else with the extras' hyphens as underscores."""
+    name = name.strip()
+    return name if name in backends.registered() else backend_name(name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
