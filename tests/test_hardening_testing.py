@@ -67,7 +67,9 @@ def test_assert_close_complex_nan_and_inf_at_the_same_parts_agree():
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 10**400])
 @pytest.mark.parametrize("name", ["rtol", "atol"])
 def test_assert_close_refuses_tolerances_that_cannot_fail(name, value):
-    with pytest.raises(ValueError, match=rf"`{name}` \(=.*\) must be a finite non-negative number"):
+    with pytest.raises(
+        ValueError, match=rf"`{name}` \(=.*\) must be a finite non-negative number"
+    ):
         assert_close(np.ones(2), np.full(2, 5.0), **{name: value})
 
 

@@ -10,7 +10,7 @@ from xconv._validation import positive_int
 
 from ._base import Array
 
-__all__ = ["Accuracy", "Metric", "TopKAccuracy", "get_metric"]
+__all__ = ["Accuracy", "Metric", "TopKAccuracy", "get_metric", "get_metrics"]
 
 
 def _check(y: Array, p: Array) -> Any:
@@ -66,7 +66,8 @@ class TopKAccuracy(Metric):
     """The fraction of samples whose target is among their `k` largest predictions.
 
     A target counts as found when fewer than `k` classes score strictly higher than
-    it (ties favour the target).
+    it (ties favour the target). A sample with a NaN among its predictions is never
+    found (NaN compares false with everything, so it would otherwise always be).
 
     Args:
         k: how many of the top predictions count, >= 1 (default 5).
@@ -93,7 +94,8 @@ class TopKAccuracy(Metric):
         # the target's score, and how many classes beat it
         target = xp.sum(xp.where(y == xp.max(y, axis=1, keepdims=True), p, 0.0), axis=1)
         better = xp.sum(xp.astype(p > target[:, None], p.dtype), axis=1)
-        return xp.mean(xp.astype(better < self.k, p.dtype))
+        scored = ~xp.any(xp.isnan(p), axis=1)
+        return xp.mean(xp.astype((better < self.k) & scored, p.dtype))
 
 
 _BY_NAME: dict[str, type[Metric]] = {
@@ -128,3 +130,47 @@ def get_metric(metric: str | type[Metric] | Metric | dict[str, Any], /) -> Metri
             raise ValueError(f"unknown metric {metric!r}; valid names: accuracy, top_k_accuracy")
         return cls()
     raise TypeError(f"a metric must be a name, a Metric class or instance, got {metric!r}")
+
+
+def get_metrics(metrics: Any, /) -> list[Metric]:
+    """A model's `metrics` argument as a list of metrics, each under its own name.
+
+    `metrics` must be a list or tuple (a single name such as ``"accuracy"`` is a
+    `TypeError`: read as a sequence it would be its letters). Two metrics of one name
+    would share one history key, so that is a `ValueError`, as is a metric named
+    ``"loss"``, or one named ``"accuracy"`` that is not `Accuracy` (both keys are the
+    model's own).
+
+    Example:
+        >>> get_metrics(["accuracy", TopKAccuracy(3)])
+        [Accuracy(), TopKAccuracy(k=3)]
+        >>> get_metrics([TopKAccuracy(5), "top_k_accuracy"])
+        Traceback (most recent call last):
+        ...
+        ValueError: `metrics` holds two metrics named 'top_k_accuracy': TopKAccuracy(k=5) and TopKAccuracy(k=5)
+    """
+    if not isinstance(metrics, list | tuple):
+        raise TypeError(
+            f"`metrics` must be a list of metrics (names, classes or instances), got "
+            f"{metrics!r}"
+            + (f"; for one metric write [{metrics!r}]" if isinstance(metrics, str) else "")
+        )
+    chosen: dict[str, Metric] = {}
+    for item in metrics:
+        metric = get_metric(item)
+        name = metric.name
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"metric {metric!r} must have a non-empty string `name`, got {name!r}"
+            )
+        if name == "loss" or (name == "accuracy" and not isinstance(metric, Accuracy)):
+            raise ValueError(
+                f"metric {metric!r} is named {name!r}, a key the model reports itself; "
+                "give it another `name`"
+            )
+        if name in chosen:
+            raise ValueError(
+                f"`metrics` holds two metrics named {name!r}: {chosen[name]!r} and {metric!r}"
+            )
+        chosen[name] = metric
+    return list(chosen.values())
