@@ -144,10 +144,10 @@ def get_metrics(metrics: Any, /) -> list[Metric]:
     Example:
         >>> get_metrics(["accuracy", TopKAccuracy(3)])
         [Accuracy(), TopKAccuracy(k=3)]
-        >>> get_metrics([TopKAccuracy(5), "top_k_accuracy"])
+        >>> get_metrics(["acc", "accuracy"])
         Traceback (most recent call last):
         ...
-        ValueError: `metrics` holds two metrics named 'top_k_accuracy': TopKAccuracy(k=5) and TopKAccuracy(k=5)
+        ValueError: `metrics` holds two metrics named 'accuracy': Accuracy() and Accuracy()
     """
     if not isinstance(metrics, list | tuple):
         raise TypeError(
