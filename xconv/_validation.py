@@ -24,6 +24,9 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Literal
 
 import array_api_compat
@@ -42,6 +45,7 @@ __all__ = [
     "positive_real",
     "real",
     "true_or_false",
+    "writable_file",
 ]
 
 
@@ -114,10 +118,19 @@ def real(value: object, name: str) -> float:
     infinite or NaN."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a Python int beyond float's range (10**400)
+        number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+        raise ValueError(f"`{name}` must be a finite number, got {_quote(value)}")
     return number
+
+
+def _quote(value: object) -> str:
+    """`repr(value)`, shortened in the middle past 80 characters (10**400 has 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:38]}...{text[-38:]} ({len(text)} characters)"
 
 
 def nonnegative_real(value: object, name: str) -> float:
@@ -149,6 +162,38 @@ def true_or_false(value: object, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"`{name}` must be True or False, got {value!r}")
     return bool(value)
+
+
+# -- paths ---------------------------------------------------------------------------
+
+
+def writable_file(value: object, name: str) -> Path:
+    """A file path a save can write, probed now as the command line probes its paths.
+
+    `value` must be a str or path naming no folder, in a folder that exists; a file
+    is created and removed beside it, named as a save's temporary file
+    (``.NAME.XXXXXXXX.tmp``), so a read-only folder, ``/sys/run.ckpt`` or a name too
+    long for the file system is a `ValueError` now rather than an `OSError` after an
+    epoch of training. Anything but a str or path is a `TypeError`.
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    path = Path(text)
+    try:
+        if not text or path.is_dir():
+            raise ValueError(f"`{name}` must be a file path, got the folder {shown!r}")
+        if not path.parent.is_dir():
+            raise ValueError(f"`{name}` {shown!r} is in a folder that does not exist")
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"`{name}`: cannot write {shown!r}: {exc.strerror or exc}") from None
+    return path
 
 
 # -- arrays --------------------------------------------------------------------------
