@@ -26,6 +26,8 @@ import numbers
 import operator
 import os
 import tempfile
+import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +36,7 @@ import numpy as np
 
 __all__ = [
     "as_int",
+    "claim_layers",
     "check_ndim",
     "check_shape",
     "fraction",
@@ -194,6 +197,36 @@ def writable_file(value: object, name: str) -> Path:
     except OSError as exc:
         raise ValueError(f"`{name}`: cannot write {shown!r}: {exc.strerror or exc}") from None
     return path
+
+
+# -- layers and their model ----------------------------------------------------------
+
+# the model each layer belongs to, by layer; neither entry keeps its object alive
+_OWNERS: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+
+
+def claim_layers(layers: Iterable[Any], owner: Any) -> None:
+    """Make `owner` (a model) the model of every one of `layers`, before it builds them.
+
+    A layer belongs to one model: building a model creates its layers' parameters, so
+    a second model built from a trained model's layers (the same graph tensors, or
+    ``add`` of a layer already in a model) would re-initialise the first model's
+    weights, and training one would change the other. That is a `ValueError`, raised
+    before any layer is touched, while the other model exists. To reuse trained
+    weights, ``save`` the model and ``NeuralNetwork.load`` a copy.
+    """
+    layers = list(layers)
+    for layer in layers:
+        ref = _OWNERS.get(layer)
+        other = ref() if ref is not None else None
+        if other is not None and other is not owner:
+            raise ValueError(
+                f"this {type(layer).__name__} belongs to another model already: a layer is "
+                "part of one model (building a second would re-initialise the first's "
+                "weights); build new layers, or save the model and NeuralNetwork.load a copy"
+            )
+    for layer in layers:
+        _OWNERS[layer] = weakref.ref(owner)
 
 
 # -- arrays --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model
 from xconv._graph import Network, summary_text
 from xconv._inputs import as_inputs, as_labels, check_backend_dtype
 from xconv._step import TrainingStep
-from xconv._validation import nonnegative_int, positive_int
+from xconv._validation import claim_layers, nonnegative_int, positive_int
 from xconv.backends import Backend, get, get_backend
 from xconv.functional import kernel_threads
 
@@ -135,6 +135,7 @@ class NeuralNetwork:
 
     def _build_graph(self, inputs: Any, outputs: Any) -> None:
         graph = Network.from_tensors(inputs, outputs)
+        claim_layers(graph.layers, self)  # never re-initialise another model's layers
         for layer in graph:
             self._initialize(layer)
         self._graph, self.layers = graph, graph.layers
@@ -169,6 +170,7 @@ class NeuralNetwork:
                 f"the first layer ({layer.layer_name()}) needs an input_shape, e.g. "
                 "Conv2D(16, 3, input_shape=(1, 8, 8))"
             )
+        claim_layers([layer], self)  # never re-initialise another model's layers
         self._initialize(layer)
         self.layers.append(layer)
 
