@@ -36,9 +36,9 @@ import numpy as np
 
 __all__ = [
     "as_int",
-    "claim_layers",
     "check_ndim",
     "check_shape",
+    "claim_layers",
     "fraction",
     "int_or_pair",
     "namespace_of",
