@@ -105,9 +105,7 @@ class NeuralNetwork:
         #: the graph's wiring, None for a stack (`add`)
         self._graph: Network | None = None
         #: what `evaluate(..., return_dict=True)` reports besides the loss
-        self.metrics = [
-            _losses.get_metric(m) for m in (["accuracy"] if metrics is None else metrics)
-        ]
+        self.metrics = _losses.get_metrics(["accuracy"] if metrics is None else metrics)
         # independent random streams: one per layer (parameters, dropout), one for batches
         self._seeds = np.random.SeedSequence(seed)
         #: the generator that orders the samples of each epoch (checkpoints keep it)

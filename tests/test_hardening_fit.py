@@ -1,0 +1,44 @@
+"""fit's keywords, the model's options and files, checked before any work (issue #27)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xconv import NeuralNetwork, layers, losses
+
+X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+Y = np.arange(8) % 2
+
+
+def _model(**options):
+    model = NeuralNetwork("sgd", "cross_entropy", seed=0, **options)
+    model.add(layers.Dense(2, input_shape=(3,)))
+    model.add(layers.Activation("softmax"))
+    return model
+
+
+def _epochs_run(model, **fit_options):
+    """The epochs `fit` ran before it raised (the exception is re-raised)."""
+    seen: list[int] = []
+    model.fit(X, Y, 2, 4, verbose=0, callback=lambda epoch, logs: seen.append(epoch), **fit_options)
+    return seen
+
+
+# -- metrics -------------------------------------------------------------------------
+
+
+def test_metrics_as_one_string_is_a_type_error():
+    with pytest.raises(TypeError, match=r"`metrics` must be a list .*\['accuracy'\]"):
+        _model(metrics="accuracy")
+
+
+def test_two_metrics_of_one_history_key_are_refused():
+    with pytest.raises(ValueError, match="two metrics named 'top_k_accuracy'"):
+        _model(metrics=[losses.TopKAccuracy(5), "top_k_accuracy"])
+
+
+def test_distinct_metrics_each_get_their_key():
+    model = _model(metrics=["accuracy", losses.TopKAccuracy(1)])
+    logs = model.evaluate(X, Y, return_dict=True)
+    assert {"loss", "accuracy", "top_1_accuracy"} <= set(logs)
