@@ -42,3 +42,26 @@ def test_distinct_metrics_each_get_their_key():
     model = _model(metrics=["accuracy", losses.TopKAccuracy(1)])
     logs = model.evaluate(X, Y, return_dict=True)
     assert {"loss", "accuracy", "top_1_accuracy"} <= set(logs)
+
+
+# -- fit(checkpoint=...) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder", "sys", "too-long", "missing-folder"])
+def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(kind, tmp_path):
+    path = {
+        "folder": tmp_path,
+        "sys": "/sys/run.ckpt",
+        "too-long": tmp_path / ("r" * 300),
+        "missing-folder": tmp_path / "no" / "run.ckpt",
+    }[kind]
+    model = _model()
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="`checkpoint`"):
+        _epochs_run(model, checkpoint=path)
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_a_checkpoint_that_is_not_a_path_is_a_type_error():
+    with pytest.raises(TypeError, match="`checkpoint` must be a file path"):
+        _model().fit(X, Y, 1, 4, verbose=0, checkpoint=3)

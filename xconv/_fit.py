@@ -19,7 +19,7 @@ import numpy as np
 
 from xconv import losses as _losses
 from xconv._inputs import check_finite, check_label_values
-from xconv._validation import fraction, positive_int, true_or_false
+from xconv._validation import fraction, positive_int, true_or_false, writable_file
 from xconv.callbacks import (
     Callback,
     CallbackList,
@@ -166,8 +166,7 @@ def fit_callbacks(
     if on_nonfinite == "skip":
         chosen.append(SkipNonFinite())
     if checkpoint is not None:
-        if not isinstance(checkpoint, str | os.PathLike):
-            raise TypeError(f"`checkpoint` must be a file path, got {checkpoint!r}")
+        writable_file(checkpoint, "checkpoint")  # a folder, /sys/..., too long: now
         chosen.append(Checkpoint(checkpoint, every=checkpoint_every))
     return chosen
 
