@@ -65,3 +65,18 @@ def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(kind, tm
 def test_a_checkpoint_that_is_not_a_path_is_a_type_error():
     with pytest.raises(TypeError, match="`checkpoint` must be a file path"):
         _model().fit(X, Y, 1, 4, verbose=0, checkpoint=3)
+
+
+# -- fit(verbose=...) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "verbose", [np.array([1, 2]), np.array(1), [1], True, 1.0, "yes"], ids=repr
+)
+def test_verbose_must_be_one_of_its_values(verbose):
+    with pytest.raises(ValueError, match=r"`verbose` must be 'auto', 0, 1 or 2, got"):
+        _model().fit(X, Y, 1, 4, verbose=verbose)
+
+
+def test_verbose_takes_numpy_integers():
+    assert _model().fit(X, Y, 1, 4, verbose=np.int64(0))["loss"]

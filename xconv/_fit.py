@@ -153,7 +153,11 @@ def fit_callbacks(
     checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
     if on_nonfinite not in ("raise", "skip"):
         raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
-    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+    if (  # the type first: an array's `in` would be NumPy's "truth value is ambiguous"
+        isinstance(verbose, bool)
+        or not isinstance(verbose, str | int | np.integer)
+        or verbose not in ("auto", 0, 1, 2)
+    ):
         raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {verbose!r}")
     chosen: list[Callback] = []
     if resume is not None:
