@@ -80,3 +80,17 @@ def test_verbose_must_be_one_of_its_values(verbose):
 
 def test_verbose_takes_numpy_integers():
     assert _model().fit(X, Y, 1, 4, verbose=np.int64(0))["loss"]
+
+
+# -- validation_data -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["fit", "constructor"])
+def test_validation_data_without_samples_fails_before_training(where):
+    empty = (np.zeros((0, 3), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    model = _model(validation_data=empty) if where == "constructor" else _model()
+    options = {"validation_data": empty} if where == "fit" else {}
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="`validation_data` must hold at least one sample"):
+        _epochs_run(model, **options)
+    np.testing.assert_array_equal(model.predict(X), before)

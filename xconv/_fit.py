@@ -222,6 +222,8 @@ def fit_model(
         validation: tuple[Any, Any] | None = (X_val, y_val)
     elif validation_data is not None:
         X_val = model._inputs(validation_data[0], "validation X")
+        if X_val.shape[0] == 0:  # else an epoch of training, then a division by zero
+            raise ValueError("`validation_data` must hold at least one sample, got 0")
         validation = (X_val, model._labels(validation_data[1], X_val.shape[0], "validation y"))
     else:
         validation = None
