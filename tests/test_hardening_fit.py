@@ -94,3 +94,25 @@ def test_validation_data_without_samples_fails_before_training(where):
     with pytest.raises(ValueError, match="`validation_data` must hold at least one sample"):
         _epochs_run(model, **options)
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [RuntimeError, OSError, KeyError, ZeroDivisionError])
+def test_a_registered_layer_failing_to_build_on_load_is_a_value_error(error, tmp_path):
+    @layers.register(name=f"HardeningFragile{error.__name__}")
+    class Fragile(layers.Dense):
+        fail = False
+
+        def __init__(self, *args, **kwargs):
+            if Fragile.fail:
+                raise error("the layer's own check")
+            super().__init__(*args, **kwargs)
+
+    model = NeuralNetwork("sgd", "square_loss")
+    model.add(Fragile(2, input_shape=(3,)))
+    model.save(tmp_path / "m.npz")
+    Fragile.fail = True
+    with pytest.raises(ValueError, match=rf"m\.npz: .*Fragile.*raised {error.__name__}"):
+        NeuralNetwork.load(tmp_path / "m.npz")
