@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -21,7 +25,9 @@ def _model(**options):
 def _epochs_run(model, **fit_options):
     """The epochs `fit` ran before it raised (the exception is re-raised)."""
     seen: list[int] = []
-    model.fit(X, Y, 2, 4, verbose=0, callback=lambda epoch, logs: seen.append(epoch), **fit_options)
+    model.fit(
+        X, Y, 2, 4, verbose=0, callback=lambda epoch, logs: seen.append(epoch), **fit_options
+    )
     return seen
 
 
@@ -116,3 +122,22 @@ def test_a_registered_layer_failing_to_build_on_load_is_a_value_error(error, tmp
     Fragile.fail = True
     with pytest.raises(ValueError, match=rf"m\.npz: .*Fragile.*raised {error.__name__}"):
         NeuralNetwork.load(tmp_path / "m.npz")
+
+
+def test_a_loaded_graph_whose_one_input_layer_lists_two_sources_is_refused(tmp_path):
+    x = layers.Input((1, 4, 4))
+    first = layers.Conv2D(2, 3)(x)
+    out = layers.Conv2D(2, 3)(first)
+    NeuralNetwork("sgd", "square_loss", inputs=x, outputs=out).save(tmp_path / "g.npz")
+    with zipfile.ZipFile(tmp_path / "g.npz") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    config = json.loads(np.load(io.BytesIO(members["__config__.npy"])).tobytes())
+    config["graph"]["inputs"][1] = [0, 1]  # the second Conv2D reads the input and the first
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(json.dumps(config).encode(), np.uint8), allow_pickle=False)
+    members["__config__.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(tmp_path / "g.npz", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"g\.npz: .*layer 1 .*Conv2D.* reads one tensor"):
+        NeuralNetwork.load(tmp_path / "g.npz")
