@@ -141,3 +141,23 @@ def test_a_loaded_graph_whose_one_input_layer_lists_two_sources_is_refused(tmp_p
             archive.writestr(name, data)
     with pytest.raises(ValueError, match=r"g\.npz: .*layer 1 .*Conv2D.* reads one tensor"):
         NeuralNetwork.load(tmp_path / "g.npz")
+
+
+@pytest.mark.parametrize("kind", ["folder", "sys", "too-long"])
+def test_save_to_a_path_that_cannot_be_written_is_a_value_error(kind, tmp_path):
+    path = {"folder": tmp_path, "sys": "/sys/m.npz", "too-long": tmp_path / ("m" * 300)}[kind]
+    with pytest.raises(ValueError, match="`path`"):
+        _model().save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "too-long"])
+def test_load_from_a_folder_or_an_impossible_name_is_a_value_error(kind, tmp_path):
+    path = {"folder": tmp_path, "too-long": tmp_path / ("m" * 300)}[kind]
+    with pytest.raises(ValueError, match="`path`"):
+        NeuralNetwork.load(path)
+
+
+def test_load_of_a_missing_file_stays_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no file"):
+        NeuralNetwork.load(tmp_path / "none.npz")

@@ -46,6 +46,7 @@ __all__ = [
     "nonnegative_real",
     "positive_int",
     "positive_real",
+    "readable_file",
     "real",
     "true_or_false",
     "writable_file",
@@ -196,6 +197,25 @@ def writable_file(value: object, name: str) -> Path:
         os.unlink(probe)
     except OSError as exc:
         raise ValueError(f"`{name}`: cannot write {shown!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def readable_file(value: object, name: str) -> Path:
+    """An existing file to read: a folder, or a path the system cannot look up (a name
+    too long), is a `ValueError`; a missing file stays a `FileNotFoundError`."""
+    if not isinstance(value, str | os.PathLike) or not isinstance(os.fspath(value), str):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    text = os.fspath(value)
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    path = Path(text)
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as exc:
+        raise ValueError(f"`{name}`: cannot read {shown!r}: {exc.strerror or exc}") from None
+    if is_dir or not text:
+        raise ValueError(f"`{name}` must be a file, got the folder {shown!r}")
+    if not exists:
+        raise FileNotFoundError(f"`{name}`: no file {shown!r}")
     return path
 
 

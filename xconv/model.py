@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import array_api_compat
@@ -24,7 +23,13 @@ from xconv._fit import NonFiniteLossError, fit_callbacks, fit_model
 from xconv._graph import Network, summary_text
 from xconv._inputs import as_inputs, as_labels, check_backend_dtype
 from xconv._step import TrainingStep
-from xconv._validation import claim_layers, nonnegative_int, positive_int
+from xconv._validation import (
+    claim_layers,
+    nonnegative_int,
+    positive_int,
+    readable_file,
+    writable_file,
+)
 from xconv.backends import Backend, get, get_backend
 from xconv.functional import kernel_threads
 
@@ -409,7 +414,7 @@ class NeuralNetwork:
         leaves the old file (or none), never a half-written one.
         """
         self._require_layers()
-        save_model(self, Path(path))
+        save_model(self, writable_file(path, "path"))  # a folder, /sys/...: ValueError now
 
     @classmethod
     def load(
@@ -424,7 +429,7 @@ class NeuralNetwork:
             FileNotFoundError: no file at `path`.
         """
         target = get(backend) if backend is not None else get_backend()
-        model: NeuralNetwork = load_model(cls, Path(path), target)
+        model: NeuralNetwork = load_model(cls, readable_file(path, "path"), target)
         return model
 
 
