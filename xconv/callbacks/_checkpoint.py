@@ -56,6 +56,7 @@ class ModelCheckpoint(Callback):
         # a format field that names nothing the fit logs fails now, not after an epoch,
         # and so does a name the file system refuses
         writable_file(self._path(0, dict.fromkeys(self.loop.history, 0.0)), "filepath")
+        self.model.get_config()  # a layer that cannot be saved (see registered_name)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = dict(logs or {})
