@@ -78,3 +78,21 @@ def test_get_metrics_refuses_the_models_own_keys():
 def test_get_metrics_keeps_distinct_metrics_in_order():
     chosen = losses.get_metrics(("accuracy", losses.TopKAccuracy(3), "top_k_accuracy"))
     assert [m.name for m in chosen] == ["accuracy", "top_3_accuracy", "top_k_accuracy"]
+
+
+def test_accuracy_never_counts_a_nan_prediction(xp):
+    y = from_numpy(np.eye(2)[[0, 0]], xp, dtype="float64")
+    nan = from_numpy(np.full((2, 2), np.nan), xp, dtype="float64")
+    assert float(losses.Accuracy()(y, nan)) == 0.0
+    assert float(losses.CrossEntropy().accuracy(y, nan)) == 0.0
+
+
+def test_evaluate_on_nan_inputs_scores_nothing():
+    from xconv import NeuralNetwork, layers
+
+    model = NeuralNetwork("sgd", "cross_entropy", metrics=["accuracy", losses.TopKAccuracy(1)])
+    model.add(layers.Dense(2, input_shape=(3,)))
+    model.add(layers.Activation("softmax"))
+    logs = model.evaluate(np.full((4, 3), np.nan), np.zeros(4, dtype=np.int64), return_dict=True)
+    assert logs["accuracy"] == 0.0
+    assert logs["top_1_accuracy"] == 0.0

@@ -48,6 +48,8 @@ class Metric:
 class Accuracy(Metric):
     """The fraction of samples whose largest prediction is at their target's class.
 
+    A sample with a NaN among its predictions is a miss.
+
     Example:
         >>> import numpy as np
         >>> float(Accuracy()(np.eye(2), np.array([[0.9, 0.1], [0.8, 0.2]])))
@@ -58,7 +60,8 @@ class Accuracy(Metric):
 
     def __call__(self, y: Array, p: Array, /) -> Array:
         xp = _check(y, p)
-        hits = xp.argmax(p, axis=1) == xp.argmax(y, axis=1)
+        # a row with NaN is a miss (argmax would pick the NaN's class)
+        hits = (xp.argmax(p, axis=1) == xp.argmax(y, axis=1)) & ~xp.any(xp.isnan(p), axis=1)
         return xp.mean(xp.astype(hits, p.dtype))
 
 
