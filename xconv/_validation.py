@@ -24,6 +24,11 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
+import tempfile
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 import array_api_compat
@@ -33,6 +38,7 @@ __all__ = [
     "as_int",
     "check_ndim",
     "check_shape",
+    "claim_layers",
     "fraction",
     "int_or_pair",
     "namespace_of",
@@ -40,8 +46,10 @@ __all__ = [
     "nonnegative_real",
     "positive_int",
     "positive_real",
+    "readable_file",
     "real",
     "true_or_false",
+    "writable_file",
 ]
 
 
@@ -114,10 +122,19 @@ def real(value: object, name: str) -> float:
     infinite or NaN."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a Python int beyond float's range (10**400)
+        number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+        raise ValueError(f"`{name}` must be a finite number, got {_quote(value)}")
     return number
+
+
+def _quote(value: object) -> str:
+    """`repr(value)`, shortened in the middle past 80 characters (10**400 has 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:38]}...{text[-38:]} ({len(text)} characters)"
 
 
 def nonnegative_real(value: object, name: str) -> float:
@@ -149,6 +166,87 @@ def true_or_false(value: object, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"`{name}` must be True or False, got {value!r}")
     return bool(value)
+
+
+# -- paths ---------------------------------------------------------------------------
+
+
+def writable_file(value: object, name: str) -> Path:
+    """A file path a save can write, probed now as the command line probes its paths.
+
+    `value` must be a str or path naming no folder, in a folder that exists; a file
+    is created and removed beside it, named as a save's temporary file
+    (``.NAME.XXXXXXXX.tmp``), so a read-only folder, ``/sys/run.ckpt`` or a name too
+    long for the file system is a `ValueError` now rather than an `OSError` after an
+    epoch of training. Anything but a str or path is a `TypeError`.
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    path = Path(text)
+    try:
+        if not text or path.is_dir():
+            raise ValueError(f"`{name}` must be a file path, got the folder {shown!r}")
+        if not path.parent.is_dir():
+            raise ValueError(f"`{name}` {shown!r} is in a folder that does not exist")
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"`{name}`: cannot write {shown!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def readable_file(value: object, name: str) -> Path:
+    """An existing file to read: a folder, or a path the system cannot look up (a name
+    too long), is a `ValueError`; a missing file stays a `FileNotFoundError`."""
+    if not isinstance(value, str | os.PathLike) or not isinstance(os.fspath(value), str):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    text = os.fspath(value)
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    path = Path(text)
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as exc:
+        raise ValueError(f"`{name}`: cannot read {shown!r}: {exc.strerror or exc}") from None
+    if is_dir or not text:
+        raise ValueError(f"`{name}` must be a file, got the folder {shown!r}")
+    if not exists:
+        raise FileNotFoundError(f"`{name}`: no file {shown!r}")
+    return path
+
+
+# -- layers and their model ----------------------------------------------------------
+
+# the model each layer belongs to, by layer; neither entry keeps its object alive
+_OWNERS: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+
+
+def claim_layers(layers: Iterable[Any], owner: Any) -> None:
+    """Make `owner` (a model) the model of every one of `layers`, before it builds them.
+
+    A layer belongs to one model: building a model creates its layers' parameters, so
+    a second model built from a trained model's layers (the same graph tensors, or
+    ``add`` of a layer already in a model) would re-initialise the first model's
+    weights, and training one would change the other. That is a `ValueError`, raised
+    before any layer is touched, while the other model exists. To reuse trained
+    weights, ``save`` the model and ``NeuralNetwork.load`` a copy.
+    """
+    layers = list(layers)
+    for layer in layers:
+        ref = _OWNERS.get(layer)
+        other = ref() if ref is not None else None
+        if other is not None and other is not owner:
+            raise ValueError(
+                f"this {type(layer).__name__} belongs to another model already: a layer is "
+                "part of one model (building a second would re-initialise the first's "
+                "weights); build new layers, or save the model and NeuralNetwork.load a copy"
+            )
+    for layer in layers:
+        _OWNERS[layer] = weakref.ref(owner)
 
 
 # -- arrays --------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import array_api_compat
@@ -19,7 +18,13 @@ from xconv import layers as _layers
 from xconv import losses as _losses
 from xconv import optimizers as _optimizers
 from xconv._typing import Array, Namespace
-from xconv._validation import nonnegative_int, positive_int
+from xconv._validation import (
+    claim_layers,
+    nonnegative_int,
+    positive_int,
+    readable_file,
+    writable_file,
+)
 from xconv.backends import Backend, get, get_backend
 from xconv.training import (
     FORMAT_VERSION,
@@ -113,9 +118,7 @@ class NeuralNetwork:
         #: the graph's wiring, None for a stack (`add`)
         self._graph: Network | None = None
         #: what `evaluate(..., return_dict=True)` reports besides the loss
-        self.metrics = [
-            _losses.get_metric(m) for m in (["accuracy"] if metrics is None else metrics)
-        ]
+        self.metrics = _losses.get_metrics(["accuracy"] if metrics is None else metrics)
         # independent random streams: one per layer (parameters, dropout), one for batches
         self._seeds = np.random.SeedSequence(seed)
         #: the generator that orders the samples of each epoch (checkpoints keep it)
@@ -143,6 +146,7 @@ class NeuralNetwork:
 
     def _build_graph(self, inputs: Any, outputs: Any) -> None:
         graph = Network.from_tensors(inputs, outputs)
+        claim_layers(graph.layers, self)  # never re-initialise another model's layers
         for layer in graph:
             self._initialize(layer)
         self._graph, self.layers = graph, graph.layers
@@ -177,6 +181,7 @@ class NeuralNetwork:
                 f"the first layer ({layer.layer_name()}) needs an input_shape, e.g. "
                 "Conv2D(16, 3, input_shape=(1, 8, 8))"
             )
+        claim_layers([layer], self)  # never re-initialise another model's layers
         self._initialize(layer)
         self.layers.append(layer)
 
@@ -378,7 +383,7 @@ class NeuralNetwork:
         leaves the old file (or none), never a half-written one.
         """
         self._require_layers()
-        save_model(self, Path(path))
+        save_model(self, writable_file(path, "path"))  # a folder, /sys/...: ValueError now
 
     @classmethod
     def load(
@@ -393,7 +398,7 @@ class NeuralNetwork:
             FileNotFoundError: no file at `path`.
         """
         target = get(backend) if backend is not None else get_backend()
-        model: NeuralNetwork = load_model(cls, Path(path), target)
+        model: NeuralNetwork = load_model(cls, readable_file(path, "path"), target)
         return model
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xconv._validation import true_or_false
+from xconv._validation import true_or_false, writable_file
 
 from ._base import Callback, Logs
 from ._monitor import Monitor
@@ -40,9 +40,11 @@ class ModelCheckpoint(Callback):
     ) -> None:
         if not isinstance(filepath, str | os.PathLike):
             raise TypeError(f"`filepath` must be a file path, got {filepath!r}")
-        if not Path(filepath).parent.is_dir():
-            raise ValueError(f"`filepath` {str(filepath)!r} is in a folder that does not exist")
         self.filepath = os.fspath(filepath)
+        if "{" not in self.filepath:  # a fixed name: probed now (a folder, /sys/m.npz)
+            writable_file(self.filepath, "filepath")
+        elif not Path(self.filepath).parent.is_dir():
+            raise ValueError(f"`filepath` {self.filepath!r} is in a folder that does not exist")
         self.monitor = Monitor(monitor, mode, min_delta, "ModelCheckpoint")
         self.save_best_only = true_or_false(save_best_only, "save_best_only")
         self.saved: list[Path] = []
@@ -51,8 +53,10 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             self.monitor.check_keys(self.loop.history)
         self.monitor.reset()
-        # a format field that names nothing the fit logs fails now, not after an epoch
-        self._path(0, dict.fromkeys(self.loop.history, 0.0))
+        # a format field that names nothing the fit logs fails now, not after an epoch,
+        # and so does a name the file system refuses
+        writable_file(self._path(0, dict.fromkeys(self.loop.history, 0.0)), "filepath")
+        self.model.get_config()  # a layer that cannot be saved (see registered_name)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = dict(logs or {})

@@ -6,8 +6,9 @@ import csv
 import os
 import sys
 import time
-from pathlib import Path
 from typing import IO, Any
+
+from xconv._validation import true_or_false, writable_file
 
 from ._base import Callback, Logs
 
@@ -33,6 +34,12 @@ class ProgressBar(Callback):
     def __init__(self, stream: IO[str] | None = None, bar: bool | None = None) -> None:
         if bar is not None and not isinstance(bar, bool):
             raise TypeError(f"`bar` must be True, False or None, got {bar!r}")
+        if stream is not None and not (
+            callable(getattr(stream, "write", None)) and callable(getattr(stream, "flush", None))
+        ):
+            raise TypeError(
+                f"`stream` must be a text stream (with write and flush) or None, got {stream!r}"
+            )
         self.stream, self.bar = stream, bar
         self._tqdm: Any = None
         self._bar: Any = None
@@ -106,13 +113,11 @@ class CSVLogger(Callback):
     def __init__(
         self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False
     ) -> None:
-        if not isinstance(filename, str | os.PathLike):
-            raise TypeError(f"`filename` must be a file path, got {filename!r}")
-        if not Path(filename).parent.is_dir():
-            raise ValueError(f"`filename` {str(filename)!r} is in a folder that does not exist")
+        path = writable_file(filename, "filename")  # a folder, /sys/...: now, not later
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(f"`separator` must be one character, got {separator!r}")
-        self.filename, self.separator, self.append = Path(filename), separator, bool(append)
+        self.filename, self.separator = path, separator
+        self.append = true_or_false(append, "append")
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         keys = ["epoch", *self.loop.history]

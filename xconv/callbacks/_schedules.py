@@ -42,7 +42,8 @@ def _epoch(epoch: object) -> int:
 
 @dataclass(frozen=True)
 class StepDecay:
-    """``initial_lr * factor ** (epoch // every)``: the rate drops by `factor` every `every`."""
+    """``initial_lr * factor ** (epoch // every)``: the rate drops by `factor` (in (0, 1])
+    every `every` epochs."""
 
     initial_lr: float
     factor: float = 0.1
@@ -50,7 +51,8 @@ class StepDecay:
 
     def __post_init__(self) -> None:
         nonnegative_real(self.initial_lr, "initial_lr")
-        nonnegative_real(self.factor, "factor")
+        if not 0 < nonnegative_real(self.factor, "factor") <= 1:  # a decay, never growth
+            raise ValueError(f"`factor` must be in (0, 1], got {self.factor!r}")
         positive_int(self.every, "every")
 
     def __call__(self, epoch: int) -> float:
@@ -91,8 +93,10 @@ class LinearWarmup:
     def __call__(self, epoch: int) -> float:
         epoch = _epoch(epoch)
         if epoch < self.warmup_epochs:
-            return float(self.schedule(0)) * (epoch + 1) / (self.warmup_epochs + 1)
-        return float(self.schedule(epoch - self.warmup_epochs))
+            first = nonnegative_real(self.schedule(0), "the schedule's rate at epoch 0")
+            return first * (epoch + 1) / (self.warmup_epochs + 1)
+        later = epoch - self.warmup_epochs
+        return nonnegative_real(self.schedule(later), f"the schedule's rate at epoch {later}")
 
 
 class LearningRateScheduler(Callback):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xconv._validation import positive_int
+from xconv._validation import positive_int, writable_file
 
 from ._base import Callback, Logs
 
@@ -40,7 +40,11 @@ class Checkpoint(Callback):
             raise TypeError(f"`path` must be a file path, got {path!r}")
         if not Path(path).parent.is_dir():
             raise ValueError(f"`checkpoint` {str(path)!r} is in a folder that does not exist")
-        self.path, self.every = Path(path), positive_int(every, "every")
+        self.path, self.every = writable_file(path, "checkpoint"), positive_int(every, "every")
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        # what the first save would refuse (a layer that cannot be named) fails now
+        self.model.get_config()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         done = epoch + 1

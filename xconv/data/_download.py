@@ -3,7 +3,11 @@
 The cache holds each dataset's files *decompressed*, in a folder per dataset, laid out
 like the folder a loader's ``path=`` reads; a file enters it only after its content
 passed the check, written to a temporary name first and renamed, so a failed or
-interrupted download leaves nothing behind.
+interrupted download leaves nothing behind (a download is held in memory, at most
+`MAX_DOWNLOAD_BYTES`, and must end within `DOWNLOAD_DEADLINE` seconds; the temporary
+files of a killed run are removed by the next one). Every file is inflated only as
+far as its header declares, and checked for its format before it is cached; a cached
+file that fails a check is removed and downloaded again.
 
 Checks are on the SHA-256 of the decompressed content (`SHA256`), so a mirror that
 re-compresses the same data still passes. Where no such checksum is known (`None`),
@@ -12,25 +16,38 @@ the download passes if its compressed bytes are the authors' own (their publishe
 way that SHA-256 is written next to the cached file (``<name>.sha256``) and checked on
 every later load.
 
-pooch (the ``xconv[data]`` extra) does the HTTP transfer and names the user cache
-folder; its own cache is not used, because it checks the downloaded (compressed) bytes,
-not their content.
+pooch (the ``xconv[data]`` extra) names the user cache folder; the transfer is
+urllib's, read by the chunk so that the deadline holds however slowly a server sends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
+import http.client
 import importlib
+import io
+import math
 import os
-import sys
 import tempfile
+import time
+import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._formats import CIFAR_FOLDER, decompress, read_tar_members
+from ._formats import (
+    CIFAR_FOLDER,
+    check_size,
+    idx_header,
+    idx_ndim,
+    read_cifar_batch,
+    read_cifar_file,
+    read_idx_content,
+    read_tar_members,
+)
 
 __all__ = ["ARCHIVE_MD5", "DATASETS", "SHA256", "cache_dir", "fetch"]
 
@@ -142,16 +159,20 @@ def base_url(dataset: Dataset) -> str:
 def fetch(name: str) -> Path:
     """The cache folder of dataset `name`, holding its checked, decompressed files.
 
-    Files already there are checked and reused; missing ones are downloaded.
+    Files already there are checked and reused; missing ones are downloaded. A cached
+    file that fails its check (damaged, or not in its format) is removed, with a
+    warning, and downloaded again: a bad file is never kept.
     """
     dataset = DATASETS[name]
     folder = cache_dir() / dataset.name
     for archive, members in dataset.archives.items():
         if all(_cached(folder, dataset.name, member) for member in members):
             continue
-        folder.mkdir(parents=True, exist_ok=True)
+        _usable(folder)
+        _remove_stale(folder, members)
         placed = folder / archive
         if placed.is_file():  # put there by hand: the user's file, checked, never deleted
+            check_size(placed, MAX_DOWNLOAD_BYTES)
             raw, source = placed.read_bytes(), str(placed)
         else:
             source = base_url(dataset) + archive
@@ -166,8 +187,55 @@ def fetch(name: str) -> Path:
     return folder
 
 
+def _usable(folder: Path) -> None:
+    """`folder` exists (made if need be) and takes new files: probed by creating and
+    removing one, as the command line probes its paths; a ValueError naming the setting
+    otherwise, before anything is downloaded."""
+    chosen = os.environ.get(DATA_DIR_ENV, "").strip()
+    what = f"`{DATA_DIR_ENV}` (={chosen!r})" if chosen else "the user cache folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".xconv-probe.", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"{what} cannot hold the dataset cache: {folder} is not a folder xconv can "
+            f"write to ({type(exc).__name__}: {exc.strerror or exc}); set {DATA_DIR_ENV} "
+            "to a writable folder, or pass `path=` to read files you have"
+        ) from None
+
+
+#: a temporary file of the cache untouched this long (seconds) is a killed run's
+STALE_SECONDS = 60.0
+
+
+def _remove_stale(folder: Path, members: tuple[str, ...]) -> None:
+    """Remove what a killed download left: temporary files of `members` (and older
+    versions' ``.part`` files), untouched for `STALE_SECONDS`, so that one still being
+    written by another process is kept."""
+    prefixes = tuple(f".{Path(member).name}." for member in members)
+    now = time.time()
+    for path in {folder, *(folder / Path(m).parent for m in members)}:
+        if not path.is_dir():
+            continue
+        for entry in path.iterdir():
+            if not (
+                entry.name.startswith(prefixes)
+                or (entry.name.startswith(".") and entry.name.endswith(".part"))
+            ):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file() and now - entry.stat().st_mtime >= STALE_SECONDS:
+                    entry.unlink()
+
+
 def _cached(folder: Path, dataset: str, member: str) -> bool:
-    """Whether a checked copy of `member` is in the cache; a damaged one is an error."""
+    """Whether a checked copy of `member` is in the cache.
+
+    A copy that is damaged (not its checksum) or not in its format is removed with its
+    checksum file, with a warning, and counts as missing.
+    """
     path = folder / member
     if not path.is_file():
         return False
@@ -175,38 +243,114 @@ def _cached(folder: Path, dataset: str, member: str) -> bool:
     recorded = path.with_name(f"{path.name}.sha256")
     if expected is None and recorded.is_file():
         expected = recorded.read_text().strip()
-    digest = _sha256_file(path)
+    problem = _format_problem(path, member)
+    digest = _sha256_file(path) if problem is None else None
+    if problem is None and expected is not None and digest != expected:
+        problem = f"corrupted: its sha256 is {digest}, expected {expected}"
+    if problem is not None:
+        for damaged in (path, recorded):
+            with contextlib.suppress(FileNotFoundError):
+                damaged.unlink()
+        warnings.warn(
+            f"{path}: {problem}; removed from the cache, to be downloaded again",
+            stacklevel=4,
+        )
+        return False
     if expected is None:
         warnings.warn(
             f"{path}: no checksum is known for this file, so it is unverified (its "
             f"sha256 is {digest}); see xconv.data's documentation",
             stacklevel=4,
         )
-        return True
-    if digest != expected:
-        raise ValueError(
-            f"{path}: corrupted: its sha256 is {digest}, expected {expected}; delete it "
-            "to download it again"
-        )
     return True
 
 
-def _download(url: str, folder: Path, dataset: Dataset, archive: str) -> bytes:
-    """The bytes at `url`, through a temporary file that is always removed."""
-    pooch = _pooch()
-    progress = sys.stderr.isatty() and _has_tqdm()
-    fd, temporary = tempfile.mkstemp(prefix=f".{archive}.", suffix=".part", dir=folder)
-    os.close(fd)
+def _format_problem(path: Path, member: str) -> str | None:
+    """What is wrong with the format of a cached file, from its size and header, or None."""
     try:
-        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
-        try:
-            downloader(url, temporary, None)
-        except Exception as exc:  # requests' and ftplib's errors have no common base
-            raise ConnectionError(_no_network(url, folder, dataset, exc)) from exc
-        return Path(temporary).read_bytes()
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
+        if member.endswith(".bin"):
+            read_cifar_batch(read_cifar_file(path), str(path))
+        else:
+            with path.open("rb") as file:
+                head = file.read(4 + 4 * idx_ndim(member))
+            header, shape = idx_header(head, str(path), idx_ndim(member))
+            size = path.stat().st_size
+            if size != header + math.prod(shape):
+                return f"{size} bytes, but its header's shape {shape} needs more or fewer"
+    except ValueError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return None
+
+
+def _download(url: str, folder: Path, dataset: Dataset, archive: str) -> bytes:
+    """The bytes at `url`, held in memory (at most `MAX_DOWNLOAD_BYTES`): nothing of an
+    unchecked download is ever written to the cache, so a killed one leaves nothing.
+
+    The whole transfer must end within `DOWNLOAD_DEADLINE` seconds, and no read may
+    wait more than `READ_TIMEOUT` (nor past the deadline).
+    """
+    try:
+        return _transfer(url)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if isinstance(exc, _TooLarge):
+            raise ValueError(f"{url}: {exc}; not a dataset file, and not kept") from None
+        raise ConnectionError(_no_network(url, folder, dataset, exc)) from exc
+
+
+#: the longest one file's whole download may take, in seconds
+DOWNLOAD_DEADLINE = 1800.0
+#: the longest a download waits for its next bytes, in seconds
+READ_TIMEOUT = 60.0
+#: the most bytes one downloaded file may have (CIFAR-10's archive has 163 MiB)
+MAX_DOWNLOAD_BYTES = 1 << 30
+
+
+class _TooLarge(ValueError):
+    """A download larger than `MAX_DOWNLOAD_BYTES`."""
+
+
+def _transfer(url: str) -> bytes:
+    """GET `url` within the deadline and the size limit (module attributes, read now)."""
+    deadline, read_timeout, limit = DOWNLOAD_DEADLINE, READ_TIMEOUT, MAX_DOWNLOAD_BYTES
+    end = time.monotonic() + deadline
+    request = urllib.request.Request(url, headers={"User-Agent": "xconv"})
+    with urllib.request.urlopen(request, timeout=min(read_timeout, deadline)) as response:
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise _TooLarge(f"the server announces {length} bytes, more than {limit}")
+        received = bytearray()
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"the download did not finish within {deadline:g} s "
+                    f"(xconv.data._download.DOWNLOAD_DEADLINE); {len(received)} bytes came"
+                )
+            wait = min(read_timeout, remaining)
+            _set_timeout(response, wait)
+            try:
+                chunk = response.read1(1 << 16)
+            except TimeoutError:
+                if wait < read_timeout:  # the read was cut short by the deadline
+                    raise TimeoutError(
+                        f"the download did not finish within {deadline:g} s (xconv.data."
+                        f"_download.DOWNLOAD_DEADLINE); {len(received)} bytes came"
+                    ) from None
+                raise TimeoutError(
+                    f"no data came for {read_timeout:g} s (xconv.data._download.READ_TIMEOUT)"
+                ) from None
+            if not chunk:
+                return bytes(received)
+            received += chunk
+            if len(received) > limit:
+                raise _TooLarge(f"the server sends more than {limit} bytes")
+
+
+def _set_timeout(response: Any, seconds: float) -> None:
+    """The time-out of the socket under `response`, for its next read."""
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 1e-3))
 
 
 def _no_network(url: str, folder: Path, dataset: Dataset, exc: Exception) -> str:
@@ -220,11 +364,19 @@ def _no_network(url: str, folder: Path, dataset: Dataset, exc: Exception) -> str
 
 
 def _unpack(raw: bytes, archive: str, members: tuple[str, ...], source: str) -> dict[str, bytes]:
-    """The content files of one downloaded file: a gzipped file, or a gzipped tar."""
+    """The content files of one downloaded file: a gzipped file, or a gzipped tar.
+
+    Inflated only as far as the headers declare, and each checked for its format
+    before anything is cached: a mirror's error page is refused here, never kept.
+    """
     if archive.endswith(".tar.gz"):
-        return read_tar_members(raw, source, members)
+        found = read_tar_members(raw, source, members)
+        for member, content in found.items():
+            read_cifar_batch(content, f"{source}: {member}")
+        return found
     (member,) = members
-    return {member: decompress(raw, source)}
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+        return {member: read_idx_content(stream, source, ndim=idx_ndim(member))}
 
 
 def _check(
@@ -288,11 +440,3 @@ def _pooch() -> Any:
             "to read files you already have)"
         ) from None
     return pooch
-
-
-def _has_tqdm() -> bool:
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -12,6 +12,7 @@ from ._formats import (
     CIFAR_FOLDER,
     check_labels,
     read_cifar_batch,
+    read_cifar_file,
     read_file,
     read_idx,
     read_tar_members,
@@ -228,11 +229,12 @@ def _cifar_files(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
     """The six batch files from the extracted folder (or `folder` itself) or the archive."""
     for candidate in (folder / CIFAR_FOLDER, folder):
         if all((candidate / name).is_file() for name in names):
-            return {name: (candidate / name).read_bytes() for name in names}
+            return {name: read_cifar_file(candidate / name) for name in names}
     archive = folder / CIFAR_ARCHIVE
     if archive.is_file():
         members = tuple(f"{CIFAR_FOLDER}/{name}" for name in names)
-        found = read_tar_members(archive.read_bytes(), str(archive), members)
+        with archive.open("rb") as file:  # inflated as a stream, bounded by its headers
+            found = read_tar_members(file, str(archive), members)
         return {name: found[member] for name, member in zip(names, members, strict=True)}
     raise FileNotFoundError(
         f"{folder} holds neither {CIFAR_ARCHIVE} nor a {CIFAR_FOLDER}/ folder with "

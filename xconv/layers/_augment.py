@@ -28,6 +28,9 @@ from ._reshape import ParameterFreeLayer
 
 __all__ = ["RandomCrop", "RandomFlip"]
 
+#: the largest `RandomCrop` padding (its offsets and row indices are int32)
+MAX_PADDING = 1 << 16
+
 FlipMode = Literal["horizontal", "vertical", "horizontal_and_vertical"]
 _FLIP_AXES: dict[str, tuple[str, ...]] = {
     "horizontal": ("horizontal",),
@@ -91,11 +94,30 @@ class _RandomLayer(StochasticLayer, ParameterFreeLayer):
         raise NotImplementedError
 
 
-def _noise_entry(noise: dict[str, Array], key: str, n: int, layer: str) -> Array:
-    """``noise[key]``, which must be one value per sample."""
+def _noise_entry(
+    noise: dict[str, Array], key: str, n: int, layer: str, kind: str, xp: Namespace
+) -> Array:
+    """``noise[key]``, which must be an array of `xp` of dtype `kind` ("bool" or
+    "integral"), one value per sample."""
     if not isinstance(noise, dict) or key not in noise:
         raise ValueError(f"{layer}'s `noise` must be a dict with {key!r}, got {noise!r}")
     value = noise[key]
+    if not array_api_compat.is_array_api_obj(value) or isinstance(value, bool | int | float):
+        raise TypeError(
+            f"{layer}'s noise {key!r} must be an array of the input's library, got "
+            f"{type(value).__name__}"
+        )
+    try:
+        same_library = array_api_compat.array_namespace(value) == xp
+        right_kind = same_library and bool(xp.isdtype(value.dtype, kind))
+    except TypeError:
+        same_library = right_kind = False
+    if not right_kind:
+        what = "bool" if kind == "bool" else "integer"
+        raise TypeError(
+            f"{layer}'s noise {key!r} must be a {what} array of the input's library, got "
+            f"{type(value).__name__} of dtype {getattr(value, 'dtype', None)}"
+        )
     if tuple(value.shape) != (n,):
         raise ValueError(
             f"{layer}'s noise {key!r} must have shape ({n},), one per sample, got "
@@ -150,7 +172,7 @@ class RandomFlip(_RandomLayer):
     def _flip(self, X: Array, noise: dict[str, Array], xp: Namespace) -> Array:
         n = int(X.shape[0])
         for direction in _FLIP_AXES[self.mode]:
-            mask = _noise_entry(noise, direction, n, self.layer_name())
+            mask = _noise_entry(noise, direction, n, self.layer_name(), "bool", xp)
             axis = -1 if direction == "horizontal" else -2
             # each sample: its mirror image where the mask says so, else itself
             X = xp.where(mask[:, None, None, None], xp.flip(X, axis=axis), X)
@@ -204,6 +226,8 @@ class RandomCrop(_RandomLayer):
         self, padding: int | tuple[int, int] = 4, input_shape: tuple[int, ...] | None = None
     ) -> None:
         self._pad = int_or_pair(padding, "padding", minimum=0)
+        if max(self._pad) > MAX_PADDING:  # offsets and rows are int32
+            raise ValueError(f"`padding` must be at most {MAX_PADDING}, got {padding!r}")
         self.padding = padding
         super().__init__(input_shape)
 
@@ -224,8 +248,8 @@ class RandomCrop(_RandomLayer):
         n, _, height, width = (int(d) for d in X.shape)
         device = array_api_compat.device(X)
         (pad_h, pad_w), name = self._pad, self.layer_name()
-        dy = _noise_entry(noise, "dy", n, name)
-        dx = _noise_entry(noise, "dx", n, name)
+        dy = _noise_entry(noise, "dy", n, name, "integral", xp)
+        dx = _noise_entry(noise, "dx", n, name, "integral", xp)
         # rows: rows[n, i, k] = 1 where input row k lands on output row i
         i = xp.arange(height, dtype=xp.int32, device=device)
         source = i[None, :] + xp.astype(dy, xp.int32)[:, None] - pad_h

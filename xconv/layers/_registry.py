@@ -52,6 +52,13 @@ def register(cls: Any = None, /, *, name: str | None = None) -> Any:
         key = layer_class.__name__ if name is None else name
         if not isinstance(key, str) or not key:
             raise TypeError(f"`name` must be a non-empty string, got {key!r}")
+        current = layer_class.__dict__.get("_registered_name")
+        if isinstance(current, str) and current != key and _CLASSES.get(current) is layer_class:
+            # one name per class: a second would change how every saved model names it
+            raise ValueError(
+                f"{layer_class.__module__}.{layer_class.__qualname__} is registered as "
+                f"{current!r} already; to save it under {key!r}, register a subclass"
+            )
         known = _CLASSES.get(key)
         if known is not None and known is not layer_class:
             # the same class defined again (a re-run notebook cell) replaces the old one
@@ -72,9 +79,24 @@ def register(cls: Any = None, /, *, name: str | None = None) -> Any:
 
 
 def registered_name(layer_class: type[Layer]) -> str:
-    """The name a layer class is saved under (its class name unless registered otherwise)."""
+    """The name a layer class is saved under (its class name unless registered otherwise).
+
+    A class whose name is registered to another class (``class Dense(layers.Dense)``
+    with its own forward pass, unregistered) is a `ValueError`: saved under that name,
+    it would load as the other class, silently. Register it under a name of its own.
+    """
     name = layer_class.__dict__.get("_registered_name")
-    return name if isinstance(name, str) else layer_class.__name__
+    if not isinstance(name, str) or _CLASSES.get(name) is not layer_class:
+        name = layer_class.__name__
+        known = _CLASSES.get(name)
+        if known is not None and known is not layer_class:
+            raise ValueError(
+                f"the layer class {layer_class.__module__}.{layer_class.__qualname__} is not "
+                f"registered, and its name {name!r} belongs to {known.__module__}."
+                f"{known.__qualname__}: saved, it would load as that class; register it "
+                f"with @xconv.layers.register(name=...) under a name of its own"
+            )
+    return name
 
 
 def get_layer_class(name: str) -> type[Layer]:

@@ -14,7 +14,7 @@ predictions besides the loss.
 
 from ._base import Loss
 from ._losses import CrossEntropy, SquareLoss, from_config, get
-from ._metrics import Accuracy, Metric, TopKAccuracy, get_metric
+from ._metrics import Accuracy, Metric, TopKAccuracy, get_metric, get_metrics
 from ._regression import BinaryCrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "from_config",
     "get",
     "get_metric",
+    "get_metrics",
 ]

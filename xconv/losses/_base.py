@@ -52,10 +52,12 @@ class Loss:
         """The fraction of samples whose largest prediction is at their target's largest.
 
         A 0-d array (no trip to the host, so a compiled training step can return it).
-        Ties go to the first class, as ``argmax`` does.
+        Ties go to the first class, as ``argmax`` does; a sample with a NaN among its
+        predictions is a miss.
         """
         xp = self._check(y, p)
-        hits = xp.argmax(p, axis=1) == xp.argmax(y, axis=1)
+        # a row with NaN is a miss (argmax would pick the NaN's class)
+        hits = (xp.argmax(p, axis=1) == xp.argmax(y, axis=1)) & ~xp.any(xp.isnan(p), axis=1)
         return xp.mean(xp.astype(hits, p.dtype))
 
     def acc(self, y: Array, p: Array, /) -> float:

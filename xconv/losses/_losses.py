@@ -96,7 +96,9 @@ class CrossEntropy(Loss):
             # log_softmax: shift by the maximum, so that exp never overflows
             shifted = p - xp.max(p, axis=1, keepdims=True)
             log_probabilities = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-            return -xp.sum(y * log_probabilities, axis=1)
+            # a class of logit -inf and target 0 adds 0 (not 0 * -inf = NaN), as in PyTorch
+            kept = xp.where(y == 0, xp.zeros_like(p), log_probabilities)
+            return -xp.sum(y * kept, axis=1)
         # clip, so that log(0) is never taken
         clipped = xp.clip(p, self._eps(p, xp), 1.0)
         return -xp.sum(y * xp.log(clipped), axis=1)
@@ -146,8 +148,25 @@ def _one_hot(y: Array, p: Array) -> Array:
     xp = array_api_compat.array_namespace(y, p)
     if y.ndim != 1 or p.ndim != 2 or not xp.isdtype(y.dtype, "integral"):
         return y
+    _check_classes(y, p.shape[1], xp)
     classes = xp.arange(p.shape[1], dtype=y.dtype, device=array_api_compat.device(p))
     return xp.astype(y[:, None] == classes[None, :], p.dtype)
+
+
+def _check_classes(y: Array, classes: int, xp: Any) -> None:
+    """Class indices must lie in [0, classes): outside, a one-hot row would be all zeros
+    (a loss of 0 and no gradient). Arrays being traced (JAX under `jit`) are not read."""
+    outside = (y < 0) | (y >= classes)
+    try:
+        count = int(xp.count_nonzero(outside))
+    except Exception:  # a tracer: its values are unknown until it runs
+        return
+    if count:
+        first = int(y[xp.argmax(xp.astype(outside, xp.int8))])
+        raise ValueError(
+            f"class indices in `y` must lie in [0, {classes}) (the columns of `p`), got "
+            f"{first} ({count} of {y.shape[0]} labels outside)"
+        )
 
 
 # lower-case names without "_" or "-"; the class names fold into them too

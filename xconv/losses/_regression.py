@@ -18,11 +18,19 @@ from ._base import Loss
 __all__ = ["BinaryCrossEntropy", "Huber", "MeanAbsoluteError", "MeanSquaredError"]
 
 
+def _quote(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:38]}...{text[-38:]}"
+
+
 def _real(value: object, name: str, what: str) -> float:
     """`value` as a float, or a TypeError naming `name` and `what` it must be."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be {what}, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a Python int beyond float's range: out of every range here
+        return math.inf
 
 
 class MeanSquaredError(Loss):
@@ -80,7 +88,7 @@ class Huber(Loss):
     def __init__(self, delta: float = 1.0) -> None:
         value = _real(delta, "delta", "a positive number")
         if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"`delta` must be a positive number, got {delta!r}")
+            raise ValueError(f"`delta` must be a positive number (finite), got {_quote(delta)}")
         self.delta = value
 
     def get_config(self) -> dict[str, Any]:
@@ -125,7 +133,7 @@ class BinaryCrossEntropy(Loss):
         from_logits = true_or_false(from_logits, "from_logits")
         value = None if eps is None else _real(eps, "eps", "a number in (0, 0.5) or None")
         if value is not None and not 0 < value < 0.5:
-            raise ValueError(f"`eps` must be in (0, 0.5), got {eps!r}")
+            raise ValueError(f"`eps` must be in (0, 0.5), got {_quote(eps)}")
         self.from_logits = from_logits
         self.eps = value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -85,6 +86,65 @@ def _tolerances(*dtypes: np.dtype[Any]) -> tuple[float, float]:
     return chosen
 
 
+def _tolerance(value: Any, name: str) -> float:
+    """A given `rtol` or `atol`: a finite number >= 0 (NaN would make every check pass)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a non-negative number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"`{name}` (={value!r}) must be a finite non-negative number")
+    return number
+
+
+def _integer_comparison(
+    a: np.ndarray, e: np.ndarray, rtol: float, atol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Differences, allowances and failures of two integer arrays, in exact arithmetic."""
+    common = np.result_type(a.dtype, e.dtype)
+    if common.kind in "iu" and rtol == 0 and atol == 0:
+        bad = np.asarray(a.astype(common) != e.astype(common), dtype=bool)
+        if not bad.any():
+            return np.zeros(a.shape), np.zeros(a.shape), bad
+    # Python ints (object arrays): exact for any width, and int-float comparison is exact
+    a_exact, e_exact = a.astype(object), e.astype(object)
+    difference = np.abs(a_exact - e_exact)
+    allowed = atol + rtol * np.abs(e_exact)
+    bad = np.asarray(difference > allowed, dtype=bool)
+    return difference.astype(np.float64), allowed.astype(np.float64), bad
+
+
+def _float_comparison(
+    a: np.ndarray, e: np.ndarray, rtol: float, atol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Differences, allowances and failures of two arrays compared in float64/complex128.
+
+    An element with a NaN or an infinity in either array agrees only part by part: for
+    complex values the real parts and the imaginary parts each must be both NaN, equal,
+    or both finite and close (``nan+0j`` is not ``0+nanj``).
+    """
+    wide = np.complex128 if "c" in (a.dtype.kind, e.dtype.kind) else np.float64
+    a64, e64 = a.astype(wide), e.astype(wide)
+    with np.errstate(invalid="ignore", over="ignore"):
+        difference = np.abs(a64 - e64)
+        allowed = atol + rtol * np.abs(e64)
+        finite = np.isfinite(a64) & np.isfinite(e64)
+        close = finite & (difference <= allowed)
+        special = ~finite
+        for part_a, part_e in ((a64.real, e64.real), (a64.imag, e64.imag)):
+            both_nan = np.isnan(part_a) & np.isnan(part_e)
+            part_close = (
+                np.isfinite(part_a)
+                & np.isfinite(part_e)
+                & (np.abs(part_a - part_e) <= atol + rtol * np.abs(part_e))
+            )
+            special &= both_nan | (part_a == part_e) | part_close
+        bad = ~(close | special)
+    return difference, allowed, bad
+
+
 def assert_close(
     actual: Any,
     expected: Any,
@@ -149,10 +209,8 @@ def assert_close(
             f"expected {e.dtype} ({kind_e})"
         )
     default_rtol, default_atol = _tolerances(a.dtype, e.dtype)
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    if rtol < 0 or atol < 0:
-        raise ValueError(f"`rtol` (={rtol}) and `atol` (={atol}) must be non-negative")
+    rtol = default_rtol if rtol is None else _tolerance(rtol, "rtol")
+    atol = default_atol if atol is None else _tolerance(atol, "atol")
     source = (
         "given"
         if (rtol, atol) != (default_rtol, default_atol)
@@ -162,15 +220,11 @@ def assert_close(
         a = a.astype(np.int8)
     if e.dtype.kind == "b":
         e = e.astype(np.int8)
-    wide = np.complex128 if "c" in (a.dtype.kind, e.dtype.kind) else np.float64
-    a64, e64 = a.astype(wide), e.astype(wide)
-    both_nan = np.isnan(a64) & np.isnan(e64)
-    same_inf = np.isinf(e64) & (a64 == e64)
-    with np.errstate(invalid="ignore"):
-        difference = np.abs(a64 - e64)
-        allowed = atol + rtol * np.abs(e64)
-        close = np.isfinite(e64) & (difference <= allowed)
-        bad = ~(both_nan | same_inf | close)
+    if a.dtype.kind in "iu" and e.dtype.kind in "iu":
+        # integers exactly: float64 cannot tell 2**53 from 2**53 + 1
+        difference, allowed, bad = _integer_comparison(a, e, rtol, atol)
+    else:
+        difference, allowed, bad = _float_comparison(a, e, rtol, atol)
     if not bad.any():
         return
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 import xconv.backends as backends
 from xconv._typing import Namespace
+from xconv._validation import as_int
 
 from ._compare import to_numpy
 
@@ -43,6 +46,23 @@ def numerical_gradient(
         minus[index] -= eps
         grad[index] = (f(plus) - f(minus)) / (2 * eps)
     return grad
+
+
+def _finite(value: Any, name: str, *, positive: bool = False) -> float:
+    """A tolerance or step: a finite number, >= 0 (or > 0 with `positive`).
+
+    NaN and infinity are refused: a NaN tolerance makes every comparison pass.
+    """
+    what = "positive" if positive else "non-negative"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a {what} number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ValueError(f"`{name}` must be {what} and finite, got {value!r}")
+    return number
 
 
 def _float64_problem(xp: Namespace, device: Any) -> str | None:
@@ -148,11 +168,15 @@ def check_gradient(
         names, arrays, claims = [0], [inputs], [grads]
     if not arrays:
         raise ValueError("`inputs` must hold at least one array")
-    eps = 1e-6 if eps is None else eps
-    if not eps > 0:
-        raise ValueError(f"`eps` must be positive, got {eps}")
-    if directions is not None and directions < 1:
-        raise ValueError(f"`directions` must be None or a positive int, got {directions}")
+    eps = 1e-6 if eps is None else _finite(eps, "eps", positive=True)
+    rtol, atol = _finite(rtol, "rtol"), _finite(atol, "atol")
+    if directions is not None:
+        count = as_int(directions)
+        if count is None or count < 1:
+            raise ValueError(f"`directions` must be None or a positive int, got {directions!r}")
+        directions = count
+    if as_int(seed) is None:
+        raise TypeError(f"`seed` must be an integer, got {seed!r}")
 
     xp = array_api_compat.array_namespace(*arrays)
     backend = backends.backend_for(xp)
@@ -197,10 +221,14 @@ def check_gradient(
         label = f"gradient of input {name!r} disagrees with central finite differences"
         if every_element:
             numeric = numerical_gradient(partial, point[position], eps=eps)
-            difference = np.abs(g - numeric)
-            allowed = atol + rtol * (float(np.max(np.abs(numeric))) if numeric.size else 0.0)
-            if numeric.size and float(np.max(difference)) > allowed:
-                index = tuple(int(i) for i in np.unravel_index(np.argmax(difference), g.shape))
+            with np.errstate(invalid="ignore"):
+                difference = np.abs(g - numeric)
+            scale = float(np.max(np.abs(numeric))) if numeric.size else 0.0
+            allowed = atol + rtol * scale
+            # NaN in either gradient is a failure: `not <=` is True for NaN
+            if numeric.size and not float(np.max(difference)) <= allowed:
+                worst = np.where(np.isnan(difference), np.inf, difference)
+                index = tuple(int(i) for i in np.unravel_index(np.argmax(worst), g.shape))
                 raise AssertionError(
                     f"{label} (eps={eps:g}, every element)\n"
                     f"  worst at index {index}: claimed {float(g[index])!r}, numeric "
@@ -215,7 +243,7 @@ def check_gradient(
             expected = float(np.sum(g * v))
             norm_v = float(np.linalg.norm(v))
             allowed = (atol + rtol * float(np.linalg.norm(g))) * norm_v
-            if abs(slope - expected) > allowed:
+            if not abs(slope - expected) <= allowed:  # NaN fails
                 raise AssertionError(
                     f"{label} (eps={eps:g}, random direction {k} of "
                     f"{directions or DIRECTIONS}, seed {seed})\n"

@@ -105,7 +105,14 @@ def build_layer(spec: Any) -> _layers.Layer:
         key: as_tuple(value) if isinstance(value, list) else value
         for key, value in spec["config"].items()
     }
-    layer: _layers.Layer = layer_class(**arguments)
+    try:
+        layer: _layers.Layer = layer_class(**arguments)
+    except (TypeError, ValueError):
+        raise
+    except Exception as exc:  # a registered layer's own __init__: RuntimeError, OSError...
+        raise ValueError(
+            f"{layer_class.__name__}(**config) raised {type(exc).__name__}: {exc}"
+        ) from exc
     return layer
 
 

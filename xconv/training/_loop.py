@@ -20,7 +20,7 @@ import numpy as np
 
 from xconv import losses as _losses
 from xconv._typing import Array
-from xconv._validation import fraction, positive_int, true_or_false
+from xconv._validation import fraction, positive_int, true_or_false, writable_file
 from xconv.callbacks import (
     Callback,
     CallbackList,
@@ -159,7 +159,11 @@ def fit_callbacks(
     checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
     if on_nonfinite not in ("raise", "skip"):
         raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
-    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+    if (  # the type first: an array's `in` would be NumPy's "truth value is ambiguous"
+        isinstance(verbose, bool)
+        or not isinstance(verbose, str | int | np.integer)
+        or verbose not in ("auto", 0, 1, 2)
+    ):
         raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {verbose!r}")
     chosen: list[Callback] = []
     if resume is not None:
@@ -172,8 +176,7 @@ def fit_callbacks(
     if on_nonfinite == "skip":
         chosen.append(SkipNonFinite())
     if checkpoint is not None:
-        if not isinstance(checkpoint, str | os.PathLike):
-            raise TypeError(f"`checkpoint` must be a file path, got {checkpoint!r}")
+        writable_file(checkpoint, "checkpoint")  # a folder, /sys/..., too long: now
         chosen.append(Checkpoint(checkpoint, every=checkpoint_every))
     return chosen
 
@@ -225,6 +228,8 @@ def fit_model(
         validation: tuple[Array, Array] | None = (X_val, y_val)
     elif validation_data is not None:
         X_val = model_inputs(model, validation_data[0], "validation X")
+        if X_val.shape[0] == 0:  # else an epoch of training, then a division by zero
+            raise ValueError("`validation_data` must hold at least one sample, got 0")
         y_val = model_labels(model, validation_data[1], X_val.shape[0], "validation y")
         validation = (X_val, y_val)
     else:

@@ -183,8 +183,13 @@ class Network(Sequence[Layer]):
                 )
             ):
                 raise ValueError(f"layer {i} of the graph reads invalid tensors {sources!r}")
-            parents = [tensors[j] for j in sources]
             merges = getattr(layer, "merges", False)
+            if not merges and len(sources) != 1:  # else all but the first were dropped
+                raise ValueError(
+                    f"layer {i} of the graph ({type(layer).__name__}) reads one tensor, but "
+                    f"the file lists {len(sources)}: {sources!r}"
+                )
+            parents = [tensors[j] for j in sources]
             tensors.append(layer(parents if merges else parents[0]))
         if (
             isinstance(output, bool)
