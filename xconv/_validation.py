@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "as_int",
+    "check_index_array",
     "check_ndim",
     "check_shape",
     "fraction",
@@ -242,6 +243,27 @@ def _detect_namespace(named: dict[str, Any]) -> Any:
         raise TypeError(
             f"arrays from different libraries: {kinds}; convert them to one library first"
         ) from None
+
+
+def check_index_array(target: Any, name: str, xp: Any, like: Any) -> None:
+    """`target` must be an integer array of namespace `xp`, on the device of `like`
+    (class indices beside an op's floating arrays)."""
+    if target is None or not array_api_compat.is_array_api_obj(target):
+        raise TypeError(f"`{name}` must be an array, got {_type_name(target)}")
+    if isinstance(target, int | float | complex):
+        raise TypeError(f"`{name}` must be an array, got {_type_name(target)}")
+    try:
+        same = array_api_compat.array_namespace(target) is xp
+    except TypeError:
+        same = False
+    if not same:
+        raise TypeError(
+            f"`{name}` is {_type_name(target)}, not an array of the other arguments' "
+            f"library ({_type_name(like)}); convert them to one library first"
+        )
+    _check_one_device({"input": like, name: target})
+    if not xp.isdtype(target.dtype, "integral"):
+        raise TypeError(f"`{name}` must have an integer dtype, got {target.dtype}")
 
 
 def check_ndim(x: Any, name: str, layout: str) -> None:

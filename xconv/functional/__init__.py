@@ -47,6 +47,14 @@ from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import col2im, im2col
+from ._loss_functions import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy,
+    cross_entropy_backward,
+    nll_loss,
+    nll_loss_backward,
+)
 from ._pooling import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -56,6 +64,14 @@ from ._pooling import (
     max_pool2d_backward,
     max_pool2d_forward,
     max_pool2d_gradient,
+)
+from ._regression_losses import (
+    l1_loss,
+    l1_loss_backward,
+    mse_loss,
+    mse_loss_backward,
+    smooth_l1_loss,
+    smooth_l1_loss_backward,
 )
 
 __all__ = [
@@ -69,6 +85,8 @@ __all__ = [
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "avg_pool2d_gradient",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward",
     "col2im",
     "conv2d",
     "conv2d_backward",
@@ -76,11 +94,15 @@ __all__ = [
     "conv2d_gradients",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
     "elu",
     "elu_backward",
     "get_activation",
     "im2col",
     "kernel_threads",
+    "l1_loss",
+    "l1_loss_backward",
     "leaky_relu",
     "leaky_relu_backward",
     "log_softmax",
@@ -90,12 +112,18 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool2d_forward",
     "max_pool2d_gradient",
+    "mse_loss",
+    "mse_loss_backward",
+    "nll_loss",
+    "nll_loss_backward",
     "relu",
     "relu_backward",
     "selu",
     "selu_backward",
     "sigmoid",
     "sigmoid_backward",
+    "smooth_l1_loss",
+    "smooth_l1_loss_backward",
     "softmax",
     "softmax_backward",
     "softplus",
