@@ -47,6 +47,7 @@ from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import col2im, im2col
+from ._linear import linear, linear_backward
 from ._loss_functions import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_backward,
@@ -54,6 +55,16 @@ from ._loss_functions import (
     cross_entropy_backward,
     nll_loss,
     nll_loss_backward,
+)
+from ._pointwise import (
+    gelu,
+    gelu_backward,
+    hardtanh,
+    hardtanh_backward,
+    relu6,
+    relu6_backward,
+    silu,
+    silu_backward,
 )
 from ._pooling import (
     avg_pool2d,
@@ -98,13 +109,19 @@ __all__ = [
     "cross_entropy_backward",
     "elu",
     "elu_backward",
+    "gelu",
+    "gelu_backward",
     "get_activation",
+    "hardtanh",
+    "hardtanh_backward",
     "im2col",
     "kernel_threads",
     "l1_loss",
     "l1_loss_backward",
     "leaky_relu",
     "leaky_relu_backward",
+    "linear",
+    "linear_backward",
     "log_softmax",
     "log_softmax_backward",
     "matmul",
@@ -117,11 +134,15 @@ __all__ = [
     "nll_loss",
     "nll_loss_backward",
     "relu",
+    "relu6",
+    "relu6_backward",
     "relu_backward",
     "selu",
     "selu_backward",
     "sigmoid",
     "sigmoid_backward",
+    "silu",
+    "silu_backward",
     "smooth_l1_loss",
     "smooth_l1_loss_backward",
     "softmax",
