@@ -84,6 +84,7 @@ from ._regression_losses import (
     smooth_l1_loss,
     smooth_l1_loss_backward,
 )
+from ._resize import interpolate, interpolate_backward, pad, pad_backward
 
 __all__ = [
     "ACTIVATIONS",
@@ -115,6 +116,8 @@ __all__ = [
     "hardtanh",
     "hardtanh_backward",
     "im2col",
+    "interpolate",
+    "interpolate_backward",
     "kernel_threads",
     "l1_loss",
     "l1_loss_backward",
@@ -133,6 +136,8 @@ __all__ = [
     "mse_loss_backward",
     "nll_loss",
     "nll_loss_backward",
+    "pad",
+    "pad_backward",
     "relu",
     "relu6",
     "relu6_backward",

@@ -23,7 +23,7 @@ def _check(x: Any, weight: Any) -> None:
         )
 
 
-def linear(x: Any, weight: Any, bias: Any = None, /) -> Any:
+def linear(x: Any, weight: Any, /, bias: Any = None) -> Any:
     """``x @ weight.T + bias``: an affine map of the last axis of `x`.
 
     Args:
