@@ -42,6 +42,12 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
+from ._adaptive import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+)
 from ._chunks import kernel_threads, matmul
 from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_gradients
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
@@ -93,6 +99,10 @@ __all__ = [
     "ConvGeometry",
     "IntOrPair",
     "Padding",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
