@@ -62,6 +62,7 @@ from ._loss_functions import (
     nll_loss,
     nll_loss_backward,
 )
+from ._normalization import group_norm, group_norm_backward, layer_norm, layer_norm_backward
 from ._pointwise import (
     gelu,
     gelu_backward,
@@ -123,6 +124,8 @@ __all__ = [
     "gelu",
     "gelu_backward",
     "get_activation",
+    "group_norm",
+    "group_norm_backward",
     "hardtanh",
     "hardtanh_backward",
     "im2col",
@@ -131,6 +134,8 @@ __all__ = [
     "kernel_threads",
     "l1_loss",
     "l1_loss_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "leaky_relu",
     "leaky_relu_backward",
     "linear",
