@@ -51,6 +51,7 @@ from ._adaptive import (
 from ._chunks import kernel_threads, matmul
 from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_gradients
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
+from ._dropout import dropout, dropout_backward
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import col2im, im2col
 from ._linear import linear, linear_backward
@@ -119,6 +120,8 @@ __all__ = [
     "conv_transpose2d_backward",
     "cross_entropy",
     "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
     "elu",
     "elu_backward",
     "gelu",
