@@ -30,6 +30,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
+    "OPTIONAL_ARRAYS",
     "as_int",
     "check_index_array",
     "check_ndim",
@@ -197,14 +198,33 @@ _NAMESPACES: dict[type, Any] = {}
 _FLOATING: dict[tuple[type, Any], bool] = {}
 
 
+#: The arrays an op may be called without: None for them means "none" (no bias). Any
+#: other None, where an array belongs, is a `TypeError` naming the argument.
+OPTIONAL_ARRAYS = frozenset({"bias"})
+
+
 def namespace_of(**arrays: Any) -> Any:
-    """The one array namespace of the named arrays (None values are skipped).
+    """The one array namespace of the named arrays.
 
     All must be arrays of one library, on one device, with one real floating dtype;
     otherwise a `TypeError` or `ValueError` names the arguments that disagree. An array
-    whose device is unknown (a JAX tracer) is taken to be on the others' device.
+    whose device is unknown (a JAX tracer) is taken to be on the others' device. None
+    is skipped for the names in `OPTIONAL_ARRAYS` and refused for any other: an op with
+    further optional arrays leaves the absent ones out of the call.
+
+    >>> namespace_of(x=None)
+    Traceback (most recent call last):
+    ...
+    TypeError: `x` must be an array, got None
     """
-    named = {name: x for name, x in arrays.items() if x is not None}
+    named = {}
+    for name, x in arrays.items():
+        if x is not None:
+            named[name] = x
+        elif name not in OPTIONAL_ARRAYS:
+            raise TypeError(f"`{name}` must be an array, got None")
+    if not named:
+        raise TypeError(f"no arrays given: {', '.join(f'`{name}`' for name in arrays)} are None")
     kinds = {type(x) for x in named.values()}
     xp = _NAMESPACES.get(next(iter(kinds))) if len(kinds) == 1 else None
     if xp is None:
