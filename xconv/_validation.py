@@ -35,7 +35,9 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
+    "OPTIONAL_ARRAYS",
     "as_int",
+    "check_index_array",
     "check_ndim",
     "check_shape",
     "claim_layers",
@@ -294,14 +296,33 @@ _NAMESPACES: dict[type, Any] = {}
 _FLOATING: dict[tuple[type, Any], bool] = {}
 
 
+#: The arrays an op may be called without: None for them means "none" (no bias). Any
+#: other None, where an array belongs, is a `TypeError` naming the argument.
+OPTIONAL_ARRAYS = frozenset({"bias"})
+
+
 def namespace_of(**arrays: Any) -> Any:
-    """The one array namespace of the named arrays (None values are skipped).
+    """The one array namespace of the named arrays.
 
     All must be arrays of one library, on one device, with one real floating dtype;
     otherwise a `TypeError` or `ValueError` names the arguments that disagree. An array
-    whose device is unknown (a JAX tracer) is taken to be on the others' device.
+    whose device is unknown (a JAX tracer) is taken to be on the others' device. None
+    is skipped for the names in `OPTIONAL_ARRAYS` and refused for any other: an op with
+    further optional arrays leaves the absent ones out of the call.
+
+    >>> namespace_of(x=None)
+    Traceback (most recent call last):
+    ...
+    TypeError: `x` must be an array, got None
     """
-    named = {name: x for name, x in arrays.items() if x is not None}
+    named = {}
+    for name, x in arrays.items():
+        if x is not None:
+            named[name] = x
+        elif name not in OPTIONAL_ARRAYS:
+            raise TypeError(f"`{name}` must be an array, got None")
+    if not named:
+        raise TypeError(f"no arrays given: {', '.join(f'`{name}`' for name in arrays)} are None")
     kinds = {type(x) for x in named.values()}
     xp = _NAMESPACES.get(next(iter(kinds))) if len(kinds) == 1 else None
     if xp is None:
@@ -340,6 +361,27 @@ def _detect_namespace(named: dict[str, Any]) -> Any:
         raise TypeError(
             f"arrays from different libraries: {kinds}; convert them to one library first"
         ) from None
+
+
+def check_index_array(target: Any, name: str, xp: Any, like: Any) -> None:
+    """`target` must be an integer array of namespace `xp`, on the device of `like`
+    (class indices beside an op's floating arrays)."""
+    if target is None or not array_api_compat.is_array_api_obj(target):
+        raise TypeError(f"`{name}` must be an array, got {_type_name(target)}")
+    if isinstance(target, int | float | complex):
+        raise TypeError(f"`{name}` must be an array, got {_type_name(target)}")
+    try:
+        same = array_api_compat.array_namespace(target) is xp
+    except TypeError:
+        same = False
+    if not same:
+        raise TypeError(
+            f"`{name}` is {_type_name(target)}, not an array of the other arguments' "
+            f"library ({_type_name(like)}); convert them to one library first"
+        )
+    _check_one_device({"input": like, name: target})
+    if not xp.isdtype(target.dtype, "integral"):
+        raise TypeError(f"`{name}` must have an integer dtype, got {target.dtype}")
 
 
 def check_ndim(x: Any, name: str, layout: str) -> None:

@@ -1,14 +1,28 @@
-"""Process-wide settings: how much scratch memory a convolution may use, fast kernels,
-delegation to PyTorch's and JAX's own convolutions.
+"""Settings: how much scratch memory a convolution may use, fast kernels, delegation
+to PyTorch's and JAX's own convolutions.
 
-Set them as module attributes, or for a block of code with `using`::
+Set them process-wide as module attributes, or for a block of code with `using`::
 
     import xconv
-    xconv.config.workspace_bytes = 256 * 2**20    # 256 MiB column matrices
+    xconv.config.workspace_bytes = 256 * 2**20    # 256 MiB column matrices, everywhere
     with xconv.config.using(fast_kernels=False):  # the generic array-API code only
         ...
     with xconv.config.using(delegate=False):      # xconv's im2col on torch/JAX too
         ...
+
+`using` is context-local, like `xconv.use_backend`: its values live in a
+`contextvars.ContextVar`, so they hold in the block's own thread or asyncio task
+only, and other threads and tasks keep seeing theirs, also while the blocks
+interleave. A thread starts from the process-wide values; an asyncio task starts from
+those of the code that created it. Assigning a setting inside a ``using`` block that
+sets it changes it for the rest of that block only; elsewhere, assigning changes the
+process-wide value.
+
+A ``with using(...)`` (or ``with use_backend(...)``) block inside a generator holds
+while the generator runs, and also while it is suspended at a ``yield`` inside the
+block: the caller between two ``next()`` calls sees the block's settings, because a
+generator runs in its caller's context. Enter the block around the loop that consumes
+the generator, or inside the generator between its yields, not across a ``yield``.
 
 Attributes:
     workspace_bytes: the most bytes one convolution call may spend on its column
@@ -49,8 +63,11 @@ Attributes:
 
 from __future__ import annotations
 
+import contextvars
 import os
-from collections.abc import Iterator
+import sys
+import types
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,15 +90,40 @@ def _from_environment() -> int | None:
     return int(text)
 
 
-workspace_bytes: int | None = _from_environment()
-fast_kernels: bool = True
-delegate: bool = True
-retain_freed_memory: bool = False
+# The settings are properties of this module's class (below), not module globals: a
+# read takes this context's `using` value if it has one, else the process-wide one.
+workspace_bytes: int | None
+fast_kernels: bool
+delegate: bool
+retain_freed_memory: bool
+
+_process_wide: dict[str, Any] = {
+    "workspace_bytes": _from_environment(),
+    "fast_kernels": True,
+    "delegate": True,
+    "retain_freed_memory": False,
+}
+_scoped: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "xconv_config", default=types.MappingProxyType({})
+)
+
+
+def _get(name: str) -> Any:
+    scoped = _scoped.get()
+    return scoped[name] if name in scoped else _process_wide[name]
+
+
+def _set(name: str, value: Any) -> None:
+    scoped = _scoped.get()
+    if name in scoped:  # inside a `using` block that set it: for the rest of the block
+        _scoped.set(types.MappingProxyType({**scoped, name: value}))
+    else:
+        _process_wide[name] = value
 
 
 def checked_workspace_bytes() -> int | None:
     """`workspace_bytes` as it is now, checked: a positive integer, or None."""
-    return _check_workspace(workspace_bytes)
+    return _check_workspace(_get("workspace_bytes"))
 
 
 def _check_workspace(value: Any) -> int | None:
@@ -98,7 +140,8 @@ _SETTINGS = ("workspace_bytes", "fast_kernels", "delegate", "retain_freed_memory
 
 @contextmanager
 def using(**settings: Any) -> Iterator[None]:
-    """Change settings inside a ``with`` block, restoring them after (process-wide).
+    """Change settings inside a ``with`` block, in this thread or task only, restoring
+    them after, also on error.
 
     Example:
         >>> import xconv
@@ -111,10 +154,24 @@ def using(**settings: Any) -> Iterator[None]:
         raise TypeError(f"unknown settings {unknown}; known: {', '.join(map(repr, _SETTINGS))}")
     if "workspace_bytes" in settings:
         _check_workspace(settings["workspace_bytes"])
-    module = globals()
-    saved = {name: module[name] for name in settings}
-    module.update(settings)
+    token = _scoped.set(types.MappingProxyType({**_scoped.get(), **settings}))
     try:
         yield
     finally:
-        module.update(saved)
+        _scoped.reset(token)
+
+
+def _setting(name: str) -> property:
+    return property(lambda _: _get(name), lambda _, value: _set(name, value))
+
+
+class _ConfigModule(types.ModuleType):
+    """This module's class: each setting a property read from `_get`, set by `_set`."""
+
+    workspace_bytes = _setting("workspace_bytes")
+    fast_kernels = _setting("fast_kernels")
+    delegate = _setting("delegate")
+    retain_freed_memory = _setting("retain_freed_memory")
+
+
+sys.modules[__name__].__class__ = _ConfigModule

@@ -45,12 +45,39 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
+from ._adaptive import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+)
 from ._batch_norm import BatchNormOutput, batch_norm, batch_norm_backward
 from ._conv import ConvColumns, conv2d, conv2d_backward, conv2d_forward, conv2d_gradients
 from ._conv_transpose import conv_transpose2d, conv_transpose2d_backward
+from ._dropout import dropout, dropout_backward
 from ._geometry import ConvGeometry, IntOrPair, Padding
 from ._im2col import col2im, im2col
 from ._kernel_threads import kernel_threads, matmul
+from ._linear import linear, linear_backward
+from ._loss_functions import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy,
+    cross_entropy_backward,
+    nll_loss,
+    nll_loss_backward,
+)
+from ._normalization import group_norm, group_norm_backward, layer_norm, layer_norm_backward
+from ._pointwise import (
+    gelu,
+    gelu_backward,
+    hardtanh,
+    hardtanh_backward,
+    relu6,
+    relu6_backward,
+    silu,
+    silu_backward,
+)
 from ._pooling import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -61,6 +88,15 @@ from ._pooling import (
     max_pool2d_forward,
     max_pool2d_gradient,
 )
+from ._regression_losses import (
+    l1_loss,
+    l1_loss_backward,
+    mse_loss,
+    mse_loss_backward,
+    smooth_l1_loss,
+    smooth_l1_loss_backward,
+)
+from ._resize import interpolate, interpolate_backward, pad, pad_backward
 
 __all__ = [
     "ACTIVATIONS",
@@ -70,12 +106,18 @@ __all__ = [
     "ConvGeometry",
     "IntOrPair",
     "Padding",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "avg_pool2d_gradient",
     "batch_norm",
     "batch_norm_backward",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward",
     "col2im",
     "conv2d",
     "conv2d_backward",
@@ -83,13 +125,31 @@ __all__ = [
     "conv2d_gradients",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
     "elu",
     "elu_backward",
+    "gelu",
+    "gelu_backward",
     "get_activation",
+    "group_norm",
+    "group_norm_backward",
+    "hardtanh",
+    "hardtanh_backward",
     "im2col",
+    "interpolate",
+    "interpolate_backward",
     "kernel_threads",
+    "l1_loss",
+    "l1_loss_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "leaky_relu",
     "leaky_relu_backward",
+    "linear",
+    "linear_backward",
     "log_softmax",
     "log_softmax_backward",
     "matmul",
@@ -97,12 +157,24 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool2d_forward",
     "max_pool2d_gradient",
+    "mse_loss",
+    "mse_loss_backward",
+    "nll_loss",
+    "nll_loss_backward",
+    "pad",
+    "pad_backward",
     "relu",
+    "relu6",
+    "relu6_backward",
     "relu_backward",
     "selu",
     "selu_backward",
     "sigmoid",
     "sigmoid_backward",
+    "silu",
+    "silu_backward",
+    "smooth_l1_loss",
+    "smooth_l1_loss_backward",
     "softmax",
     "softmax_backward",
     "softplus",
