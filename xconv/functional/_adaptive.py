@@ -122,7 +122,7 @@ class _MaxWindows:
         self.rows = _offsets(*self.row_windows)
         self.columns = _offsets(*self.column_windows)
         self.width = len(self.columns)
-        pixels = []
+        pixels: list[Any] = []
         for rows in self.rows:
             band = _gather(x, rows, 2, xp)
             pixels.extend(_gather(band, columns, 3, xp) for columns in self.columns)
