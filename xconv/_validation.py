@@ -46,6 +46,7 @@ __all__ = [
     "namespace_of",
     "nonnegative_int",
     "nonnegative_real",
+    "optional_pair",
     "positive_int",
     "positive_real",
     "readable_file",
@@ -114,6 +115,25 @@ def int_or_pair(value: object, name: str, *, minimum: Literal[0, 1] = 1) -> tupl
     if items[0] < minimum or items[1] < minimum:
         raise ValueError(f"`{name}` must be {what}, got {value!r}")
     return items[0], items[1]
+
+
+def optional_pair(value: object, name: str) -> tuple[int | None, int | None]:
+    """A positive int, None, or a pair of them (an output size whose None entries keep
+    the input's size), as a pair: a `ValueError` otherwise.
+
+    >>> optional_pair((3, None), "output_size")
+    (3, None)
+    """
+    items = list(value) if isinstance(value, tuple | list) else [value, value]
+    checked = [None if item is None else as_int(item) for item in items]
+    if len(items) != 2 or any(
+        (c is None and i is not None) or (c is not None and c < 1)
+        for c, i in zip(checked, items, strict=True)
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive integer, None, or a pair of them, got {value!r}"
+        )
+    return checked[0], checked[1]
 
 
 # -- real numbers --------------------------------------------------------------------

@@ -164,7 +164,7 @@ def mnist_bn(
                 padding="valid",
                 use_bias=False,
                 kernel_initializer="he_normal",
-                **({"input_shape": input_shape} if filters == 32 else {}),
+                input_shape=input_shape if filters == 32 else None,
             )
         )
         model.add(BatchNormalization(momentum=0.9, eps=1e-5))

@@ -20,7 +20,7 @@ from typing import Any
 
 import array_api_compat
 
-from xconv._validation import as_int, check_shape, namespace_of, true_or_false
+from xconv._validation import check_shape, namespace_of, optional_pair, true_or_false
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -38,23 +38,11 @@ def _check(x: Any, output_size: object) -> tuple[int, int]:
         raise ValueError(
             f"`x` must be a 4-D array (N, C, H, W) or 3-D (C, H, W), got shape {tuple(x.shape)}"
         )
-    if isinstance(output_size, Sequence) and not isinstance(output_size, str):
-        items = list(output_size)
-    else:
-        items = [output_size, output_size]
-    if len(items) != 2:
-        raise ValueError(f"`output_size` must be an int or a pair, got {output_size!r}")
-    sizes = []
-    for item, size in zip(items, x.shape[-2:], strict=True):
-        value = size if item is None else as_int(item)
-        if value is None or value < 1:
-            raise ValueError(
-                f"`output_size` must hold positive integers (or None), got {output_size!r}"
-            )
-        sizes.append(value)
+    sizes = optional_pair(output_size, "output_size")
     if min(x.shape[-2:]) < 1:
         raise ValueError(f"`x` must have non-empty H and W, got shape {tuple(x.shape)}")
-    return sizes[0], sizes[1]
+    height, width = x.shape[-2:]
+    return sizes[0] or height, sizes[1] or width
 
 
 def _windows(n_in: int, n_out: int) -> tuple[list[int], list[int]]:
@@ -134,7 +122,7 @@ class _MaxWindows:
         self.rows = _offsets(*self.row_windows)
         self.columns = _offsets(*self.column_windows)
         self.width = len(self.columns)
-        pixels = []
+        pixels: list[Any] = []
         for rows in self.rows:
             band = _gather(x, rows, 2, xp)
             pixels.extend(_gather(band, columns, 3, xp) for columns in self.columns)

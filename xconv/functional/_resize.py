@@ -79,7 +79,7 @@ def _filled(x: Any, axis: int, size: int, value: float, xp: Any) -> Any:
     return xp.full(tuple(shape), value, dtype=x.dtype, device=array_api_compat.device(x))
 
 
-def _pad_axis(x: Any, axis: int, before: int, after: int, mode: str, value: float, xp: Any):
+def _pad_axis(x: Any, axis: int, before: int, after: int, mode: str, value: float, xp: Any) -> Any:
     size = x.shape[axis]
     # negative constant padding crops first
     x = _take(x, axis, max(-before, 0), size - max(-after, 0))
@@ -103,7 +103,7 @@ def _pad_axis(x: Any, axis: int, before: int, after: int, mode: str, value: floa
     return xp.concat([head, x, tail], axis=axis)
 
 
-def pad(x: Any, /, pad: Sequence[int], mode: str = "constant", value: float | None = None):
+def pad(x: Any, /, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Any:
     """`x` padded on its last ``len(pad) // 2`` axes, as `torch.nn.functional.pad`.
 
     Args:
@@ -144,7 +144,7 @@ def _at(piece: Any, axis: int, start: int, size: int, xp: Any) -> Any:
     return xp.concat(parts, axis=axis)
 
 
-def _unpad_axis(g: Any, axis: int, before: int, after: int, size: int, mode: str, xp: Any):
+def _unpad_axis(g: Any, axis: int, before: int, after: int, size: int, mode: str, xp: Any) -> Any:
     """The gradient of `_pad_axis` for an axis of `size` before padding."""
     # the gradient of the kept part, as the crop of negative amounts left it
     kept = size - max(-before, 0) - max(-after, 0)

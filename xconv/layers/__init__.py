@@ -10,6 +10,7 @@ Layers are also callable on symbolic tensors (`Input`), to build graph models:
 """
 
 from ._activation import Activation
+from ._adaptive_pooling import AdaptiveAveragePooling2D, AdaptiveMaxPooling2D
 from ._augment import RandomCrop, RandomFlip
 from ._base import Layer, StochasticLayer
 from ._conv import Conv2D
@@ -18,6 +19,7 @@ from ._dense import Dense
 from ._depthwise import DepthwiseConv2D, SeparableConv2D
 from ._global_pooling import GlobalAveragePooling2D, GlobalMaxPooling2D
 from ._graph import Input, SymbolicTensor
+from ._group_normalization import GroupNormalization
 from ._initializers import DEFAULT_INITIALIZER, INITIALIZERS
 from ._merge import Add, Concatenate, Merge
 from ._normalization import LayerNormalization
@@ -32,6 +34,8 @@ __all__ = [
     "GELU",
     "INITIALIZERS",
     "Activation",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveMaxPooling2D",
     "Add",
     "AveragePooling2D",
     "BatchNormalization",
@@ -44,6 +48,7 @@ __all__ = [
     "Flatten",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
+    "GroupNormalization",
     "Input",
     "Layer",
     "LayerNormalization",

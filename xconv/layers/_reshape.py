@@ -15,6 +15,7 @@ import array_api_extra as xpx
 
 from xconv._typing import Array, Namespace
 from xconv._validation import as_int, check_ndim, check_shape, int_or_pair, namespace_of
+from xconv.functional import interpolate, interpolate_backward
 
 from ._base import Layer
 
@@ -258,14 +259,18 @@ class ZeroPadding2D(ParameterFreeLayer):
 
 
 class UpSampling2D(ParameterFreeLayer):
-    """Repeat each pixel into a `size` block (nearest-neighbour upsampling).
+    """Upsample by `size`: repeat each pixel into a block (``interpolation="nearest"``,
+    the default), or interpolate bilinearly (``"bilinear"``: Keras's, which is PyTorch's
+    ``interpolate(..., mode="bilinear", align_corners=False)``).
 
-    Its gradient sums the output gradient over each block, since every output pixel
-    of a block is a copy of the same input pixel.
+    The nearest gradient sums the output gradient over each block, since every output
+    pixel of a block is a copy of the same input pixel; the bilinear gradient is
+    `xconv.functional.interpolate_backward`'s.
 
     Args:
         size: (sh, sw) or an int, >= 1: how many times rows and columns repeat.
         input_shape: (C, H, W) of one sample, or taken from the first batch.
+        interpolation: "nearest" (default) or "bilinear".
 
     Shape:
         input (N, C, H, W) -> output (N, C, H * sh, W * sw).
@@ -277,14 +282,26 @@ class UpSampling2D(ParameterFreeLayer):
         array([[1., 1., 2., 2.]])
         >>> layer.backward_pass(np.array([[[[1.0, 2.0, 3.0, 4.0]]]]))[0, 0]
         array([[3., 7.]])
+        >>> smooth = UpSampling2D((1, 2), interpolation="bilinear")
+        >>> smooth.forward_pass(np.array([[[[1.0, 2.0]]]]))[0, 0]
+        array([[1.  , 1.25, 1.75, 2.  ]])
     """
 
     sample_axes = "CHW"
 
     def __init__(
-        self, size: int | tuple[int, int] = (2, 2), input_shape: tuple[int, int, int] | None = None
+        self,
+        size: int | tuple[int, int] = (2, 2),
+        input_shape: tuple[int, int, int] | None = None,
+        *,
+        interpolation: str = "nearest",
     ) -> None:
         self.size = int_or_pair(size, "size")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(
+                f"`interpolation` must be 'nearest' or 'bilinear', got {interpolation!r}"
+            )
+        self.interpolation = interpolation
         super().__init__(input_shape)
 
     def _output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -292,6 +309,8 @@ class UpSampling2D(ParameterFreeLayer):
         return channels, height * self.size[0], width * self.size[1]
 
     def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
+        if self.interpolation == "bilinear":
+            return interpolate(X, scale_factor=self.size, mode="bilinear"), {}
         n, c, h, w = X.shape
         sh, sw = self.size
         # copy each pixel into an (sh, sw) block: broadcast over two new axes
@@ -299,6 +318,10 @@ class UpSampling2D(ParameterFreeLayer):
         return xp.reshape(blocks, (n, c, h * sh, w * sw)), {}
 
     def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
+        if self.interpolation == "bilinear":
+            return interpolate_backward(
+                accum_grad, saved["X"], scale_factor=self.size, mode="bilinear"
+            )
         n, c, h, w = saved["X"].shape
         sh, sw = self.size
         # every output pixel of a block came from one input pixel: sum over the block
