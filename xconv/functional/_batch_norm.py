@@ -85,9 +85,9 @@ def batch_norm(
                [ 3., 30.]])
     """
     training = true_or_false(training, "training")
-    xp = namespace_of(
-        x=x, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias
-    )
+    optional = {"running_mean": running_mean, "running_var": running_var, "weight": weight}
+    given = {name: a for name, a in optional.items() if a is not None}
+    xp = namespace_of(x=x, bias=bias, **given)
     if x.ndim < 2:
         raise ValueError(f"`x` must have shape (N, C, ...), got shape {tuple(x.shape)}")
     channels = x.shape[1]
