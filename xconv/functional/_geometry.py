@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xconv._typing import IntOrPair, Padding
-from xconv._validation import int_or_pair
+from xconv._validation import int_or_pair, true_or_false
 
 __all__ = [
     "ConvGeometry",
@@ -102,6 +102,12 @@ class ConvGeometry:
     Build it with `ConvGeometry.build`, which validates the arguments. Sizes are
     (height, width) pairs; `padding` is ((top, bottom), (left, right)).
 
+    A pooling's geometry in PyTorch's ``ceil_mode`` (`for_pooling`) keeps one more
+    window where the last one would overhang the bottom or right: `padding` then
+    holds the rows and columns that window reaches past the padding asked for, and
+    `ceil_padding` says how many of them that is, (bottom, right), so that
+    ``count_include_pad`` counts only the padding asked for.
+
     Shape:
         ``out_size[0] = (in_size[0] + top + bottom - dilation[0] * (kernel_size[0] - 1)
         - 1) // stride[0] + 1``, and likewise for the width.
@@ -119,6 +125,7 @@ class ConvGeometry:
     dilation: tuple[int, int]
     padding: tuple[tuple[int, int], tuple[int, int]]
     out_size: tuple[int, int]
+    ceil_padding: tuple[int, int] = (0, 0)
 
     @classmethod
     def build(
@@ -173,7 +180,7 @@ class ConvGeometry:
         >>> ConvGeometry.from_pairs((4, 4), (2, 2), stride=(2, 2), padding=0, dilation=(1, 1))
         ... # doctest: +NORMALIZE_WHITESPACE
         ConvGeometry(in_size=(4, 4), kernel_size=(2, 2), stride=(2, 2), dilation=(1, 1),
-                     padding=((0, 0), (0, 0)), out_size=(2, 2))
+                     padding=((0, 0), (0, 0)), out_size=(2, 2), ceil_padding=(0, 0))
         """
         size, kernel, strides, dilations = in_size, kernel_size, stride, dilation
         check_padding(padding)
@@ -242,14 +249,50 @@ class ConvGeometry:
 
     check_padding = staticmethod(check_padding)
 
+    def _real_taps(self, axis: int) -> list[list[bool]]:
+        """For each window along `axis` (0 or 1), whether each of its taps is a real
+        (non-padding) pixel."""
+        before, size = self.padding[axis][0], self.in_size[axis]
+        step, dilation = self.stride[axis], self.dilation[axis]
+        return [
+            [0 <= o * step + t * dilation - before < size for t in range(self.kernel_size[axis])]
+            for o in range(self.out_size[axis])
+        ]
+
     def real_pixels(self, axis: int) -> list[int]:
         """How many real (non-padding) pixels each window holds along `axis` (0 or 1)."""
-        before = self.padding[axis][0]
-        size, kernel = self.in_size[axis], self.kernel_size[axis]
-        step = self.stride[axis]
-        starts = range(0, self.out_size[axis] * step, step)
-        # overlap of the padded window [start, start + kernel) with the input
-        return [max(min(s + kernel, before + size) - max(s, before), 0) for s in starts]
+        return [sum(taps) for taps in self._real_taps(axis)]
+
+    def first_real_taps(self) -> list[list[int]]:
+        """For each window (OH x OW), its first real pixel's position in the window,
+        row-major (``i * kw + j``): where PyTorch's max pooling puts the maximum of a
+        window whose real pixels are all -inf (and its padding too)."""
+        rows = [taps.index(True) for taps in self._real_taps(0)]
+        cols = [taps.index(True) for taps in self._real_taps(1)]
+        kw = self.kernel_size[1]
+        return [[i * kw + j for j in cols] for i in rows]
+
+    def pool_divisors(
+        self, *, count_include_pad: bool, divisor_override: int | None
+    ) -> list[list[float]]:
+        """What average pooling divides each window's sum by (OH x OW), as PyTorch's
+        `avg_pool2d`: `divisor_override` if given; else the window's real pixels, and
+        with `count_include_pad` its padding too, but not the rows and columns that
+        only ``ceil_mode`` adds (`ceil_padding`)."""
+        if divisor_override is not None:
+            return [[float(divisor_override)] * self.out_size[1]] * self.out_size[0]
+        if count_include_pad:
+            counts = []
+            for axis in (0, 1):
+                # the window clipped to the input and the padding asked for
+                end = self.padded_size[axis] - self.ceil_padding[axis]
+                size, step = self.kernel_size[axis], self.stride[axis]
+                starts = range(0, self.out_size[axis] * step, step)
+                counts.append([min(s + size, end) - s for s in starts])
+            rows, cols = counts
+        else:
+            rows, cols = self.real_pixels(0), self.real_pixels(1)
+        return [[float(r * c) for c in cols] for r in rows]
 
     @classmethod
     def for_pooling(
@@ -259,14 +302,24 @@ class ConvGeometry:
         *,
         stride: IntOrPair | None = None,
         padding: Padding = 0,
+        dilation: IntOrPair = 1,
+        ceil_mode: bool = False,
     ) -> ConvGeometry:
         """A pooling's geometry (`stride` defaults to the window); every window must
         keep at least one real pixel.
 
+        With `ceil_mode` (PyTorch's), the output size rounds up rather than down, and a
+        last window that would start in the bottom (right) padding is dropped.
+
         >>> ConvGeometry.for_pooling((7, 8), 2).out_size
         (3, 4)
+        >>> g = ConvGeometry.for_pooling((7, 8), 2, ceil_mode=True)
+        >>> g.out_size, g.padding, g.ceil_padding
+        ((4, 4), ((0, 1), (0, 0)), (1, 0))
         """
-        arguments = (in_size, kernel_size, stride, padding)
+        ceil = true_or_false(ceil_mode, "ceil_mode")
+        # (the flag as an int: a cache key of plain ints, see `_plain`)
+        arguments = (in_size, kernel_size, stride, padding, dilation, int(ceil))
         if _plain(arguments):
             return _cached(cls._for_pooling, arguments)
         return cls._for_pooling(*arguments)
@@ -278,19 +331,50 @@ class ConvGeometry:
         kernel_size: IntOrPair,
         stride: IntOrPair | None,
         padding: Padding,
+        dilation: IntOrPair,
+        ceil_mode: int,
     ) -> ConvGeometry:
         geometry = cls.build(
-            in_size, kernel_size, stride=kernel_size if stride is None else stride, padding=padding
+            in_size,
+            kernel_size,
+            stride=kernel_size if stride is None else stride,
+            padding=padding,
+            dilation=dilation,
         )
+        if ceil_mode:
+            geometry = geometry._ceil_mode()
         for axis, name in enumerate(("height", "width")):
             if min(geometry.real_pixels(axis)) < 1:
                 raise ValueError(
                     f"`padding` (={padding!r}) leaves pooling windows with no input pixel "
                     f"along the {name} (input {geometry.in_size[axis]}, kernel "
-                    f"{geometry.kernel_size[axis]}, padding {geometry.padding[axis][0]} + "
-                    f"{geometry.padding[axis][1]}); pad each side by less than the kernel size"
+                    f"{geometry.kernel_size[axis]}, dilation {geometry.dilation[axis]}, "
+                    f"padding {geometry.padding[axis][0]} + {geometry.padding[axis][1]}); "
+                    f"pad each side by less than the kernel size"
                 )
         return geometry
+
+    def _ceil_mode(self) -> ConvGeometry:
+        """This geometry with PyTorch's ``ceil_mode``: one more window on an axis where
+        windows do not fit exactly, unless it would start in the bottom/right padding
+        (PyTorch drops it), padded past the bottom/right for it."""
+        out, extra, pads = [], [], []
+        for axis in (0, 1):
+            (before, after), step = self.padding[axis], self.stride[axis]
+            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
+            count = -(-(self.padded_size[axis] - span) // step) + 1
+            if (count - 1) * step >= before + self.in_size[axis]:
+                count -= 1
+            more = max((count - 1) * step + span - self.padded_size[axis], 0)
+            out.append(count)
+            extra.append(more)
+            pads.append((before, after + more))
+        return dataclasses.replace(
+            self,
+            padding=(pads[0], pads[1]),
+            out_size=(out[0], out[1]),
+            ceil_padding=(extra[0], extra[1]),
+        )
 
     @classmethod
     def for_transpose(

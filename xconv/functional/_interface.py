@@ -110,6 +110,10 @@ class Kernels:
     ) -> tuple[Array, Any] | None:
         """``(output, index)``: index (None unless `keep_index`) for `max_pool_gradient`.
 
+        The geometry may be dilated, and padded past the padding asked for by
+        ``ceil_mode`` (`ConvGeometry.ceil_padding`); padding is -inf, and a window whose
+        real pixels are all -inf has its first real pixel as its maximum.
+
         An index of the library's own kind has a ``positions(geometry)`` method giving
         xconv's layout, (C, 1, N, L) window positions, for the generic gradient.
         """
@@ -127,11 +131,26 @@ class Kernels:
         """The input gradient of max pooling from the forward pass's input."""
         return None
 
-    def avg_pool(self, x: Array, geometry: ConvGeometry) -> Array | None:
-        """Average pooling over each window's real pixels."""
+    def avg_pool(
+        self,
+        x: Array,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Array | None:
+        """Average pooling: each window's sum over its divisor
+        (`ConvGeometry.pool_divisors` of the two options)."""
         return None
 
-    def avg_pool_gradient(self, grad_output: Array, geometry: ConvGeometry) -> Array | None:
+    def avg_pool_gradient(
+        self,
+        grad_output: Array,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Array | None:
         """The input gradient of `avg_pool`."""
         return None
 

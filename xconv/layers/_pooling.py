@@ -114,8 +114,9 @@ class AveragePooling2D(_Pooling2D):
 
     def _forward(self, X: Array, xp: Namespace) -> tuple[Array, dict[str, Array]]:
         assert self._geometry is not None
-        return avg_pool2d_forward(X, geometry=self._geometry), {}
+        # (Keras' and TensorFlow's "SAME" averages, not PyTorch's default)
+        return avg_pool2d_forward(X, geometry=self._geometry, count_include_pad=False), {}
 
     def _backward(self, accum_grad: Array, saved: dict[str, Array], xp: Namespace) -> Array:
         assert self._geometry is not None
-        return avg_pool2d_gradient(accum_grad, geometry=self._geometry)
+        return avg_pool2d_gradient(accum_grad, geometry=self._geometry, count_include_pad=False)

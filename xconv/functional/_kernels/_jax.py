@@ -107,10 +107,12 @@ def gradients(
 
 
 def _window(geometry: ConvGeometry) -> dict[str, Any]:
+    # (padding: the rows and columns `ceil_mode` adds are part of the geometry's)
     return {
         "window_dimensions": (1, 1, *geometry.kernel_size),
         "window_strides": (1, 1, *geometry.stride),
         "padding": ((0, 0), (0, 0), *geometry.padding),
+        "window_dilation": (1, 1, *geometry.dilation),
     }
 
 
@@ -131,6 +133,10 @@ def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, Any]:
         rows, cols = geometry.window(k // kw, k % kw)
         pixel = padded[:, :, rows, cols]
         index = jnp.where((pixel == out) | jnp.isnan(pixel), k, index)
+    if geometry.is_padded:
+        # a window whose real pixels are all -inf: its first real pixel, not padding
+        first_real = np.asarray(geometry.first_real_taps(), dtype=index.dtype)
+        index = jnp.where(out == -np.inf, first_real, index)
     n, c = x.shape[0], x.shape[1]
     # (sizes spelled out: -1 is ambiguous in an empty batch)
     length = geometry.out_size[0] * geometry.out_size[1]
@@ -141,15 +147,15 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
     """Each window's gradient added to its maximum (`index`, xconv's layout)."""
     n, c = grad_output.shape[0], grad_output.shape[1]
     (oh, ow), (sh, sw) = geometry.out_size, geometry.stride
-    kh, kw = geometry.kernel_size
+    (kh, kw), (dh, dw) = geometry.kernel_size, geometry.dilation
     height, width = geometry.padded_size
     position = jnp.transpose(jnp.reshape(index, (c, n, oh, ow)), (1, 0, 2, 3))
     zero = np.zeros((), dtype=grad_output.dtype)
     total = jnp.zeros_like(grad_output, shape=(n, c, height, width))
     for k in range(kh * kw):
-        i, j = k // kw, k % kw
+        i, j = k // kw * dh, k % kw * dw
         share = jnp.where(position == k, grad_output, zero)
-        # window pixel (i, j) of output (r, s) is padded pixel (i + r * sh, j + s * sw)
+        # window pixel k of output (r, s) is padded pixel (i + r * sh, j + s * sw)
         placed = lax.pad(
             share,
             zero,
@@ -165,9 +171,13 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
     return total[:, :, top : top + geometry.in_size[0], left : left + geometry.in_size[1]]
 
 
-def _counts(geometry: ConvGeometry, dtype: Any) -> Any:
-    rows, cols = geometry.real_pixels(0), geometry.real_pixels(1)
-    return jnp.asarray([[float(r * c) for c in cols] for r in rows], dtype=dtype)
+def _divisors(
+    geometry: ConvGeometry, dtype: Any, count_include_pad: bool, divisor_override: int | None
+) -> Any:
+    table = geometry.pool_divisors(
+        count_include_pad=count_include_pad, divisor_override=divisor_override
+    )
+    return jnp.asarray(table, dtype=dtype)
 
 
 def _sums(x: Any, geometry: ConvGeometry) -> Any:
@@ -175,15 +185,20 @@ def _sums(x: Any, geometry: ConvGeometry) -> Any:
     return lax.reduce_window(x, np.zeros((), dtype=x.dtype), lax.add, **_window(geometry))
 
 
-def avg_forward(x: Any, geometry: ConvGeometry) -> Any:
-    """Average pooling over the real pixels of each window."""
-    return _sums(x, geometry) / _counts(geometry, x.dtype)
+def avg_forward(
+    x: Any, geometry: ConvGeometry, count_include_pad: bool, divisor_override: int | None
+) -> Any:
+    """Average pooling: each window's sum over its divisor."""
+    return _sums(x, geometry) / _divisors(geometry, x.dtype, count_include_pad, divisor_override)
 
 
-def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
+def avg_backward(
+    grad_output: Any, geometry: ConvGeometry, count_include_pad: bool, divisor_override: int | None
+) -> Any:
     """The input gradient of `avg_forward`."""
     shape = (grad_output.shape[0], grad_output.shape[1], *geometry.in_size)
-    share = grad_output / _counts(geometry, grad_output.dtype)
+    divisors = _divisors(geometry, grad_output.dtype, count_include_pad, divisor_override)
+    share = grad_output / divisors
     _, pullback = jax.vjp(lambda x: _sums(x, geometry), jnp.zeros_like(grad_output, shape=shape))
     return pullback(share)[0]
 
@@ -255,8 +270,22 @@ class JaxKernels(Kernels):
     def max_pool_backward(self, grad_output: Any, x: Any, geometry: ConvGeometry) -> Any:
         return max_backward(grad_output, max_forward_index(x, geometry)[1], geometry)
 
-    def avg_pool(self, x: Any, geometry: ConvGeometry) -> Any:
-        return avg_forward(x, geometry)
+    def avg_pool(
+        self,
+        x: Any,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Any:
+        return avg_forward(x, geometry, count_include_pad, divisor_override)
 
-    def avg_pool_gradient(self, grad_output: Any, geometry: ConvGeometry) -> Any:
-        return avg_backward(grad_output, geometry)
+    def avg_pool_gradient(
+        self,
+        grad_output: Any,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Any:
+        return avg_backward(grad_output, geometry, count_include_pad, divisor_override)

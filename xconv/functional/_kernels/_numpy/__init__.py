@@ -122,14 +122,31 @@ class NumpyKernels(Kernels):
             return None
         return _ops.max_pool_backward(grad_output, x, _ops.max_pool(x, geometry), geometry)
 
-    def avg_pool(self, x: Array, geometry: ConvGeometry) -> Array | None:
-        return _ops.avg_pool(x, geometry) if _ops.pooling_supported(x, geometry) else None
+    def avg_pool(
+        self,
+        x: Array,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Array | None:
+        if not _ops.pooling_supported(x, geometry):
+            return None  # (unpadded: every window's divisor is its size, or the override)
+        return _ops.avg_pool(x, geometry, _ops.window_divisor(geometry, divisor_override))
 
-    def avg_pool_gradient(self, grad_output: Array, geometry: ConvGeometry) -> Array | None:
+    def avg_pool_gradient(
+        self,
+        grad_output: Array,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Array | None:
         if not _ops.pooling_supported(grad_output, geometry):
             return None
         n, c = grad_output.shape[0], grad_output.shape[1]
-        return _ops.avg_pool_backward(grad_output, (n, c, *geometry.in_size), geometry)
+        divisor = _ops.window_divisor(geometry, divisor_override)
+        return _ops.avg_pool_backward(grad_output, (n, c, *geometry.in_size), geometry, divisor)
 
     # -- activations ---------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ and ``where(x < 0, 0.0, x)`` runs NumPy's slow masked loop. NumPy can do better,
 the same results:
 
 - pooling without padding reads each window's pixel (i, j), for every window at once,
-  as one strided view of the input (``x[:, :, i::sh, j::sw]``, cropped), so a max or a
+  as one strided view of the input (``x[:, :, i * dh::sh, j * dw::sw]``, cropped; any
+  dilation, no `ceil_mode` that adds a window), so a max or a
   sum over the kh * kw views needs no copy of the windows. The backward pass finds each
   window's FIRST maximum (in row-major order, NaN counting as a maximum, as `argmax`
   does) by comparing the views, in order, with the output, and writes the gradient
@@ -49,6 +50,7 @@ __all__ = [
     "relu",
     "relu_backward",
     "supported",
+    "window_divisor",
 ]
 
 #: the dtypes these kernels handle; others take the generic path
@@ -164,10 +166,10 @@ def pooling_supported(x: Any, geometry: ConvGeometry, grad_output: Any = None) -
 
 def _taps(geometry: ConvGeometry) -> Iterator[tuple[slice, slice]]:
     """For each pixel (i, j) of a window, row-major: the slices of all windows' (i, j)."""
-    (kh, kw), (sh, sw), (oh, ow) = geometry.kernel_size, geometry.stride, geometry.out_size
+    kh, kw = geometry.kernel_size
     for i in range(kh):
         for j in range(kw):
-            yield slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+            yield geometry.window(i, j)
 
 
 class MaxPoolIndex(NamedTuple):
@@ -187,8 +189,9 @@ class MaxPoolIndex(NamedTuple):
 
 
 def _tiles(geometry: ConvGeometry) -> bool:
-    """Windows do not overlap (stride == kernel), so each pixel is in one window at most."""
-    return geometry.stride == geometry.kernel_size
+    """Windows do not overlap (stride == kernel, no dilation), so each pixel is in one
+    window at most."""
+    return geometry.stride == geometry.kernel_size and geometry.dilation == (1, 1)
 
 
 def _covers(geometry: ConvGeometry) -> bool:
@@ -260,11 +263,18 @@ def max_pool_backward(
     return grad_x
 
 
-def avg_pool(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """The mean of every window: a sum over the windows' pixel views, then a division."""
+def window_divisor(geometry: ConvGeometry, divisor_override: int | None) -> int:
+    """What an unpadded average pooling divides each window's sum by."""
+    if divisor_override is not None:
+        return divisor_override
+    return geometry.kernel_size[0] * geometry.kernel_size[1]
+
+
+def avg_pool(x: np.ndarray, geometry: ConvGeometry, count: int) -> np.ndarray:
+    """Every window's sum over `count`: a sum over the windows' pixel views, then a
+    division."""
     CALLS["avg_pool"] += 1
     out = _pooled(x, geometry)
-    count = geometry.kernel_size[0] * geometry.kernel_size[1]
 
     def work(s: slice) -> None:
         part, dest = x[s], out[s]
@@ -282,11 +292,10 @@ def avg_pool(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
 
 
 def avg_pool_backward(
-    grad_output: np.ndarray, shape: tuple[int, ...], geometry: ConvGeometry
+    grad_output: np.ndarray, shape: tuple[int, ...], geometry: ConvGeometry, count: int
 ) -> np.ndarray:
-    """Each window's gradient over its pixel count, to each of its pixels."""
+    """Each window's gradient over `count`, to each of its pixels."""
     CALLS["avg_pool_backward"] += 1
-    count = geometry.kernel_size[0] * geometry.kernel_size[1]
     dtype = grad_output.dtype
     grad_x = np.empty(shape, dtype) if _covers(geometry) else np.zeros(shape, dtype)
     tiles = _tiles(geometry)

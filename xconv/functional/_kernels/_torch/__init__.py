@@ -88,11 +88,25 @@ class TorchKernels(Kernels):
         index = _ops.max_forward_index(x, geometry)[1]
         return _ops.max_backward(grad_output, index, geometry)
 
-    def avg_pool(self, x: Any, geometry: ConvGeometry) -> Any:
-        return _ops.avg_forward(x, geometry)
+    def avg_pool(
+        self,
+        x: Any,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Any:
+        return _ops.avg_forward(x, geometry, count_include_pad, divisor_override)
 
-    def avg_pool_gradient(self, grad_output: Any, geometry: ConvGeometry) -> Any:
-        return _ops.avg_backward(grad_output, geometry)
+    def avg_pool_gradient(
+        self,
+        grad_output: Any,
+        geometry: ConvGeometry,
+        *,
+        count_include_pad: bool,
+        divisor_override: int | None,
+    ) -> Any:
+        return _ops.avg_backward(grad_output, geometry, count_include_pad, divisor_override)
 
     # -- activations ---------------------------------------------------------------------
 

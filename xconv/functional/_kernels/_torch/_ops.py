@@ -21,8 +21,12 @@ and keeps xconv's semantics where ``torch.nn.functional`` has others:
   (A window holding NaN: PyTorch keeps its last NaN, xconv's code its first.)
 - relu: ``torch.relu`` and ``threshold_backward`` (PyTorch's CPU ``where`` is several
   times slower than either); the gradient at NaN is 0, xconv's rule.
-- average pooling: a window's sum over its real pixels only, PyTorch's
-  ``count_include_pad=False``; padding wider than half the window is made by hand.
+- max pooling's -inf padding, where it is made by hand (asymmetric, or wider than half
+  the window): a window whose real pixels are all -inf keeps its first real pixel as
+  its maximum (torch's rule where it pads itself), not the first padding pixel.
+- average pooling: PyTorch's ``ceil_mode``, ``count_include_pad`` and
+  ``divisor_override``; padding torch cannot take is made by hand, and the window
+  sums divided by xconv's divisors (`ConvGeometry.pool_divisors`).
 """
 
 from __future__ import annotations
@@ -143,50 +147,83 @@ def gradients(
 
 
 def _pool_padding(geometry: ConvGeometry) -> tuple[int, int] | None:
-    """The symmetric padding torch's poolings take (at most half the window), or None."""
-    pads = _symmetric(geometry)
+    """The symmetric padding torch's poolings take (at most half the window), or None.
+
+    The padding asked for, that is: the rows and columns ``ceil_mode`` adds are
+    torch's own `ceil_mode` (the same rule: xconv's geometry follows PyTorch's).
+    """
+    (top, bottom), (left, right) = geometry.padding
+    extra_h, extra_w = geometry.ceil_padding
     kh, kw = geometry.kernel_size
-    if pads is None or pads[0] > kh // 2 or pads[1] > kw // 2:
+    if top != bottom - extra_h or left != right - extra_w or top > kh // 2 or left > kw // 2:
         return None
-    return pads
+    return top, left
 
 
-def _max_input(x: Any, geometry: ConvGeometry) -> tuple[Any, tuple[int, int]]:
-    """`x` as torch's max pooling takes it (padded with -inf if need be), and the
-    padding to ask it for."""
+def _max_input(x: Any, geometry: ConvGeometry) -> tuple[Any, tuple[int, int] | None]:
+    """`x` as torch's max pooling takes it, and the padding to ask it for: None when
+    `x` is padded here (with -inf; then torch runs unpadded, floor mode)."""
     pads = _pool_padding(geometry)
     if pads is None:
-        return _pad(x, geometry, -torch.inf), (0, 0)
+        return _pad(x, geometry, -torch.inf), None
     return x, pads
+
+
+def _max_pool(x: Any, geometry: ConvGeometry, pads: tuple[int, int] | None, indices: bool) -> Any:
+    pool: Any = F.max_pool2d  # (one call for both overloads)
+    return pool(
+        x,
+        geometry.kernel_size,
+        geometry.stride,
+        (0, 0) if pads is None else pads,
+        geometry.dilation,
+        ceil_mode=pads is not None and any(geometry.ceil_padding),
+        return_indices=indices,
+    )
 
 
 def max_forward(x: Any, geometry: ConvGeometry) -> Any:
     """Max pooling by ``torch.nn.functional.max_pool2d``."""
     x, pads = _max_input(x, geometry)
-    return F.max_pool2d(x, geometry.kernel_size, geometry.stride, pads)
+    return _max_pool(x, geometry, pads, False)
 
 
 class MaxPoolIndex(NamedTuple):
     """PyTorch's own max-pooling index, and the input it pooled (no copy).
 
     `pooled` is the input as PyTorch's kernel saw it (padded by hand where it cannot
-    pad), `flat` its indices, `pads` the padding PyTorch added itself.
+    pad), `flat` its indices, `pads` the padding PyTorch added itself (None: padded
+    by hand).
     """
 
     pooled: Any
     flat: Any
-    pads: tuple[int, int]
+    pads: tuple[int, int] | None
 
     def positions(self, geometry: ConvGeometry) -> Any:
         """The index in xconv's layout, for xconv's own gradient."""
-        return _window_index(self.flat, self.pooled.shape[3], self.pads, geometry)
+        offset = (0, 0) if self.pads is None else self.pads
+        return _window_index(self.flat, self.pooled.shape[3], offset, geometry)
 
 
 def max_forward_index(x: Any, geometry: ConvGeometry) -> tuple[Any, MaxPoolIndex]:
     """`max_forward`, and PyTorch's index of each window's first maximum."""
     x, pads = _max_input(x, geometry)
-    out, flat = F.max_pool2d(x, geometry.kernel_size, geometry.stride, pads, return_indices=True)
+    out, flat = _max_pool(x, geometry, pads, True)
+    if pads is None and geometry.is_padded:
+        # torch saw the -inf padding as pixels: where a window's real pixels are all
+        # -inf, its maximum is its first real pixel (torch's rule where it pads itself)
+        flat = torch.where(out == -torch.inf, _first_real(geometry, x.shape[3], x.device), flat)
     return out, MaxPoolIndex(x, flat, pads)
+
+
+def _first_real(geometry: ConvGeometry, width: int, device: Any) -> Any:
+    """(OH, OW): each window's first real pixel, as a flat index of the padded plane."""
+    kw, (dh, dw) = geometry.kernel_size[1], geometry.dilation
+    position = torch.tensor(geometry.first_real_taps(), device=device)
+    starts = _window_starts(geometry, device)
+    row = starts[0] + torch.div(position, kw, rounding_mode="floor") * dh
+    return row * width + starts[1] + torch.remainder(position, kw) * dw
 
 
 def _max_backward_own(grad_output: Any, index: MaxPoolIndex, geometry: ConvGeometry) -> Any:
@@ -196,22 +233,22 @@ def _max_backward_own(grad_output: Any, index: MaxPoolIndex, geometry: ConvGeome
         index.pooled,
         list(geometry.kernel_size),
         list(geometry.stride),
-        list(index.pads),
-        [1, 1],
-        False,
+        list((0, 0) if index.pads is None else index.pads),
+        list(geometry.dilation),
+        index.pads is not None and any(geometry.ceil_padding),
         index.flat,
     )
     # (an input padded by hand: its gradient cropped back)
-    return grad if tuple(index.pooled.shape[2:]) == geometry.in_size else _crop(grad, geometry)
+    return grad if index.pads is not None else _crop(grad, geometry)
 
 
 def _window_index(flat: Any, width: int, offset: tuple[int, int], geometry: ConvGeometry) -> Any:
     """torch's indices (row * width + column of the plane the pooling saw, less
     `offset`) as xconv's: the pixel's position in its window, laid out (C, 1, N, L)."""
-    kw = geometry.kernel_size[1]
+    kw, (dh, dw) = geometry.kernel_size[1], geometry.dilation
     row, column = flat // width + offset[0], flat % width + offset[1]
     starts = _window_starts(geometry, flat.device)
-    position = (row - starts[0]) * kw + (column - starts[1])
+    position = (row - starts[0]) // dh * kw + (column - starts[1]) // dw
     n, c = flat.shape[0], flat.shape[1]
     # (sizes spelled out: -1 is ambiguous in an empty batch)
     length = geometry.out_size[0] * geometry.out_size[1]
@@ -233,11 +270,12 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
         return _max_backward_own(grad_output, index, geometry)
     n, c = grad_output.shape[0], grad_output.shape[1]
     (oh, ow), kw = geometry.out_size, geometry.kernel_size[1]
+    dh, dw = geometry.dilation
     width = geometry.padded_size[1]
     position = torch.permute(torch.reshape(index, (c, n, oh, ow)), (1, 0, 2, 3))
     starts = _window_starts(geometry, grad_output.device)
-    row = starts[0] + torch.div(position, kw, rounding_mode="floor")
-    flat = row * width + starts[1] + torch.remainder(position, kw)
+    row = starts[0] + torch.div(position, kw, rounding_mode="floor") * dh
+    flat = row * width + starts[1] + torch.remainder(position, kw) * dw
     height = geometry.padded_size[0]
     plane = torch.zeros((n, c, height * width), dtype=grad_output.dtype, device=grad_output.device)
     plane = plane.scatter_add(
@@ -246,31 +284,44 @@ def max_backward(grad_output: Any, index: Any, geometry: ConvGeometry) -> Any:
     return _crop(torch.reshape(plane, (n, c, height, width)), geometry)
 
 
-def _counts(geometry: ConvGeometry, like: Any) -> Any:
-    rows, cols = geometry.real_pixels(0), geometry.real_pixels(1)
-    table = [[float(r * c) for c in cols] for r in rows]
+def _divisors(
+    geometry: ConvGeometry, like: Any, count_include_pad: bool, divisor_override: int | None
+) -> Any:
+    table = geometry.pool_divisors(
+        count_include_pad=count_include_pad, divisor_override=divisor_override
+    )
     return torch.tensor(table, dtype=like.dtype, device=like.device)
 
 
-def avg_forward(x: Any, geometry: ConvGeometry) -> Any:
-    """Average pooling over the real pixels, by ``torch.nn.functional.avg_pool2d``."""
+def avg_forward(
+    x: Any, geometry: ConvGeometry, count_include_pad: bool, divisor_override: int | None
+) -> Any:
+    """Average pooling by ``torch.nn.functional.avg_pool2d``."""
     pads = _pool_padding(geometry)
     if pads is not None:
         return F.avg_pool2d(
-            x, geometry.kernel_size, geometry.stride, pads, count_include_pad=False
+            x,
+            geometry.kernel_size,
+            geometry.stride,
+            pads,
+            ceil_mode=any(geometry.ceil_padding),
+            count_include_pad=count_include_pad,
+            divisor_override=divisor_override,
         )
-    # padding wider than torch allows: sums of the zero-padded input, over the counts
+    # padding wider than torch allows: sums of the zero-padded input, over the divisors
     sums = F.avg_pool2d(
         _pad(x, geometry), geometry.kernel_size, geometry.stride, divisor_override=1
     )
-    return sums / _counts(geometry, x)
+    return sums / _divisors(geometry, x, count_include_pad, divisor_override)
 
 
-def avg_backward(grad_output: Any, geometry: ConvGeometry) -> Any:
+def avg_backward(
+    grad_output: Any, geometry: ConvGeometry, count_include_pad: bool, divisor_override: int | None
+) -> Any:
     """The input gradient of `avg_forward`: a depthwise transposed convolution of the
     shares by a window of ones."""
     channels = grad_output.shape[1]
-    share = grad_output / _counts(geometry, grad_output)
+    share = grad_output / _divisors(geometry, grad_output, count_include_pad, divisor_override)
     ones = torch.ones((channels, 1, *geometry.kernel_size), dtype=share.dtype, device=share.device)
     return input_gradient(share, ones, geometry, channels)
 
