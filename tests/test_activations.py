@@ -193,3 +193,34 @@ def test_bad_arguments_are_refused(xp):
         xf.relu_backward(to_xp(np.zeros((2, 3)), xp, "float32"), x)
     with pytest.raises(TypeError, match="`x` must be an array"):
         xf.tanh([1.0, 2.0])
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"beta": 2.0}, {"beta": 0.5, "threshold": 1.0}, {"beta": -1.5}, {"threshold": -2.0}],
+    ids=str,
+)
+def test_softplus_beta_and_threshold_match_torch(xp, options):
+    # PyTorch's options (issue #25); threshold: x itself where beta * x > threshold
+    x = np.concatenate([np.linspace(-30.0, 30.0, 41), [-1000.0, 1000.0, 0.3, 0.25]])
+    grad_output = np.random.default_rng(0).standard_normal(x.shape)
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = F.softplus(tx, **options)
+    t_out.backward(torch.tensor(grad_output))
+    out = xf.softplus(to_xp(x, xp), **options)
+    grad = xf.softplus_backward(to_xp(grad_output, xp), to_xp(x, xp), **options)
+    np.testing.assert_allclose(to_np(out), t_out.detach().numpy(), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(to_np(grad), tx.grad.numpy(), rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"beta": 0.0}, ValueError), ({"beta": "2"}, TypeError), ({"threshold": np.nan}, ValueError)],
+    ids=str,
+)
+def test_bad_softplus_options_are_refused(xp, options, error):
+    with pytest.raises(error, match=r"`(beta|threshold)`"):
+        xf.softplus(to_xp(np.zeros(2), xp), **options)
+    with pytest.raises(error, match=r"`(beta|threshold)`"):
+        xf.softplus_backward(to_xp(np.zeros(2), xp), to_xp(np.zeros(2), xp), **options)

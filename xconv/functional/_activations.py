@@ -263,28 +263,47 @@ def tanh_backward(grad_output: Any, output: Any, /) -> Any:
 # -- softplus -------------------------------------------------------------------------
 
 
-def softplus(x: Any, /) -> Any:
-    """``log(1 + exp(x))``, as ``max(x, 0) + log1p(exp(-|x|))`` so nothing overflows.
+def _softplus_options(beta: object, threshold: object) -> tuple[float, float]:
+    b = real(beta, "beta")
+    if b == 0:
+        raise ValueError(f"`beta` must not be zero, got {beta!r}")
+    return b, real(threshold, "threshold")
+
+
+def softplus(x: Any, /, *, beta: float = 1.0, threshold: float = 20.0) -> Any:
+    """``log(1 + exp(beta * x)) / beta``, as `torch.nn.functional.softplus`: `x`
+    itself where ``beta * x > threshold``. Computed as ``(max(z, 0) + log1p(exp(-|z|)))
+    / beta`` with ``z = beta * x``, so nothing overflows.
 
     Example:
         >>> import numpy as np
         >>> softplus(np.array([-1000.0, 0.0, 1.0])).round(4)
         array([0.    , 0.6931, 1.3133])
+        >>> softplus(np.array([0.0, 1.0]), beta=2.0, threshold=1.0).round(4)
+        array([0.3466, 1.    ])
     """
     xp = namespace_of(x=x)
-    return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+    b, limit = _softplus_options(beta, threshold)
+    z = x * b
+    soft = (xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))) / b
+    return xp.where(z > limit, x, soft)
 
 
-def softplus_backward(grad_output: Any, x: Any, /) -> Any:
-    """Gradient of `softplus` from its input `x`: ``grad_output * sigmoid(x)``.
+def softplus_backward(
+    grad_output: Any, x: Any, /, *, beta: float = 1.0, threshold: float = 20.0
+) -> Any:
+    """Gradient of `softplus` from its input `x`: ``grad_output * sigmoid(beta * x)``,
+    and `grad_output` itself where ``beta * x > threshold``.
 
     Example:
         >>> import numpy as np
         >>> softplus_backward(np.ones(3), np.array([-1000.0, 0.0, 1000.0]))
         array([0. , 0.5, 1. ])
     """
-    _check_backward(grad_output, x, "x")
-    return grad_output * sigmoid(x)
+    xp = _check_backward(grad_output, x, "x")
+    b, limit = _softplus_options(beta, threshold)
+    z = x * b
+    return xp.where(z > limit, grad_output, grad_output * sigmoid(z))
 
 
 # -- softmax and log-softmax ----------------------------------------------------------
