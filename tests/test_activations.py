@@ -224,3 +224,44 @@ def test_bad_softplus_options_are_refused(xp, options, error):
         xf.softplus(to_xp(np.zeros(2), xp), **options)
     with pytest.raises(error, match=r"`(beta|threshold)`"):
         xf.softplus_backward(to_xp(np.zeros(2), xp), to_xp(np.zeros(2), xp), **options)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_softmax_over_an_empty_axis_is_empty_like_torch(xp, name, axis):
+    # NumPy's max used to refuse the empty reduction ("zero-size array to ...")
+    forward, backward = getattr(xf, name), getattr(xf, f"{name}_backward")
+    x = np.zeros((0, 3)) if axis == 0 else np.zeros((3, 0))
+    expected = getattr(F, name)(torch.tensor(x), dim=axis).numpy()
+    out = forward(to_xp(x, xp), axis=axis)
+    assert tuple(out.shape) == expected.shape
+    assert out.dtype == to_xp(x, xp).dtype
+    grad = backward(to_xp(x, xp), out, axis=axis)
+    assert tuple(grad.shape) == x.shape
+
+
+ACTIVATIONS_UNDER_TEST = {
+    "sigmoid": (xf.sigmoid, xf.sigmoid_backward, "output"),
+    "selu": (xf.selu, xf.selu_backward, "input"),
+    "tanh": (xf.tanh, xf.tanh_backward, "output"),
+    "softplus": (xf.softplus, xf.softplus_backward, "input"),
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS_UNDER_TEST))
+def test_zero_d_input_gives_zero_d_arrays(xp, name):
+    # NumPy's arithmetic on 0-d arrays gives scalars, which the backwards refused
+    forward, backward, saved = ACTIVATIONS_UNDER_TEST[name]
+    x = to_xp(np.array(0.5), xp)
+    out = forward(x)
+    assert array_api_compat.is_array_api_obj(out)
+    assert tuple(out.shape) == ()
+    grad = backward(to_xp(np.array(1.0), xp), out if saved == "output" else x)
+    assert array_api_compat.is_array_api_obj(grad)
+    assert tuple(grad.shape) == ()
+    if torch is not None:
+        t = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+        getattr(F, name)(t).backward()
+        np.testing.assert_allclose(float(to_np(out)), float(getattr(F, name)(t.detach())))
+        np.testing.assert_allclose(float(to_np(grad)), float(t.grad))

@@ -63,6 +63,11 @@ def _check_alpha(alpha: object) -> float:
         raise TypeError(f"`alpha` must be a finite real number, got {alpha!r}") from None
 
 
+def _array(result: Any, xp: Any) -> Any:
+    """`result` as an array: NumPy's arithmetic on 0-d arrays gives scalars."""
+    return xp.asarray(result) if result.ndim == 0 else result
+
+
 def _check_backward(grad_output: Any, saved: Any, saved_name: str) -> Any:
     """The namespace of a backward's arrays, which must have one shape."""
     xp = namespace_of(grad_output=grad_output, **{saved_name: saved})
@@ -191,7 +196,7 @@ def selu(x: Any, /) -> Any:
     """
     xp = namespace_of(x=x)
     negative = SELU_ALPHA * _negative_part_expm1(x, xp)
-    return SELU_SCALE * xp.where(x > 0, x, negative)
+    return _array(SELU_SCALE * xp.where(x > 0, x, negative), xp)
 
 
 def selu_backward(grad_output: Any, x: Any, /) -> Any:
@@ -204,7 +209,7 @@ def selu_backward(grad_output: Any, x: Any, /) -> Any:
     """
     xp = _check_backward(grad_output, x, "x")
     negative = SELU_ALPHA * xp.exp(xp.minimum(x, 0.0))
-    return SELU_SCALE * grad_output * xp.where(x > 0, 1.0, negative)
+    return _array(SELU_SCALE * grad_output * xp.where(x > 0, 1.0, negative), xp)
 
 
 # -- sigmoid and tanh -----------------------------------------------------------------
@@ -221,7 +226,7 @@ def sigmoid(x: Any, /) -> Any:
     xp = namespace_of(x=x)
     # e = exp(-|x|) is in (0, 1]: sigmoid is 1 / (1 + e) for x >= 0, e / (1 + e) below
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0, e) / (1.0 + e)
+    return _array(xp.where(x >= 0, 1.0, e) / (1.0 + e), xp)
 
 
 def sigmoid_backward(grad_output: Any, output: Any, /) -> Any:
@@ -232,8 +237,8 @@ def sigmoid_backward(grad_output: Any, output: Any, /) -> Any:
         >>> sigmoid_backward(np.ones(2), np.array([0.5, 1.0]))
         array([0.25, 0.  ])
     """
-    _check_backward(grad_output, output, "output")
-    return grad_output * output * (1.0 - output)
+    xp = _check_backward(grad_output, output, "output")
+    return _array(grad_output * output * (1.0 - output), xp)
 
 
 def tanh(x: Any, /) -> Any:
@@ -245,7 +250,7 @@ def tanh(x: Any, /) -> Any:
         array([-1.,  0.])
     """
     xp = namespace_of(x=x)
-    return xp.tanh(x)
+    return _array(xp.tanh(x), xp)
 
 
 def tanh_backward(grad_output: Any, output: Any, /) -> Any:
@@ -256,8 +261,8 @@ def tanh_backward(grad_output: Any, output: Any, /) -> Any:
         >>> tanh_backward(np.ones(2), np.array([0.0, 0.5]))
         array([1.  , 0.75])
     """
-    _check_backward(grad_output, output, "output")
-    return grad_output * (1.0 - output * output)
+    xp = _check_backward(grad_output, output, "output")
+    return _array(grad_output * (1.0 - output * output), xp)
 
 
 # -- softplus -------------------------------------------------------------------------
@@ -284,9 +289,9 @@ def softplus(x: Any, /, *, beta: float = 1.0, threshold: float = 20.0) -> Any:
     """
     xp = namespace_of(x=x)
     b, limit = _softplus_options(beta, threshold)
-    z = x * b
+    z = _array(x * b, xp)  # (a 0-d x: NumPy gives a scalar)
     soft = (xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))) / b
-    return xp.where(z > limit, x, soft)
+    return _array(xp.where(z > limit, x, soft), xp)
 
 
 def softplus_backward(
@@ -302,8 +307,8 @@ def softplus_backward(
     """
     xp = _check_backward(grad_output, x, "x")
     b, limit = _softplus_options(beta, threshold)
-    z = x * b
-    return xp.where(z > limit, grad_output, grad_output * sigmoid(z))
+    z = _array(x * b, xp)  # (a 0-d x: NumPy gives a scalar)
+    return _array(xp.where(z > limit, grad_output, grad_output * sigmoid(z)), xp)
 
 
 # -- softmax and log-softmax ----------------------------------------------------------
@@ -321,6 +326,8 @@ def softmax(x: Any, /, *, axis: int = -1) -> Any:
     xp = namespace_of(x=x)
     axis = _check_axis(x, axis)
     # shift: the largest logit becomes 0, so exp cannot overflow
+    if x.shape[axis] == 0:
+        return xp.zeros_like(x)  # an empty axis: the empty result, as PyTorch gives
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -350,6 +357,8 @@ def log_softmax(x: Any, /, *, axis: int = -1) -> Any:
     xp = namespace_of(x=x)
     axis = _check_axis(x, axis)
     # shift by the maximum, then subtract the log of the (now >= 1) sum of exponentials
+    if x.shape[axis] == 0:
+        return xp.zeros_like(x)  # an empty axis: the empty result, as PyTorch gives
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
