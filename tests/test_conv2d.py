@@ -8,6 +8,7 @@ import array_api_compat
 import numpy as np
 import pytest
 from helpers import (
+    F,
     loop_conv2d,
     numerical_gradient,
     relative_error,
@@ -208,3 +209,35 @@ def test_stays_lazy_on_dask():
     assert all(isinstance(g, da.Array) for g in grads)
     expected = torch_conv2d(x, w, b, padding=1)["out"]
     assert relative_error(out.compute(), expected) <= 1e-12
+
+
+@pytest.mark.skipif(torch is None, reason=requires_torch_reason)
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_unbatched_input_like_torch(xp, transpose):
+    # PyTorch takes a single (C, H, W) image (issue #25); xconv refused it
+    import xconv.functional as xf
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 7, 6))
+    options = {"stride": 2, "padding": 1, "groups": 2, "dilation": (1, 2)}
+    if transpose:  # weight (C, F // groups, kh, kw)
+        weight = rng.standard_normal((4, 3, 3, 2))
+        ours, backward, theirs = (
+            xf.conv_transpose2d,
+            xf.conv_transpose2d_backward,
+            F.conv_transpose2d,
+        )
+    else:  # weight (F, C // groups, kh, kw)
+        weight = rng.standard_normal((6, 2, 3, 2))
+        ours, backward, theirs = xf.conv2d, xf.conv2d_backward, F.conv2d
+    bias = rng.standard_normal((6,))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
+    t_out = theirs(tx, tw, tb, **options)
+    grad_output = rng.standard_normal(tuple(t_out.shape))
+    t_out.backward(torch.tensor(grad_output))
+    out = ours(to_xp(x, xp), to_xp(weight, xp), to_xp(bias, xp), **options)
+    assert tuple(out.shape) == tuple(t_out.shape)
+    assert relative_error(to_np(out), t_out.detach().numpy()) <= 1e-12
+    grads = backward(to_xp(grad_output, xp), to_xp(x, xp), to_xp(weight, xp), **options)
+    for grad, expected in zip(grads, (tx.grad, tw.grad, tb.grad), strict=True):
+        assert relative_error(to_np(grad), expected.numpy()) <= 1e-12

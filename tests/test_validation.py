@@ -25,10 +25,11 @@ def test_non_arrays_are_named(xp):
 
 def test_rank_is_checked(xp):
     x, w = _arrays(xp)
+    # (unbatched (C, H, W) is taken, as PyTorch takes it; 2-D is not)
     with pytest.raises(
-        ValueError, match=r"`x` must be a 4-D array \(N, C, H, W\), got shape \(4, 6, 6\)"
+        ValueError, match=r"`x` must be a 4-D array \(N, C, H, W\) or an unbatched 3-D one"
     ):
-        conv2d(x[0, ...], w)
+        conv2d(x[0, 0, ...], w)
     with pytest.raises(ValueError, match=r"`weight` must be a 4-D array"):
         conv2d(x, w[0, ...])
     with pytest.raises(ValueError, match=r"`x` must be a 4-D array"):

@@ -13,6 +13,7 @@ import array_api_compat
 from xconv._typing import Array, IntOrPair, Namespace, Padding
 from xconv._validation import check_ndim, check_shape, namespace_of, positive_int, true_or_false
 
+from ._batching import add_batch, check_layout, check_same_layout, drop_batch
 from ._chunks import ConvColumns, batch_chunks
 from ._dispatch import kernels_for
 from ._geometry import ConvGeometry
@@ -68,9 +69,11 @@ def conv2d(
                [42., 50.]])
     """
     xp = namespace_of(x=x, weight=weight, bias=bias)
+    unbatched = check_layout(x, "x", "NCHW")  # (C, H, W) too, as PyTorch takes it
+    x = add_batch(x, unbatched, xp)
     geometry = _check_conv(x, weight, bias, stride, padding, dilation, groups)
     out, _ = forward(x, weight, bias, geometry, groups, xp, kernels_for(xp))
-    return out
+    return drop_batch(out, unbatched)
 
 
 def conv2d_forward(
@@ -242,11 +245,18 @@ def conv2d_backward(
     """
     bias = true_or_false(bias, "bias")
     xp = namespace_of(grad_output=grad_output, x=x, weight=weight)
+    unbatched = check_layout(x, "x", "NCHW")
+    check_same_layout(grad_output, "grad_output", x, "x")
+    x, grad_output = add_batch(x, unbatched, xp), add_batch(grad_output, unbatched, xp)
     geometry = _check_conv(x, weight, None, stride, padding, dilation, groups)
     check_ndim(grad_output, "grad_output", "NFHW")
     expected = (x.shape[0], weight.shape[0], *geometry.out_size)
     check_shape(grad_output, "grad_output", expected, "the shape of conv2d's output")
-    return gradients(grad_output, x, weight, geometry, groups, xp, kernels_for(xp), bias=bias)
+    kernels = kernels_for(xp)
+    grad_input, grad_weight, grad_bias = gradients(
+        grad_output, x, weight, geometry, groups, xp, kernels, bias=bias
+    )
+    return drop_batch(grad_input, unbatched), grad_weight, grad_bias
 
 
 def _check_conv(

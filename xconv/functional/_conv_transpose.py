@@ -18,6 +18,7 @@ from xconv._validation import (
     true_or_false,
 )
 
+from ._batching import add_batch, check_layout, check_same_layout, drop_batch
 from ._conv import backward_input, bias_gradient, forward, weight_gradient
 from ._dispatch import kernels_for
 from ._geometry import ConvGeometry
@@ -69,11 +70,13 @@ def conv_transpose2d(
                [3., 3., 4., 4.]])
     """
     xp = namespace_of(x=x, weight=weight, bias=bias)
+    unbatched = check_layout(x, "x", "NCHW")  # (C, H, W) too, as PyTorch takes it
+    x = add_batch(x, unbatched, xp)
     geometry = _check_transpose(x, weight, bias, stride, padding, output_padding, dilation, groups)
     out = backward_input(x, weight, geometry, groups, xp, kernels_for(xp))
     if bias is not None:
         out = out + xp.reshape(bias, (1, bias.shape[0], 1, 1))
-    return out
+    return drop_batch(out, unbatched)
 
 
 def conv_transpose2d_backward(
@@ -97,6 +100,9 @@ def conv_transpose2d_backward(
     """
     bias = true_or_false(bias, "bias")
     xp = namespace_of(grad_output=grad_output, x=x, weight=weight)
+    unbatched = check_layout(x, "x", "NCHW")
+    check_same_layout(grad_output, "grad_output", x, "x")
+    x, grad_output = add_batch(x, unbatched, xp), add_batch(grad_output, unbatched, xp)
     geometry = _check_transpose(x, weight, None, stride, padding, output_padding, dilation, groups)
     check_ndim(grad_output, "grad_output", "NFHW")
     expected = (x.shape[0], weight.shape[1] * groups, *geometry.in_size)
@@ -110,7 +116,7 @@ def conv_transpose2d_backward(
     # the weight gradient swaps the roles: columns of grad_output, "output gradient" x
     shape = tuple(weight.shape)
     grad_weight = weight_gradient(x, grad_output, cols, shape, geometry, groups, xp, kernels)
-    return grad_input, grad_weight, grad_bias
+    return drop_batch(grad_input, unbatched), grad_weight, grad_bias
 
 
 def _check_transpose(
