@@ -15,6 +15,7 @@ nothing may import it. Then:
 from __future__ import annotations
 
 import ast
+import importlib.util
 import itertools
 import re
 from dataclasses import dataclass
@@ -436,3 +437,52 @@ def _file_graph() -> dict[str, set[str]]:
 def test_no_import_cycle_between_files():
     cycle = _find_cycle(_file_graph())
     assert cycle is None, f"import cycle between files: {' -> '.join(cycle or [])}"
+
+
+# --- optional libraries imported at a module's top ----------------------------------
+
+OPTIONAL_LIBRARIES = frozenset({"cupy", "dask", "jax", "torch"})
+
+
+def _top_level_optional_imports(path: Path) -> set[str]:
+    """The optional array libraries a module imports when it is itself imported."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in tree.body:  # module level only: function-level imports are lazy
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found.update(n.split(".")[0] for n in names if n.split(".")[0] in OPTIONAL_LIBRARIES)
+    return found
+
+
+def _collection_ignores() -> dict[str, str]:
+    spec = importlib.util.spec_from_file_location("_root_conftest", ROOT / "conftest.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.KERNELS_NEEDING)
+
+
+def test_modules_importing_an_optional_library_are_left_out_of_doctests_without_it():
+    # pytest imports every module under xconv/ for its doctests; one that imports jax
+    # at its top breaks the numpy session's collection unless conftest.py skips it.
+    ignores = _collection_ignores()
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for library in _top_level_optional_imports(path):
+            relative = path.relative_to(ROOT)
+            covered = any(
+                library == needed
+                and (relative.as_posix() == ignored or ignored in map(str, relative.parents))
+                for ignored, needed in ignores.items()
+            )
+            if not covered:
+                missing.append(f"{relative} imports {library}")
+    assert not missing, "add to KERNELS_NEEDING in conftest.py: " + "; ".join(missing)
+    for ignored in ignores:
+        assert (ROOT / ignored).exists(), f"conftest.py names a path that is gone: {ignored}"
