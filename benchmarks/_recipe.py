@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seeds = list(SEEDS[:1] if args.quick else SEEDS)
     before = machine_load()
     environment = worker_environment()
+    # the host's float32 matrix-product rate: ratios differ between hosts with it
+    sgemm = run_worker(["benchmarks._conv_worker", "sgemm"])["sgemm_gflops"]
 
     def one_seed(seed: int) -> dict[str, Any]:
         entry: dict[str, Any] = {"seed": seed}
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": epochs,
         "parallel_seeds": jobs,
         "goal": GOAL,
+        "sgemm_gflops": sgemm,
         "runs": runs,
         "environment": environment,
         "load_before": before,
@@ -74,7 +78,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {env['processor']}, {env['cpus']} CPUs ({env.get('node')}); "
         f"versions {env.get('versions')}; BLAS {env['blas']}; "
-        f"threads: xconv {first['xconv']['threads']} (BLAS), torch {first['torch']['threads']}.",
+        f"threads: xconv {first['xconv']['threads']} (BLAS), torch {first['torch']['threads']}; "
+        + _sgemm_note(result),
         load_note(result["load_before"], result["load_after"], env["cpus"])
         + " The accuracies and losses do not depend on the load; the seconds do.",
         f"`uptime` before: {result['load_before']['uptime']}; "
@@ -117,4 +122,26 @@ def format_markdown(result: dict[str, Any]) -> str:
         + ", ".join(f"{value:.4f}" for value in torch_finals)
         + ".",
     ]
+    ratios = [
+        statistics.median(
+            x / t
+            for x, t in zip(
+                entry["xconv"]["epoch_seconds"], entry["torch"]["epoch_seconds"], strict=True
+            )
+        )
+        for entry in result["runs"]
+    ]
+    out.append(
+        "Time per epoch, xconv's over PyTorch's (median over the epochs of each seed): "
+        + ", ".join(f"{value:.2f}" for value in ratios)
+        + "."
+    )
     return "\n".join(out)
+
+
+def _sgemm_note(result: dict[str, Any]) -> str:
+    """The host's sgemm rate as the record gives it (older records lack it)."""
+    if "sgemm_gflops" not in result:
+        return "host sgemm not measured."
+    note = f" ({result['sgemm_note']})" if result.get("sgemm_note") else ""
+    return f"host sgemm {result['sgemm_gflops']:.0f} GFLOP/s (float32, 2048x2048){note}."

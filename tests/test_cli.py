@@ -121,7 +121,7 @@ def test_train_help_shows_mnists_recipe_and_its_time(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "MNIST's default recipe" in text
     assert "OneCycle" in text
-    assert "minutes on NumPy on a 2-core CPU" in text
+    assert "s an epoch on NumPy on a 2-core CPU" in text
     assert "--model lenet5" in text
 
 

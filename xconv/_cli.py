@@ -64,8 +64,8 @@ MNIST's default recipe (xconv train --dataset mnist, no other flag):
             max pool, Dense 128 - BN - ReLU, Dense 10 (225,386 parameters)
   training  3 epochs, batch 128, AdamW (weight decay 0.01) under a one-cycle learning
             rate peaking at 0.01 after a quarter of the batches (callbacks.OneCycle)
-  result    test accuracy 0.9930-0.9939 over seeds 0, 1, 2 (PyTorch, same recipe,
-            weights and batches: the same range); about 3.5 minutes on NumPy on a
+  result    test accuracy 0.9930-0.9936 over seeds 0, 1, 2 (PyTorch, same recipe,
+            weights and batches: 0.9930-0.9939); 31-42 s an epoch on NumPy on a
             2-core CPU (benchmarks/results/mnist-recipe-cpu-2026-12-07.md)
   --model lenet5 trains LeNet-5 (Adam, no schedule) instead: 0.978 in 3 epochs.
 
