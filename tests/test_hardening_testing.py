@@ -107,8 +107,10 @@ def test_check_gradient_fails_on_a_function_returning_nan(directions):
         ({"atol": float("nan")}, "`atol` must be non-negative and finite"),
         ({"atol": -1e-8}, "`atol` must be non-negative and finite"),
         ({"atol": 10**400}, "`atol` must be non-negative and finite"),
-        ({"directions": True}, "`directions` must be None or a positive int"),
-        ({"directions": 2.0}, "`directions` must be None or a positive int"),
+        ({"directions": True}, "`directions` must be None or an int from 1 to 100000"),
+        ({"directions": 2.0}, "`directions` must be None or an int from 1 to 100000"),
+        # 10**400 directions would run for ever, not fail
+        ({"directions": 10**400}, "`directions` must be None or an int from 1 to 100000"),
     ],
 )
 def test_check_gradient_refuses_options_that_cannot_fail(options, match):

@@ -125,6 +125,11 @@ def test_an_unknown_backend_is_a_usage_error(run, monkeypatch):
     result = run("-p", "xconv.testing")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*XCONV_TEST_BACKENDS names no backend (','); known: numpy*"])
+    # the option given blank names no backend, as ',' does: not every backend
+    for blank in ("--xconv-backends=", "--xconv-backends= "):
+        result = run("-p", "xconv.testing", blank)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*--xconv-backends names no backend*; known: numpy*"])
     # empty names are dropped; a blank variable means the default
     monkeypatch.setenv(ENV_VAR, "numpy,,")
     assert run("-p", "xconv.testing").ret == pytest.ExitCode.OK
@@ -365,7 +370,7 @@ def test_check_gradient_validates_its_arguments():
         check_gradient(np.sum, x, np.ones(3))
     with pytest.raises(ValueError, match="`eps` must be positive"):
         check_gradient(np.sum, x, x, eps=0)
-    with pytest.raises(ValueError, match="`directions` must be None or a positive int"):
+    with pytest.raises(ValueError, match="`directions` must be None or an int from 1 to 100000"):
         check_gradient(np.sum, x, x, directions=0)
 
 

@@ -22,6 +22,8 @@ __all__ = ["check_gradient", "numerical_gradient"]
 MAX_ELEMENTS = 100
 #: random directions per input above `MAX_ELEMENTS`
 DIRECTIONS = 8
+#: the most directions one check takes (each costs two calls of the function)
+MAX_DIRECTIONS = 100_000
 
 
 def numerical_gradient(
@@ -172,8 +174,11 @@ def check_gradient(
     rtol, atol = _finite(rtol, "rtol"), _finite(atol, "atol")
     if directions is not None:
         count = as_int(directions)
-        if count is None or count < 1:
-            raise ValueError(f"`directions` must be None or a positive int, got {directions!r}")
+        if count is None or not 1 <= count <= MAX_DIRECTIONS:
+            raise ValueError(
+                f"`directions` must be None or an int from 1 to {MAX_DIRECTIONS}, "
+                f"got {directions!r}"
+            )
         directions = count
     if as_int(seed) is None:
         raise TypeError(f"`seed` must be an integer, got {seed!r}")

@@ -30,7 +30,9 @@ def _selection(config: pytest.Config) -> tuple[list[str], str]:
         (config.getini(INI_BACKENDS), f"ini {INI_BACKENDS}"),
     ]
     for requested, source in sources:
-        if requested is None or not requested.strip():
+        # a blank variable or ini key is as if unset; the option given blank is not:
+        # `--xconv-backends=$UNSET` must not quietly test every backend
+        if requested is None or (not requested.strip() and source != OPTION):
             continue
         names = list(dict.fromkeys(_known(n) for n in requested.split(",") if n.strip()))
         unknown = [name for name in names if name not in backends.registered()]
