@@ -98,14 +98,21 @@ def example(session: nox.Session, backend: str) -> None:
 @nox.session
 @nox.parametrize("backend", ["numpy", "array_api_strict", "torch"])
 def fuzz(session: nox.Session, backend: str) -> None:
-    """Fuzz the functional ops and loading mutated files (XCONV_FUZZ_EXAMPLES, default 2000)."""
+    """Fuzz the functional ops, hostile public arguments and loading mutated files
+    (XCONV_FUZZ_EXAMPLES, default 2000)."""
     _install(session, "-e", f".[{EXTRAS[backend]}]")
     env = {
         "XCONV_TEST_BACKENDS": backend,
         "XCONV_FUZZ_EXAMPLES": os.environ.get("XCONV_FUZZ_EXAMPLES", "2000"),
     }
     session.run(
-        "pytest", "tests/test_fuzz.py", "tests/test_hostile_fuzz.py", *session.posargs, env=env
+        "pytest",
+        "tests/test_fuzz.py",
+        "tests/test_fuzz_ops.py",
+        "tests/test_hostile_fuzz.py",
+        "tests/test_hostile_arguments.py",
+        *session.posargs,
+        env=env,
     )
 
 
