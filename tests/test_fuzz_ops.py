@@ -36,9 +36,7 @@ def _views(xp):
 
 def _array(a, xp, strided):
     """`a` in `xp`; a non-contiguous view (every second element of a wider array)."""
-    if not strided:
-        return to_xp(a, xp)
-    if not a.ndim:
+    if not strided or not a.ndim:
         return to_xp(a, xp)
     wide = np.zeros((*a.shape[:-1], 2 * a.shape[-1]))
     wide[..., ::2] = a
@@ -51,6 +49,11 @@ def _grad(fn, inputs, upstream):
     out = fn(*tensors)
     grads = torch.autograd.grad(out, tensors, torch.tensor(upstream), allow_unused=True)
     return out, grads
+
+
+def _case(draw, **fields):
+    """A drawn case: `fields`, whether its arrays are non-contiguous views, and a seed."""
+    return {**fields, "strided": draw(st.booleans()), "seed": draw(st.integers(0, 2**16))}
 
 
 @st.composite
@@ -68,14 +71,7 @@ def poolings(draw):
         options["divisor_override"] = draw(st.sampled_from([None, None, 1, 3]))
     shape = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
     lead = draw(st.sampled_from([(2,), (0, 2), (1, 1), (2, 3)]))  # (2,): unbatched
-    return {
-        "kind": kind,
-        "kernel": kernel,
-        "options": options,
-        "x": lead + shape,
-        "strided": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _case(draw, kind=kind, kernel=kernel, options=options, x=lead + shape)
 
 
 def test_pooling_matches_torch(xp, backend):
@@ -158,13 +154,7 @@ def pointwise(draw):
     else:
         options = {}
     shape = tuple(draw(st.lists(st.integers(0, 5), min_size=1, max_size=4)))
-    return {
-        "op": op,
-        "options": options,
-        "x": shape,
-        "strided": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _case(draw, op=op, options=options, x=shape)
 
 
 def test_pointwise_matches_torch(xp, backend):
@@ -192,13 +182,7 @@ def regressions(draw):
     if op == "smooth_l1_loss":
         options["beta"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
     shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
-    return {
-        "op": op,
-        "options": options,
-        "x": shape,
-        "strided": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**16)),
-    }
+    return _case(draw, op=op, options=options, x=shape)
 
 
 def test_regression_losses_match_torch(xp, backend):
