@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from xconv import NeuralNetwork, layers, losses
+from xconv import NeuralNetwork, callbacks, layers, losses
 
 X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
 Y = np.arange(8) % 2
@@ -71,6 +71,58 @@ def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(kind, tm
 def test_a_checkpoint_that_is_not_a_path_is_a_type_error():
     with pytest.raises(TypeError, match="`checkpoint` must be a file path"):
         _model().fit(X, Y, 1, 4, verbose=0, checkpoint=3)
+
+
+def test_a_nul_in_a_path_to_write_is_a_value_error_naming_it(tmp_path):
+    # mkstemp's own "embedded null byte" named no argument
+    path = str(tmp_path / "a\x00b")
+    with pytest.raises(ValueError, match="`checkpoint` must not hold a NUL character"):
+        _model().fit(X, Y, 1, 4, verbose=0, checkpoint=path)
+    for make, name in [
+        (callbacks.Checkpoint, "path"),
+        (callbacks.CSVLogger, "filename"),
+        (callbacks.ModelCheckpoint, "filepath"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}` must not hold a NUL character"):
+            make(path)
+
+
+def test_checkpoint_names_its_own_argument(tmp_path):
+    # it said `checkpoint`, fit's name for it
+    with pytest.raises(ValueError, match=r"`path` .* is in a folder that does not exist"):
+        callbacks.Checkpoint(tmp_path / "no" / "run.ckpt")
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "nul", "too-long"])
+def test_a_resume_path_that_cannot_be_read_fails_before_training(kind, tmp_path):
+    path = {
+        "missing": tmp_path / "missing.ckpt",
+        "folder": tmp_path,
+        "nul": str(tmp_path / "a\x00b"),
+        "too-long": tmp_path / ("r" * 300),
+    }[kind]
+    error = FileNotFoundError if kind == "missing" else ValueError
+    model = _model()
+    before = model.predict(X)
+    with pytest.raises(error, match="`resume`"):
+        _epochs_run(model, resume=path)
+    np.testing.assert_array_equal(model.predict(X), before)
+    with pytest.raises(error, match="`path`"):  # not `resume`, fit's name for it
+        callbacks.Resume(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda v: _model().fit(X, Y, 1, 4, verbose=0, on_nonfinite=v), "on_nonfinite"),
+        (lambda v: callbacks.EarlyStopping(mode=v), "mode"),
+        (lambda v: callbacks.ReduceLROnPlateau(mode=v), "mode"),
+    ],
+)
+def test_a_choice_given_an_array_is_refused_by_name(make, name):
+    # `value not in (...)` was NumPy's "truth value of an array is ambiguous"
+    with pytest.raises(ValueError, match=f"`{name}` must be"):
+        make(np.array([1.0, 2.0]))
 
 
 # -- fit(verbose=...) ----------------------------------------------------------------
@@ -161,3 +213,46 @@ def test_load_from_a_folder_or_an_impossible_name_is_a_value_error(kind, tmp_pat
 def test_load_of_a_missing_file_stays_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no file"):
         NeuralNetwork.load(tmp_path / "none.npz")
+
+
+# -- callbacks: counts a schedule computes with, and their containers -----------------
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: callbacks.StepDecay(0.1)(10**400), "epoch"),
+        (lambda: callbacks.LinearWarmup(callbacks.StepDecay(0.1), 2)(10**400), "epoch"),
+        (lambda: callbacks.LinearWarmup(callbacks.StepDecay(0.1), 10**400), "warmup_epochs"),
+        (lambda: callbacks.OneCycle(0.1, total_steps=10**400), "total_steps"),
+        (lambda: callbacks.OneCycle(0.1, total_steps=10).rate(10**400), "step"),
+    ],
+)
+def test_a_count_beyond_float_is_a_value_error_naming_it(call, name):
+    # they were OverflowError "int too large to convert to float", naming nothing
+    with pytest.raises(ValueError, match=f"`{name}` must be at most 2\\*\\*53"):
+        call()
+
+
+def test_linear_warmup_keeps_a_numpy_count_as_a_python_int():
+    # np.uint8(255) + 1 wrapped to 0 in the warmup's division
+    warmup = callbacks.LinearWarmup(callbacks.StepDecay(0.3), np.uint8(255))
+    assert type(warmup.warmup_epochs) is int
+    assert warmup(0) == pytest.approx(0.3 / 256)
+
+
+@pytest.mark.parametrize("verbose", [np.array([1.0, 2.0]), "yes", 2])
+def test_learning_rate_scheduler_verbose_is_checked(verbose):
+    with pytest.raises(TypeError, match="`verbose` must be True, False, 1 or 0"):
+        callbacks.LearningRateScheduler(callbacks.StepDecay(0.1), verbose=verbose)
+
+
+def test_learning_rate_scheduler_takes_keras_verbose_one():
+    assert callbacks.LearningRateScheduler(callbacks.StepDecay(0.1), verbose=1).verbose is True
+
+
+@pytest.mark.parametrize("given", [None, 3, "ab", [1], [callbacks.TerminateOnNaN(), object()]])
+def test_callback_list_refuses_what_is_not_callbacks(given):
+    # list(None) was a raw TypeError; a list of ints an AttributeError in fit
+    with pytest.raises(TypeError, match="`callbacks` must"):
+        callbacks.CallbackList(given)

@@ -201,7 +201,7 @@ def test_fit_checks_its_new_arguments():
         model.fit(X, y, 1, 4, checkpoint="x.ckpt", checkpoint_every=0)
     with pytest.raises(ValueError, match="`on_nonfinite` must be 'raise' or 'skip', got 'ignore'"):
         model.fit(X, y, 1, 4, on_nonfinite="ignore")
-    with pytest.raises(TypeError, match="`resume` must be a file path, got 3"):
+    with pytest.raises(TypeError, match=r"`resume` must be a file path \(a str or path\), got 3"):
         model.fit(X, y, 1, 4, resume=3)
     with pytest.raises(ValueError, match=r"`checkpoint` '/no/such/folder/x\.ckpt' is in a folder"):
         model.fit(X, y, 1, 4, checkpoint="/no/such/folder/x.ckpt")

@@ -35,6 +35,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
+    "EXACT_IN_FLOAT",
     "OPTIONAL_ARRAYS",
     "as_int",
     "check_index_array",
@@ -46,6 +47,7 @@ __all__ = [
     "namespace_of",
     "nonnegative_int",
     "nonnegative_real",
+    "one_of",
     "optional_pair",
     "positive_int",
     "positive_real",
@@ -69,25 +71,39 @@ def as_int(value: object) -> int | None:
         return None
 
 
-def positive_int(value: object, name: str) -> int:
-    """A count >= 1 (filters, units, groups, a batch size).
+#: the largest count that float arithmetic holds exactly: the bound of counts that a
+#: schedule divides or raises to a power (epochs, steps), 2**53
+EXACT_IN_FLOAT = 2**53
+
+
+def positive_int(value: object, name: str, *, maximum: int | None = None) -> int:
+    """A count >= 1 (filters, units, groups, a batch size), at most `maximum` if given.
 
     Anything else is a `ValueError` (a count of 2.0 is as wrong as a count of 0).
     """
     number = as_int(value)
     if number is None or number < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        raise ValueError(f"`{name}` must be a positive integer, got {_quote(value)}")
+    _at_most(number, maximum, name, value)
     return number
 
 
-def nonnegative_int(value: object, name: str) -> int:
-    """An integer >= 0 (a seed, an index): `TypeError` if not an integer, else `ValueError`."""
+def nonnegative_int(value: object, name: str, *, maximum: int | None = None) -> int:
+    """An integer >= 0 (a seed, an index), at most `maximum` if given: `TypeError` if
+    not an integer, else `ValueError`."""
     number = as_int(value)
     if number is None:
         raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
     if number < 0:
         raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
+    _at_most(number, maximum, name, value)
     return number
+
+
+def _at_most(number: int, maximum: int | None, name: str, value: object) -> None:
+    if maximum is not None and number > maximum:
+        bound = "2**53" if maximum == EXACT_IN_FLOAT else str(maximum)
+        raise ValueError(f"`{name}` must be at most {bound}, got {_quote(value)}")
 
 
 def int_or_pair(value: object, name: str, *, minimum: Literal[0, 1] = 1) -> tuple[int, int]:
@@ -190,6 +206,19 @@ def true_or_false(value: object, name: str) -> bool:
     return bool(value)
 
 
+def one_of(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """One of the strings `choices`: a `ValueError` naming the argument otherwise (its
+    type first: an array's ``in`` would be NumPy's "truth value is ambiguous").
+
+    >>> one_of("min", "mode", ("auto", "min", "max"))
+    'min'
+    """
+    if not isinstance(value, str) or value not in choices:
+        listed = " or ".join([", ".join(map(repr, choices[:-1])), repr(choices[-1])])
+        raise ValueError(f"`{name}` must be {listed}, got {_quote(value)}")
+    return value
+
+
 # -- paths ---------------------------------------------------------------------------
 
 
@@ -208,6 +237,8 @@ def writable_file(value: object, name: str) -> Path:
     if not isinstance(text, str):
         raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
     shown = text if len(text) <= 80 else f"{text[:77]}..."
+    if "\x00" in text:
+        raise ValueError(f"`{name}` must not hold a NUL character, got {shown!r}")
     path = Path(text)
     try:
         if not text or path.is_dir():
@@ -229,6 +260,8 @@ def readable_file(value: object, name: str) -> Path:
         raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
     text = os.fspath(value)
     shown = text if len(text) <= 80 else f"{text[:77]}..."
+    if "\x00" in text:
+        raise ValueError(f"`{name}` must not hold a NUL character, got {shown!r}")
     path = Path(text)
     try:
         is_dir, exists = path.is_dir(), path.exists()

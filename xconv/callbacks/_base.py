@@ -97,7 +97,15 @@ class CallbackList(Callback):
     """Several callbacks called in order, as one."""
 
     def __init__(self, callbacks: Sequence[Callback] = ()) -> None:
+        given: object = callbacks  # checked as what a caller may really pass
+        if isinstance(given, str | bytes) or not _iterable(given):
+            raise TypeError(
+                f"`callbacks` must be a sequence of Callback objects, got {callbacks!r}"
+            )
         self.callbacks = list(callbacks)
+        wrong = [c for c in self.callbacks if not isinstance(c, Callback)]
+        if wrong:
+            raise TypeError(f"`callbacks` must hold Callback objects only, got {wrong[0]!r}")
 
     @property
     def skips_batches(self) -> bool:
@@ -188,3 +196,11 @@ class LambdaCallback(Callback):
         function = self.hooks.get(name)
         if function is not None:
             function(*args)
+
+
+def _iterable(value: object) -> bool:
+    try:
+        iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        return False
+    return True

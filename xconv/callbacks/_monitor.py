@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xconv._validation import nonnegative_real
+from xconv._validation import nonnegative_real, one_of
 
 __all__ = ["Monitor"]
 
@@ -24,8 +24,7 @@ class Monitor:
     def __init__(self, name: str, mode: str, min_delta: float, owner: str) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"`monitor` must be the name of a logged quantity, got {name!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}")
+        mode = one_of(mode, "mode", ("auto", "min", "max"))
         self.name, self.owner = name, owner
         self.mode = ("max" if "acc" in name else "min") if mode == "auto" else mode
         self.min_delta = nonnegative_real(min_delta, "min_delta")

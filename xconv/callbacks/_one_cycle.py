@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from xconv._validation import nonnegative_int, positive_int, positive_real
+from xconv._validation import EXACT_IN_FLOAT, nonnegative_int, positive_int, positive_real
 
 from ._base import Callback, Logs
 
@@ -39,8 +39,9 @@ class OneCycle(Callback):
 
     Args:
         max_lr: the peak rate, > 0.
-        total_steps: batches in the whole run; by default the fit's epochs times its
-            batches per epoch (``ceil(n_samples / batch_size)``), read when it starts.
+        total_steps: batches in the whole run, at most 2**53; by default the fit's
+            epochs times its batches per epoch (``ceil(n_samples / batch_size)``), read
+            when it starts.
         pct_start: the fraction of the steps spent climbing, in (0, 1).
         div_factor: ``max_lr / initial_lr``, > 0.
         final_div_factor: ``initial_lr / min_lr``, > 0.
@@ -62,7 +63,9 @@ class OneCycle(Callback):
     ) -> None:
         self.max_lr = positive_real(max_lr, "max_lr")
         self.total_steps = (
-            None if total_steps is None else positive_int(total_steps, "total_steps")
+            None
+            if total_steps is None
+            else positive_int(total_steps, "total_steps", maximum=EXACT_IN_FLOAT)
         )
         pct = positive_real(pct_start, "pct_start")
         if not pct < 1:
@@ -77,7 +80,7 @@ class OneCycle(Callback):
 
     def rate(self, step: int) -> float:
         """The learning rate of batch `step` (from 0) of a run of `total_steps` batches."""
-        step = nonnegative_int(step, "step")
+        step = nonnegative_int(step, "step", maximum=EXACT_IN_FLOAT)
         total = self.total_steps or self._steps
         initial = self.max_lr / self.div_factor
         final = initial / self.final_div_factor

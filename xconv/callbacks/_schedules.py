@@ -29,7 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from xconv._validation import nonnegative_int, nonnegative_real, positive_int
+import numpy as np
+
+from xconv._validation import (
+    EXACT_IN_FLOAT,
+    as_int,
+    nonnegative_int,
+    nonnegative_real,
+    positive_int,
+)
 
 from ._base import Callback, Logs
 
@@ -37,7 +45,12 @@ __all__ = ["CosineDecay", "LearningRateScheduler", "LinearWarmup", "StepDecay"]
 
 
 def _epoch(epoch: object) -> int:
-    return nonnegative_int(epoch, "epoch")
+    return nonnegative_int(epoch, "epoch", maximum=EXACT_IN_FLOAT)
+
+
+def _keep(schedule: object, field: str, value: object) -> None:
+    """Set a frozen dataclass's `field` to its checked value (a plain int or float)."""
+    object.__setattr__(schedule, field, value)
 
 
 @dataclass(frozen=True)
@@ -50,10 +63,12 @@ class StepDecay:
     every: int = 30
 
     def __post_init__(self) -> None:
-        nonnegative_real(self.initial_lr, "initial_lr")
-        if not 0 < nonnegative_real(self.factor, "factor") <= 1:  # a decay, never growth
+        _keep(self, "initial_lr", nonnegative_real(self.initial_lr, "initial_lr"))
+        factor = nonnegative_real(self.factor, "factor")
+        if not 0 < factor <= 1:  # a decay, never growth
             raise ValueError(f"`factor` must be in (0, 1], got {self.factor!r}")
-        positive_int(self.every, "every")
+        _keep(self, "factor", factor)
+        _keep(self, "every", positive_int(self.every, "every"))
 
     def __call__(self, epoch: int) -> float:
         return float(self.initial_lr * self.factor ** (_epoch(epoch) // self.every))
@@ -68,9 +83,9 @@ class CosineDecay:
     final_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        nonnegative_real(self.initial_lr, "initial_lr")
-        nonnegative_real(self.final_lr, "final_lr")
-        positive_int(self.epochs, "epochs")
+        _keep(self, "initial_lr", nonnegative_real(self.initial_lr, "initial_lr"))
+        _keep(self, "final_lr", nonnegative_real(self.final_lr, "final_lr"))
+        _keep(self, "epochs", positive_int(self.epochs, "epochs", maximum=EXACT_IN_FLOAT))
 
     def __call__(self, epoch: int) -> float:
         progress = min(_epoch(epoch), self.epochs) / self.epochs
@@ -88,7 +103,8 @@ class LinearWarmup:
     def __post_init__(self) -> None:
         if not callable(self.schedule):
             raise TypeError(f"`schedule` must be a function of the epoch, got {self.schedule!r}")
-        positive_int(self.warmup_epochs, "warmup_epochs")
+        warmup = positive_int(self.warmup_epochs, "warmup_epochs", maximum=EXACT_IN_FLOAT)
+        _keep(self, "warmup_epochs", warmup)  # a plain int: np.uint8(255) + 1 wraps
 
     def __call__(self, epoch: int) -> float:
         epoch = _epoch(epoch)
@@ -106,7 +122,7 @@ class LearningRateScheduler(Callback):
         schedule: ``schedule(epoch)`` or, as in Keras, ``schedule(epoch, lr)`` (`lr` the
             current rate) returning the epoch's learning rate, a number >= 0. Epochs
             count from 0, and a resumed fit continues the schedule where it was.
-        verbose: print each new rate.
+        verbose: print each new rate: True or False (or, as in Keras, 1 or 0).
 
     Attributes:
         rates: the learning rate of every epoch this callback has set.
@@ -120,6 +136,9 @@ class LearningRateScheduler(Callback):
     def __init__(self, schedule: Callable[..., float], verbose: bool = False) -> None:
         if not callable(schedule):
             raise TypeError(f"`schedule` must be callable, got {schedule!r}")
+        given: object = verbose  # checked as what a caller may really pass
+        if not isinstance(given, bool | np.bool_) and as_int(given) not in (0, 1):
+            raise TypeError(f"`verbose` must be True, False, 1 or 0, got {verbose!r}")
         self.schedule, self.verbose = schedule, bool(verbose)
         self._takes_rate = _takes_two_arguments(schedule)
         self.rates: list[float] = []

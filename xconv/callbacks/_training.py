@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from xconv._validation import positive_int, writable_file
+from xconv._validation import positive_int, readable_file, writable_file
 
 from ._base import Callback, Logs
 
@@ -36,11 +35,7 @@ class Checkpoint(Callback):
     """
 
     def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
-        if not isinstance(path, str | os.PathLike):
-            raise TypeError(f"`path` must be a file path, got {path!r}")
-        if not Path(path).parent.is_dir():
-            raise ValueError(f"`checkpoint` {str(path)!r} is in a folder that does not exist")
-        self.path, self.every = writable_file(path, "checkpoint"), positive_int(every, "every")
+        self.path, self.every = writable_file(path, "path"), positive_int(every, "every")
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         # what the first save would refuse (a layer that cannot be named) fails now
@@ -60,13 +55,12 @@ class Resume(Callback):
     before the model changes.
 
     Args:
-        path: a file written by `Checkpoint` (``fit(..., checkpoint=path)``).
+        path: a file written by `Checkpoint` (``fit(..., checkpoint=path)``); it must
+            exist when the `Resume` is made.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if not isinstance(path, str | os.PathLike):
-            raise TypeError(f"`resume` must be a file path, got {path!r}")
-        self.path = Path(path)
+        self.path = readable_file(path, "path")  # a folder, a missing file: now
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.loop.resume(self.path)

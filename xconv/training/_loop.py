@@ -20,7 +20,14 @@ import numpy as np
 
 from xconv import losses as _losses
 from xconv._typing import Array
-from xconv._validation import fraction, positive_int, true_or_false, writable_file
+from xconv._validation import (
+    fraction,
+    one_of,
+    positive_int,
+    readable_file,
+    true_or_false,
+    writable_file,
+)
 from xconv.callbacks import (
     Callback,
     CallbackList,
@@ -157,8 +164,7 @@ def fit_callbacks(
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable, got {callback!r}")
     checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
-    if on_nonfinite not in ("raise", "skip"):
-        raise ValueError(f"`on_nonfinite` must be 'raise' or 'skip', got {on_nonfinite!r}")
+    on_nonfinite = one_of(on_nonfinite, "on_nonfinite", ("raise", "skip"))
     if (  # the type first: an array's `in` would be NumPy's "truth value is ambiguous"
         isinstance(verbose, bool)
         or not isinstance(verbose, str | int | np.integer)
@@ -167,7 +173,7 @@ def fit_callbacks(
         raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {verbose!r}")
     chosen: list[Callback] = []
     if resume is not None:
-        chosen.append(Resume(resume))
+        chosen.append(Resume(readable_file(resume, "resume")))
     if verbose != 0:
         chosen.append(ProgressBar(bar=False if verbose == 2 else None))
     chosen += callbacks
