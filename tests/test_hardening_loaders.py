@@ -1,8 +1,11 @@
-"""The dataset loaders with hostile files and servers (issue #27).
+"""The dataset loaders with hostile files and servers (issue #27), and xconv.data with
+hostile arguments.
 
 Every reader is bounded by its header before it inflates or allocates; a download has
 an overall deadline, holds nothing unchecked in the cache (also after a kill), and a
-bad cached file is never kept. Servers are local (127.0.0.1), times tiny.
+bad cached file is never kept. Servers are local (127.0.0.1), times tiny. A bad
+argument is a TypeError or ValueError naming it (the known defects that
+test_hostile_arguments.py found, fixed).
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ import test_loaders as loaders
 from test_loaders import _cache_files, _check_mnist, _cifar_like, _cifar_tar, _idx, _mnist_like
 from test_loaders import _write as _write_files
 
-from xconv.data import _download, _formats, load_cifar10, load_fashion_mnist, load_mnist
+from xconv.data import (
+    _download,
+    _formats,
+    load_cifar10,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    to_categorical,
+    train_test_split,
+)
 
 MiB = 1 << 20
 
@@ -292,3 +304,66 @@ def test_the_header_bound_reader_still_reads_real_formats(tmp_path):
     content = _idx(np.arange(12, dtype=np.uint8).reshape(3, 2, 2))
     (tmp_path / "x-idx3-ubyte.gz").write_bytes(gzip.compress(content))
     assert _formats.read_file(tmp_path, "x-idx3-ubyte") == content
+
+
+# -- hostile arguments --------------------------------------------------------------------
+
+LOADERS = [load_mnist, load_fashion_mnist, load_cifar10]
+
+
+@pytest.mark.parametrize("loader", LOADERS, ids=lambda f: f.__name__)
+def test_an_empty_or_too_long_path_is_a_value_error_naming_path(loader, tmp_path, monkeypatch):
+    # the current folder holds every dataset's files: '' must still not read them
+    _write_files(tmp_path, _mnist_like()[0], gz=False)
+    _write_files(tmp_path / "cifar-10-batches-bin", _cifar_like(), gz=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"`path` must name a folder \('\.' for the current"):
+        loader("")
+    with pytest.raises(ValueError, match=r"`path`: cannot read 'xxx.*': File name too long"):
+        loader("x" * 300)  # longer than NAME_MAX, not a raw OSError
+    with pytest.raises(FileNotFoundError, match="`path` must be an existing folder"):
+        loader(tmp_path / "nowhere")  # a missing folder, as before
+
+
+@pytest.mark.parametrize(
+    "function",
+    [load_digits, functools.partial(to_categorical, [0, 2, 1])],
+    ids=["load_digits", "to_categorical"],
+)
+@pytest.mark.parametrize("dtype", ["0:", "01", "a", ("a", "b")])
+def test_a_dtype_numpy_chokes_or_warns_on_is_a_type_error_naming_dtype(function, dtype):
+    # NumPy: a ValueError ('0:'), a SyntaxError ('01'), a DeprecationWarning ('a')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TypeError, match="`dtype` must be a floating dtype such as 'float32'"):
+            function(dtype=dtype)
+        assert function(dtype="f8")[0].dtype == np.float64  # a valid one, no warning
+
+
+def test_to_categorical_bounds_n_classes_before_allocating(monkeypatch):
+    def arange(*args, **kwargs):  # pragma: no cover - reached only by a regression
+        raise AssertionError("np.arange called")
+
+    monkeypatch.setattr(np, "arange", arange)
+    for n_classes in (10**400, 2**62, 2**31):
+        with pytest.raises(
+            ValueError, match=r"`n_classes` must be at most 2\*\*31 - 1, got "
+        ) as info:
+            to_categorical([0, 2, 1], n_classes)
+        assert len(str(info.value)) < 150  # 10**400 shortened
+    with pytest.raises(ValueError, match=r"`y` holds the label 4611686018427387904: more classes"):
+        to_categorical([0, 2**62])  # n_classes inferred from the labels
+    monkeypatch.undo()
+    assert to_categorical([0, 2, 1], 4).shape == (3, 4)
+
+
+def test_train_test_split_refuses_y_none_by_name():
+    with pytest.raises(TypeError, match=r"`y` must be the targets of `X` \(an array\), got None"):
+        train_test_split(np.zeros((4, 2)), None)
+
+
+@pytest.mark.parametrize("test_size", [10**400, -(10**400)])
+def test_train_test_split_refuses_a_test_size_beyond_float_by_name(test_size):
+    with pytest.raises(ValueError, match=r"`test_size` must be in \(0, 1\), got ") as info:
+        train_test_split(np.zeros((4, 2)), np.arange(4), test_size=test_size)
+    assert len(str(info.value)) < 150  # the 401 digits shortened

@@ -9,9 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import _quote
 from ._digits import float_dtype
 
 __all__ = ["batch_iterator", "to_categorical", "train_test_split"]
+
+#: the most classes `to_categorical` makes (a column each): the largest 32-bit signed int
+MAX_CLASSES = 2**31 - 1
 
 
 def _generator(seed: object, name: str) -> np.random.Generator:
@@ -45,7 +49,8 @@ def to_categorical(y: Any, n_classes: int | None = None, *, dtype: Any = "float3
 
     Args:
         y: integer labels, each in [0, n_classes).
-        n_classes: number of classes (default: the largest label + 1).
+        n_classes: number of classes, at most 2**31 - 1 (default: the largest label
+            + 1); the result holds ``N * n_classes`` values, so memory bounds it first.
         dtype: floating dtype of the result.
 
     Returns:
@@ -70,10 +75,17 @@ def to_categorical(y: Any, n_classes: int | None = None, *, dtype: Any = "float3
         if labels.size == 0:
             raise ValueError("`n_classes` must be given when `y` is empty")
         n_classes = int(labels.max()) + 1
+        if n_classes > MAX_CLASSES:
+            raise ValueError(
+                f"`y` holds the label {n_classes - 1}: more classes than the 2**31 - 1 "
+                "that to_categorical makes"
+            )
     elif isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
         raise TypeError(f"`n_classes` must be a positive integer, got {n_classes!r}")
     elif n_classes < 1:
         raise ValueError(f"`n_classes` must be a positive integer, got {n_classes!r}")
+    elif n_classes > MAX_CLASSES:
+        raise ValueError(f"`n_classes` must be at most 2**31 - 1, got {_quote(n_classes)}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         bad = labels[(labels < 0) | (labels >= n_classes)][0]
         raise ValueError(
@@ -90,7 +102,8 @@ def train_test_split(
     """Split samples into a training and a test part.
 
     Args:
-        X, y: samples and their targets, as many of each.
+        X, y: samples and their targets, as many of each (y is required: None is a
+            TypeError).
         test_size: fraction of the samples for the test part, in (0, 1); the test
             part gets ``ceil(test_size * N)`` of them.
         shuffle: draw the parts at random (else the test part is the last samples).
@@ -106,13 +119,15 @@ def train_test_split(
         (array([0, 1, 2]), array([3, 4]))
     """
     X, labels = _samples(X, y)
-    assert labels is not None
+    if labels is None:
+        raise TypeError("`y` must be the targets of `X` (an array), got None")
     size: object = test_size
     if isinstance(size, bool) or not isinstance(size, numbers.Real):
         raise TypeError(f"`test_size` must be a number in (0, 1), got {test_size!r}")
+    # compared as given, not as float(size): 10**400 is beyond float's range
+    if size <= 0 or not size < 1:  # NaN too
+        raise ValueError(f"`test_size` must be in (0, 1), got {_quote(test_size)}")
     fraction = float(size)
-    if not 0 < fraction < 1:
-        raise ValueError(f"`test_size` must be in (0, 1), got {test_size!r}")
     if not isinstance(shuffle, bool):
         raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")
     n = len(X)

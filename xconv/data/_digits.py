@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from importlib import resources
 from typing import Any
 
 import numpy as np
+
+from .._validation import _quote
 
 __all__ = ["DIGITS_SHA256", "load_digits"]
 
@@ -18,15 +21,22 @@ N_DIGITS = 1797
 
 
 def float_dtype(dtype: Any) -> np.dtype[Any]:
-    """`dtype` as a NumPy floating dtype, or a TypeError naming it."""
+    """`dtype` as a NumPy floating dtype, or a TypeError naming it.
+
+    Whatever `np.dtype` refuses is refused: its TypeError, its ValueError ('0:'), its
+    SyntaxError ('01'), and a warning, raised as an error here (the alias 'a',
+    deprecated in NumPy 2), so that no warning escapes.
+    """
     try:
-        result: np.dtype[Any] = np.dtype(dtype)
-    except TypeError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result: np.dtype[Any] | None = np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError, Warning):
+        result = None
+    if result is None or result.kind != "f":
         raise TypeError(
-            f"`dtype` must be a floating dtype such as 'float32', got {dtype!r}"
+            f"`dtype` must be a floating dtype such as 'float32', got {_quote(dtype)}"
         ) from None
-    if result.kind != "f":
-        raise TypeError(f"`dtype` must be a floating dtype such as 'float32', got {dtype!r}")
     return result
 
 
@@ -44,7 +54,8 @@ def load_digits(*, dtype: Any = "float32") -> tuple[np.ndarray, np.ndarray]:
     downloaded; the file's sha256 is checked on every load.
 
     Args:
-        dtype: floating dtype of the images (a NumPy dtype or its name).
+        dtype: floating dtype of the images (a NumPy dtype or its name); anything else
+            is a TypeError.
 
     Returns:
         ``(X, y)``: host NumPy arrays; X holds pixel / 16, in [0, 1].

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +55,13 @@ def load_mnist(path: str | os.PathLike[str] | None = None) -> tuple[Split, Split
         y_test: (10000,).
 
     Raises:
-        FileNotFoundError: a file is missing from `path` (the message names the
-            expected names and the folder).
-        ValueError: a file is malformed, truncated or does not match its partner (the
-            message names it), or a download failed its checksum.
+        TypeError: `path` is not a str or path.
+        FileNotFoundError: `path` is not an existing folder, or a file is missing from
+            it (the message names the expected names and the folder).
+        ValueError: `path` is '' (pass '.' for the current folder), holds a NUL or
+            cannot be looked up (a name too long for the file system); a file is
+            malformed, truncated or does not match its partner (the message names it),
+            or a download failed its checksum.
         ConnectionError: a download failed (the message names the URL and how to place
             the files by hand).
         ImportError: downloading without pooch installed.
@@ -107,7 +111,8 @@ def load_fashion_mnist(path: str | os.PathLike[str] | None = None) -> tuple[Spli
         y_test: (10000,).
 
     Raises:
-        FileNotFoundError, ValueError, ConnectionError, ImportError: as `load_mnist`.
+        TypeError, FileNotFoundError, ValueError, ConnectionError, ImportError: as
+            `load_mnist`.
 
     Example:
         >>> import pathlib, tempfile
@@ -158,7 +163,8 @@ def load_cifar10(path: str | os.PathLike[str] | None = None) -> tuple[Split, Spl
         y_test: (10000,).
 
     Raises:
-        FileNotFoundError, ValueError, ConnectionError, ImportError: as `load_mnist`.
+        TypeError, FileNotFoundError, ValueError, ConnectionError, ImportError: as
+            `load_mnist`.
 
     Example:
         >>> import pathlib, tempfile
@@ -205,11 +211,26 @@ def _load_idx(name: str, path: str | os.PathLike[str] | None) -> tuple[Split, Sp
     return train, test
 
 
-def _folder(path: str | os.PathLike[str]) -> Path:
-    if not isinstance(path, str | os.PathLike):
+def _folder(path: object) -> Path:
+    """`path` as an existing folder. '' is refused, not taken as the current folder, and
+    so is a path the system cannot look up (a name too long): a ValueError; a missing
+    folder is a FileNotFoundError."""
+    if not isinstance(path, str | os.PathLike) or not isinstance(os.fspath(path), str):
         raise TypeError(f"`path` must be a folder (a str or path), got {path!r}")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
+    text = os.fspath(path)
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    if not text:
+        raise ValueError("`path` must name a folder ('.' for the current one), got ''")
+    if "\x00" in text:
+        raise ValueError(f"`path` must not hold a NUL character, got {shown!r}")
+    folder = Path(text).expanduser()
+    try:
+        mode: int | None = folder.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except OSError as exc:
+        raise ValueError(f"`path`: cannot read {shown!r}: {exc.strerror or exc}") from None
+    if mode is None or not stat.S_ISDIR(mode):
         raise FileNotFoundError(f"`path` must be an existing folder, got {str(folder)!r}")
     return folder
 
