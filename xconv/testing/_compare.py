@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
 
 import xconv.backends as backends
 from xconv._typing import Array, Namespace
+from xconv._validation import _quote
+
+from ._checks import host_copy, is_array, numeric_data
 
 __all__ = ["TOLERANCES", "assert_close", "from_numpy", "to_numpy"]
 
@@ -24,40 +28,24 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 _KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "floating", "c": "complex"}
 
 
-def _backend_of(x: Any) -> backends.Backend:
-    import array_api_compat
-
-    try:
-        xp = array_api_compat.array_namespace(x)
-    except TypeError as exc:
-        raise TypeError(f"expected an array, got {type(x).__name__}: {exc}") from None
-    backend = backends.backend_for(xp)
-    if backend is None:
-        raise TypeError(
-            f"no xconv backend handles arrays of type {type(x).__name__}; "
-            f"registered backends: {', '.join(backends.registered())}"
-        )
-    return backend
-
-
 def to_numpy(x: Any, /) -> np.ndarray:
     """A host NumPy copy of `x`: an array of any registered backend, on any device.
 
-    NumPy arrays, Python numbers and nested sequences go through `numpy.asarray`.
+    NumPy arrays, Python numbers and nested sequences go through `numpy.asarray`;
+    anything else is a `TypeError`.
 
     Example:
         >>> to_numpy([1.0, 2.0])
         array([1., 2.])
     """
-    if isinstance(x, np.ndarray | np.generic | numbers.Number | list | tuple):
-        return np.asarray(x)
-    return np.asarray(_backend_of(x).to_numpy(x))
+    return host_copy(x, "x")
 
 
 def from_numpy(a: Any, xp: Namespace, /, *, dtype: Any = None, device: Any = None) -> Array:
     """Host data `a` as an array of namespace `xp` (a copy, on `device` if given).
 
-    `dtype` may be a dtype of `xp` or a name such as ``"float64"``.
+    `dtype` may be a dtype of `xp` or a name such as ``"float64"``; anything else, or an
+    array as `device`, is a `TypeError`.
 
     Example:
         >>> import numpy as np
@@ -67,7 +55,28 @@ def from_numpy(a: Any, xp: Namespace, /, *, dtype: Any = None, device: Any = Non
     backend = backends.backend_for(xp)
     if backend is None:
         raise TypeError(f"`xp` must be the array namespace of a registered backend, got {xp!r}")
+    if dtype is not None and not _makes_numbers(backend, dtype):
+        raise TypeError(
+            f"`dtype` must be a dtype of {backend.name} or its name, such as 'float32', "
+            f"got {_quote(dtype)}"
+        )
+    if is_array(device):
+        raise TypeError(f"`device` must be a device of {backend.name}, got an array")
     return backend.asarray(np.asarray(a), dtype=dtype, device=device)
+
+
+def _makes_numbers(backend: backends.Backend, dtype: Any) -> bool:
+    """Whether `backend` makes arrays of numbers (or bools) in `dtype`: tried on an empty
+    array, as the backend reads its dtypes (to NumPy, ``[]`` is a structured dtype,
+    ``'a'`` a deprecated alias, ``np.float64(0.5)`` float64)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the call itself warns (JAX's float64 off)
+            warnings.simplefilter("error", DeprecationWarning)
+            made = backend.asarray(np.zeros(0), dtype=dtype).dtype
+        return bool(backend.namespace.isdtype(made, ("bool", "numeric")))
+    except (AttributeError, TypeError, ValueError, SyntaxError, DeprecationWarning):
+        return False  # NumPy parses b"," as a format string: a SyntaxError
 
 
 def _tolerances(*dtypes: np.dtype[Any]) -> tuple[float, float]:
@@ -152,7 +161,7 @@ def assert_close(
     *,
     rtol: float | None = None,
     atol: float | None = None,
-    msg: str = "",
+    msg: str | None = "",
 ) -> None:
     """Assert that two arrays, of any backends and devices, agree element by element.
 
@@ -180,11 +189,14 @@ def assert_close(
         actual: the array under test.
         expected: the reference (any backend, or host data).
         rtol, atol: relative and absolute tolerance.
-        msg: prepended to the failure message.
+        msg: prepended to the failure message (None or ``""``: nothing).
 
     Raises:
         AssertionError: naming the worst element (the one furthest outside its
             tolerance), its index, both values and the tolerance.
+        TypeError: `actual` or `expected` is not numeric data (None, strings), `msg`
+            is not a str or None, or a tolerance is not a number.
+        ValueError: a tolerance is not finite and >= 0.
 
     Example:
         >>> import numpy as np
@@ -195,22 +207,24 @@ def assert_close(
         AssertionError: arrays differ at 1 of 2 elements (rtol=1e-10, atol=1e-12, from float64)
           worst at index (1,): actual 2.0, expected 2.5, |difference| 0.5 > allowed 2.51e-10
     """
+    if msg is not None and not isinstance(msg, str):
+        raise TypeError(f"`msg` must be a str or None, got {_quote(msg)}")
+    given_rtol = None if rtol is None else _tolerance(rtol, "rtol")
+    given_atol = None if atol is None else _tolerance(atol, "atol")
     expected_is_data = isinstance(expected, numbers.Number | list | tuple)
-    a, e = to_numpy(actual), to_numpy(expected)
+    a, e = numeric_data(actual, "actual"), numeric_data(expected, "expected")
     prefix = f"{msg}\n" if msg else ""
     if a.shape != e.shape:
         raise AssertionError(f"{prefix}shapes differ: actual {a.shape}, expected {e.shape}")
-    kind_a, kind_e = _KINDS.get(a.dtype.kind), _KINDS.get(e.dtype.kind)
-    if kind_a is None or kind_e is None:
-        raise TypeError(f"cannot compare dtypes {a.dtype} and {e.dtype}: not numeric")
+    kind_a, kind_e = _KINDS[a.dtype.kind], _KINDS[e.dtype.kind]
     if kind_a != kind_e and not expected_is_data:
         raise AssertionError(
             f"{prefix}dtype kinds differ: actual {a.dtype} ({kind_a}), "
             f"expected {e.dtype} ({kind_e})"
         )
     default_rtol, default_atol = _tolerances(a.dtype, e.dtype)
-    rtol = default_rtol if rtol is None else _tolerance(rtol, "rtol")
-    atol = default_atol if atol is None else _tolerance(atol, "atol")
+    rtol = default_rtol if given_rtol is None else given_rtol
+    atol = default_atol if given_atol is None else given_atol
     source = (
         "given"
         if (rtol, atol) != (default_rtol, default_atol)
@@ -227,7 +241,7 @@ def assert_close(
         difference, allowed, bad = _float_comparison(a, e, rtol, atol)
     if not bad.any():
         return
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         excess = np.where(bad, np.nan_to_num(difference / allowed, nan=np.inf), -1.0)
     worst = np.unravel_index(int(np.argmax(excess)), a.shape) if a.ndim else ()
     index = tuple(int(i) for i in worst)

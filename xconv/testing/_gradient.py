@@ -12,8 +12,9 @@ import pytest
 
 import xconv.backends as backends
 from xconv._typing import Namespace
-from xconv._validation import as_int
+from xconv._validation import _quote, as_int, nonnegative_int, positive_real
 
+from ._checks import function, numeric_data
 from ._compare import to_numpy
 
 __all__ = ["check_gradient", "numerical_gradient"]
@@ -32,7 +33,9 @@ def numerical_gradient(
     """Central finite differences of a scalar function `f` of a host array, at `a`.
 
     ``grad[i] = (f(a + eps e_i) - f(a - eps e_i)) / (2 eps)`` for every element i, in
-    float64 (two calls of `f` per element).
+    float64 (two calls of `f` per element). `a` is real numeric data (an array, a
+    number or a list of them) and `eps` a finite number > 0: anything else, or an `f`
+    that is not callable, is a `TypeError` or `ValueError`.
 
     Example:
         >>> import numpy as np
@@ -40,7 +43,9 @@ def numerical_gradient(
         >>> np.round(g, 6)
         array([ 2., -4.])
     """
-    a = np.asarray(a, dtype=np.float64)
+    function(f, "f")
+    a = numeric_data(a, "a", real=True).astype(np.float64)
+    eps = positive_real(eps, "eps")
     grad = np.zeros_like(a)
     for index in np.ndindex(a.shape):
         plus, minus = a.copy(), a.copy()
@@ -92,6 +97,37 @@ def _scalar(value: Any) -> float:
     return float(host.reshape(()))
 
 
+def _structure(inputs: Any, grads: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """The names, arrays and claimed gradients of `check_gradient`'s `inputs` and `grads`."""
+    import array_api_compat
+
+    if isinstance(inputs, Mapping):
+        names: list[Any] = list(inputs)
+        arrays = [inputs[name] for name in names]
+        if not isinstance(grads, Mapping) or set(grads) != set(names):
+            raise ValueError(f"`grads` must be a mapping with the keys of `inputs` {names}")
+        claims = [grads[name] for name in names]
+    elif isinstance(inputs, Sequence) and not isinstance(inputs, str | bytes):
+        names, arrays = list(range(len(inputs))), list(inputs)
+        if not isinstance(grads, Sequence) or len(grads) != len(arrays):
+            raise ValueError(
+                f"`grads` must be a sequence of {len(arrays)} gradients, as `inputs` is"
+            )
+        claims = list(grads)
+    else:
+        names, arrays, claims = [0], [inputs], [grads]
+    if not arrays:
+        raise ValueError("`inputs` must hold at least one array")
+    for name, a in zip(names, arrays, strict=True):
+        if not array_api_compat.is_array_api_obj(a):
+            shown = "" if a is inputs else f" as input {name!r}"
+            raise TypeError(
+                "`inputs` must be an array, or a sequence or mapping of arrays, "
+                f"got {_quote(a)}{shown}"
+            )
+    return names, arrays, claims
+
+
 def check_gradient(
     fn: Callable[..., Any],
     inputs: Any,
@@ -140,6 +176,10 @@ def check_gradient(
     Raises:
         AssertionError: a gradient disagrees (the message names the input, the worst
             element or direction and both values), or `fn` loses float64.
+        TypeError, ValueError: an argument is not as described above (`fn` not
+            callable, an input that is not an array of real numbers, a gradient that is
+            not real numeric data of its input's shape, a negative `seed`), before `fn`
+            is first called.
 
     Skips the calling test (`pytest.skip`) where the namespace or device has no
     float64, e.g. JAX without ``jax_enable_x64`` or PyTorch on Apple's MPS.
@@ -155,21 +195,8 @@ def check_gradient(
     """
     import array_api_compat
 
-    if isinstance(inputs, Mapping):
-        names: list[Any] = list(inputs)
-        arrays = [inputs[name] for name in names]
-        if not isinstance(grads, Mapping) or set(grads) != set(names):
-            raise ValueError(f"`grads` must be a mapping with the keys of `inputs` {names}")
-        claims = [grads[name] for name in names]
-    elif isinstance(inputs, Sequence):
-        names, arrays = list(range(len(inputs))), list(inputs)
-        if not isinstance(grads, Sequence) or len(grads) != len(arrays):
-            raise ValueError(f"`grads` must be a sequence of {len(arrays)} gradients")
-        claims = list(grads)
-    else:
-        names, arrays, claims = [0], [inputs], [grads]
-    if not arrays:
-        raise ValueError("`inputs` must hold at least one array")
+    function(fn, "fn")
+    names, arrays, claims = _structure(inputs, grads)
     eps = 1e-6 if eps is None else _finite(eps, "eps", positive=True)
     rtol, atol = _finite(rtol, "rtol"), _finite(atol, "atol")
     if directions is not None:
@@ -180,10 +207,15 @@ def check_gradient(
                 f"got {directions!r}"
             )
         directions = count
-    if as_int(seed) is None:
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    seed = nonnegative_int(seed, "seed")
 
-    xp = array_api_compat.array_namespace(*arrays)
+    try:
+        xp = array_api_compat.array_namespace(*arrays)
+    except TypeError:
+        kinds = sorted({type(a).__name__ for a in arrays})
+        raise TypeError(
+            f"`inputs` must be arrays of one library, got {', '.join(kinds)}"
+        ) from None
     backend = backends.backend_for(xp)
     if backend is None:
         raise TypeError(f"no xconv backend handles the namespace {xp!r} of `inputs`")
@@ -192,12 +224,13 @@ def check_gradient(
         problem = _float64_problem(xp, device)
         if problem is not None:
             pytest.skip(f"check_gradient needs float64: {problem}")
-    point = [to_numpy(a).astype(np.float64) for a in arrays]
-    claimed = [to_numpy(g).astype(np.float64) for g in claims]
+    point = [numeric_data(a, "inputs", real=True).astype(np.float64) for a in arrays]
+    claimed = [numeric_data(g, "grads", real=True).astype(np.float64) for g in claims]
     for name, x, g in zip(names, point, claimed, strict=True):
         if x.shape != g.shape:
             raise ValueError(
-                f"the gradient for input {name!r} has shape {g.shape}, the input {x.shape}"
+                f"the gradient for input {name!r} has shape {g.shape}, the input {x.shape}: "
+                "each of `grads` must have the shape of its input in `inputs`"
             )
 
     def call(host: list[np.ndarray]) -> float:

@@ -7,6 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from xconv._validation import _quote, readable_file
+
+from ._checks import strings
 from ._options import ENV_VAR, backend_name
 
 __all__ = ["BACKEND_EXTRAS", "XCONV_SOURCE", "nox_sessions", "xconv_requirement"]
@@ -52,6 +55,7 @@ def xconv_requirement(source: str, /, *, extras: Sequence[str] = ()) -> str:
     folder (the one holding xconv's ``pyproject.toml``) or a built wheel or sdist. A
     folder or file is made absolute (nox runs pip from the noxfile's folder) and must
     exist; otherwise a `ValueError` says what was given and how to point at xconv.
+    `extras` is a sequence of the extras' names (str; not one str).
 
     Example:
         >>> xconv_requirement("xconv==0.1.0", extras=["test", "torch"])
@@ -59,17 +63,25 @@ def xconv_requirement(source: str, /, *, extras: Sequence[str] = ()) -> str:
     """
     if not isinstance(source, str) or not source.strip():
         raise TypeError(f"`source` must be a non-empty string, got {source!r}; {_HOW}")
+    chosen = strings(extras, "extras", "extra names")
     source = source.strip()
-    suffix = f"[{','.join(extras)}]" if extras else ""
+    suffix = f"[{','.join(chosen)}]" if chosen else ""
     if _is_path(source):
-        path = Path(source).expanduser().resolve()
-        if path.is_dir():
+        try:
+            path = Path(source).expanduser().resolve()
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except (OSError, ValueError) as exc:  # a NUL, a name too long
+            reason = getattr(exc, "strerror", None) or exc
+            raise ValueError(
+                f"`source` {_quote(source)} is no usable path ({reason}); {_HOW}"
+            ) from None
+        if is_dir:
             if not (path / "pyproject.toml").is_file():
                 raise ValueError(
                     f"xconv's source {source!r} is a folder without a pyproject.toml, "
                     f"not a clone of xconv; {_HOW}"
                 )
-        elif not path.is_file():
+        elif not is_file:
             raise ValueError(f"xconv's source {source!r} does not exist ({path}); {_HOW}")
         return f"{path}{suffix}"
     # a requirement: the extras go right after the name (`xconv[test]==0.1.0`)
@@ -112,6 +124,10 @@ def nox_sessions(
     run from an environment that has it); the noxfile pattern in ``docs/testing.md``
     needs only nox.
 
+    A bad argument (a name in `backends` that is no backend's, a `constraints` that is
+    no file, a blank `name`) is a `TypeError` or `ValueError`, raised before nox is
+    imported.
+
     Args:
         backends: backend names, each one session (``array-api-strict``, the extra's
             spelling, is ``array_api_strict``).
@@ -128,9 +144,7 @@ def nox_sessions(
         pytest_args: extra arguments for pytest.
         python: the sessions' Python version(s), as `nox.session` takes them.
     """
-    import nox
-
-    names = [backend_name(backend) for backend in backends]
+    names = [backend_name(backend) for backend in strings(backends, "backends", "backend names")]
     unknown = [backend for backend in names if backend not in BACKEND_EXTRAS]
     if unknown or not names:
         raise ValueError(
@@ -138,13 +152,22 @@ def nox_sessions(
             if unknown
             else "`backends` must name at least one backend, got none"
         )
-    source = xconv if xconv is not None else os.environ.get(XCONV_SOURCE, "xconv")
     pip_options: list[str] = []
     if constraints is not None:
-        constraint_file = Path(constraints).resolve()
-        if not constraint_file.is_file():
-            raise ValueError(f"`constraints` must be a file, got {str(constraints)!r}")
+        try:
+            constraint_file = readable_file(constraints, "constraints").resolve()
+        except FileNotFoundError:
+            raise ValueError(
+                f"`constraints` must be a file, got {str(constraints)!r}, which does not exist"
+            ) from None
         pip_options = ["--constraint", str(constraint_file)]
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a str, got {name!r}")
+    if not name.strip():
+        raise ValueError(f"`name` must name the sessions, got {name!r}")
+    import nox
+
+    source = xconv if xconv is not None else os.environ.get(XCONV_SOURCE, "xconv")
 
     def session(session: nox.Session, backend: str) -> None:
         extras = ["test", BACKEND_EXTRAS[backend], "torch" if reference else None]

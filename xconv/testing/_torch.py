@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from xconv._validation import _quote
+
+from ._checks import is_array
 from ._compare import to_numpy
 
 __all__ = ["TORCH_MISSING", "reference_torch"]
@@ -16,17 +19,9 @@ __all__ = ["TORCH_MISSING", "reference_torch"]
 TORCH_MISSING = "PyTorch (the reference) is not installed: pip install 'xconv[torch]'"
 
 
-def _is_array(value: Any) -> bool:
-    import array_api_compat
-
-    return isinstance(value, np.ndarray) or (
-        array_api_compat.is_array_api_obj(value) and not isinstance(value, np.generic)
-    )
-
-
 def _to_torch(value: Any, torch: Any) -> Any:
     """An array argument as a CPU tensor (floating and complex ones in 64-bit)."""
-    if not _is_array(value):
+    if not is_array(value):
         return value
     host = to_numpy(value)
     if host.dtype.kind == "f":
@@ -55,13 +50,16 @@ def reference_torch(fn_name: str, /, *args: Any, **kwargs: Any) -> Any:
     The result (a tensor, or a tuple or list of them) comes back as NumPy arrays.
 
     Skips the calling test (`pytest.skip`, reason `TORCH_MISSING`) where PyTorch is not
-    installed, so tests that use it need no marker.
+    installed, so tests that use it need no marker. A `fn_name` that is not a str is a
+    `TypeError`, one naming no such function a `ValueError`.
 
     Example (with PyTorch installed)::
 
         expected = reference_torch("conv2d", x, weight, bias, stride=2, padding=1)
         assert_close(conv2d(x, weight, bias, stride=2, padding=1), expected)
     """
+    if not isinstance(fn_name, str):
+        raise TypeError(f"`fn_name` must be a str, got {_quote(fn_name)}")
     if importlib.util.find_spec("torch") is None:
         pytest.skip(TORCH_MISSING)
     import torch
