@@ -98,6 +98,25 @@ def test_build_draws_from_the_generator_of_the_seed(backend):
     np.testing.assert_array_equal(to_np(a.buffers["noise"]), to_np(b.buffers["noise"]))
 
 
+def test_no_built_in_layer_overrides_initialize():
+    """The shared preamble (input shape, seed, backend) is written once, in
+    `Layer.initialize`; every built-in layer writes `build` instead."""
+    import inspect
+
+    import xconv.layers as layers
+
+    classes = [
+        c
+        for name in layers.__all__
+        if inspect.isclass(c := getattr(layers, name)) and issubclass(c, layers_base.Layer)
+    ]
+    assert len(classes) >= 20, classes
+    overriding = [
+        c.__name__ for c in classes if c is not layers_base.Layer and "initialize" in vars(c)
+    ]
+    assert overriding == [], overriding
+
+
 def test_a_layer_with_a_build_needs_its_input_shape():
     for layer in (Shift(), Conv2D(2, 3), Dense(2), LayerNormalization(), BatchNormalization()):
         with pytest.raises(ValueError, match=rf"{layer.layer_name()} needs its input shape"):

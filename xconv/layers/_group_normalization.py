@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from xconv._validation import nonnegative_real, positive_int
-from xconv.backends import Backend
 from xconv.functional import group_norm, group_norm_backward
 
 from ._base import Array, Layer
@@ -61,23 +60,14 @@ class GroupNormalization(Layer):
             )
         super().set_input_shape(tuple(int(d) for d in dims))
 
-    def initialize(
-        self,
-        *,
-        seed: int | np.random.Generator = 0,
-        dtype: Any = "float32",
-        backend: str | Backend | None = None,
+    def build(
+        self, input_shape: tuple[int, ...], /, *, rng: np.random.Generator, dtype: Any
     ) -> None:
-        if self.input_shape is None:
-            raise ValueError("GroupNormalization needs its input shape before initialize()")
-        super().initialize(seed=seed, dtype=dtype, backend=backend)
-        assert self.backend is not None
-        channels = self.input_shape[0]
+        channels = input_shape[0]
         self.params = {
-            "gamma": self.backend.asarray(np.ones(channels), dtype=dtype),
-            "beta": self.backend.asarray(np.zeros(channels), dtype=dtype),
+            "gamma": self.make_weight((channels,), initializer="ones", dtype=dtype),
+            "beta": self.make_weight((channels,), dtype=dtype),
         }
-        self.grads = {}
 
     def forward_pass(self, X: Array, training: bool = True) -> Array:
         self.ensure_initialized(X)
