@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _quote
-from ._digits import float_dtype
+from ._digits import float_dtype, shown
 
 __all__ = ["batch_iterator", "to_categorical", "train_test_split"]
 
@@ -85,7 +84,7 @@ def to_categorical(y: Any, n_classes: int | None = None, *, dtype: Any = "float3
     elif n_classes < 1:
         raise ValueError(f"`n_classes` must be a positive integer, got {n_classes!r}")
     elif n_classes > MAX_CLASSES:
-        raise ValueError(f"`n_classes` must be at most 2**31 - 1, got {_quote(n_classes)}")
+        raise ValueError(f"`n_classes` must be at most 2**31 - 1, got {shown(n_classes)}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         bad = labels[(labels < 0) | (labels >= n_classes)][0]
         raise ValueError(
@@ -126,7 +125,7 @@ def train_test_split(
         raise TypeError(f"`test_size` must be a number in (0, 1), got {test_size!r}")
     # compared as given, not as float(size): 10**400 is beyond float's range
     if size <= 0 or not size < 1:  # NaN too
-        raise ValueError(f"`test_size` must be in (0, 1), got {_quote(test_size)}")
+        raise ValueError(f"`test_size` must be in (0, 1), got {shown(test_size)}")
     fraction = float(size)
     if not isinstance(shuffle, bool):
         raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}")

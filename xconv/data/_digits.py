@@ -10,9 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _quote
-
 __all__ = ["DIGITS_SHA256", "load_digits"]
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, shortened in the middle past 80 characters (10**400 has 401 digits).
+
+    `xconv.data` imports no other part of xconv (docs/architecture.md), so it quotes
+    values itself, as `xconv._validation` does.
+    """
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:38]}...{text[-38:]} ({len(text)} characters)"
+
 
 DIGITS_FILE = "digits.npz"
 #: sha256 of the bundled ``digits.npz``; a file that differs is an error, not data
@@ -35,7 +44,7 @@ def float_dtype(dtype: Any) -> np.dtype[Any]:
         result = None
     if result is None or result.kind != "f":
         raise TypeError(
-            f"`dtype` must be a floating dtype such as 'float32', got {_quote(dtype)}"
+            f"`dtype` must be a floating dtype such as 'float32', got {shown(dtype)}"
         ) from None
     return result
 
