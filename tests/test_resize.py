@@ -84,6 +84,11 @@ INTERPOLATIONS: list[tuple[tuple[int, ...], dict[str, Any]]] = [
     ((2, 3, 5), {"size": 9, "mode": "linear"}),
     ((2, 3, 5), {"scale_factor": 3, "mode": "linear", "align_corners": True}),
     ((2, 3, 5), {"size": 8}),
+    # PyTorch's 2-D nearest copies an axis that keeps its size (1.1 on 5 pixels) and
+    # halves one that doubles (2.1 on 5), whatever the factor; its 1-D nearest does not
+    ((1, 2, 5, 5), {"scale_factor": 1.1}),
+    ((1, 2, 5, 6), {"scale_factor": (2.1, 1.1)}),
+    ((1, 2, 5, 6), {"scale_factor": (2.1, 1.1), "mode": "nearest-exact"}),
 ]
 
 
@@ -96,6 +101,29 @@ def test_interpolate_matches_torch(xp, shape, options, contiguous):
     (X,) = on(xp, [x], contiguous=contiguous)
     close(xf.interpolate(X, **options), out)
     close(xf.interpolate_backward(to_xp(probe, xp), X, **options), grads[0])
+
+
+@requires_torch
+@pytest.mark.parametrize("factor", [1.1, 2.1])
+def test_1d_nearest_by_a_factor_keeping_or_doubling_the_axis(xp, factor):
+    """The forward is PyTorch's; the gradient is the forward's, where PyTorch's is not.
+
+    On 5 pixels by 1.1, PyTorch's 1-D nearest reads sources 0, 0, 1, 2, 3 but its
+    backward sends the output's gradient to 0, 1, 2, 3, 4 (its 2-D rule, copy or
+    halve): not the adjoint of its forward. xconv's backward is (finite differences).
+    """
+    x = rng.standard_normal((2, 3, 5))
+    out, grads, probe = torch_run(lambda t: F.interpolate(t, scale_factor=factor), [x], [True])
+    (X,) = on(xp, [x], contiguous=True)
+    close(xf.interpolate(X, scale_factor=factor), out)
+    grad = to_np(xf.interpolate_backward(to_xp(probe, xp), X, scale_factor=factor))
+    assert not np.allclose(grad, to_np(grads[0]))  # PyTorch's inconsistency, still there
+
+    def loss(a):
+        return float(np.sum(to_np(xf.interpolate(to_xp(a["x"], xp), scale_factor=factor)) * probe))
+
+    errors = gradient_errors(loss, {"x": x}, {"x": grad})
+    assert max(errors.values()) < 1e-6, errors
 
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])

@@ -11,6 +11,9 @@ average a window: the forward multiplies by the two matrices, the backward by th
 transposes. Max pooling gathers each window's k-th row and j-th column (windows shorter
 than the longest repeat their last pixel, which cannot change a maximum) and keeps the
 first maximum in row-major order, as PyTorch does; its gradient goes to that pixel.
+
+Each op asks its library's kernels first (PyTorch's own, ``xconv.config.delegate``),
+once its arguments are checked; None runs the code here.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 import array_api_compat
 
 from xconv._validation import check_shape, namespace_of, optional_pair, true_or_false
+
+from ._dispatch import kernels_for
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -91,6 +96,9 @@ def adaptive_avg_pool2d(x: Any, /, output_size: OutputSize) -> Any:
     """
     xp = namespace_of(x=x)
     oh, ow = _check(x, output_size)
+    done = kernels_for(xp).adaptive_avg_pool(x, (oh, ow))
+    if done is not None:
+        return done
     rows = _mean_matrix(x.shape[-2], oh, x, xp)
     columns = _mean_matrix(x.shape[-1], ow, x, xp)
     return xp.matmul(rows, xp.matmul(x, xp.matrix_transpose(columns)))
@@ -102,6 +110,9 @@ def adaptive_avg_pool2d_backward(grad_output: Any, x: Any, /, output_size: Outpu
     xp = namespace_of(grad_output=grad_output, x=x)
     oh, ow = _check(x, output_size)
     check_shape(grad_output, "grad_output", (*x.shape[:-2], oh, ow), "the output's shape")
+    done = kernels_for(xp).adaptive_avg_pool_backward(grad_output, x, (oh, ow))
+    if done is not None:
+        return done
     rows = _mean_matrix(x.shape[-2], oh, x, xp)
     columns = _mean_matrix(x.shape[-1], ow, x, xp)
     return xp.matmul(xp.matrix_transpose(rows), xp.matmul(grad_output, columns))
@@ -186,9 +197,13 @@ def adaptive_max_pool2d(x: Any, /, output_size: OutputSize, return_indices: bool
     """
     xp = namespace_of(x=x)
     oh, ow = _check(x, output_size)
+    indices = true_or_false(return_indices, "return_indices")
+    done = kernels_for(xp).adaptive_max_pool(x, (oh, ow))
+    if done is not None:
+        return done if indices else done[0]
     windows = _MaxWindows(_batched(x, xp), oh, ow, xp)
     out = _like(windows.out, x)
-    if not true_or_false(return_indices, "return_indices"):
+    if not indices:
         return out
     return out, _like(windows.indices(x.shape[-1], xp, x), x)
 
@@ -199,6 +214,9 @@ def adaptive_max_pool2d_backward(grad_output: Any, x: Any, /, output_size: Outpu
     xp = namespace_of(grad_output=grad_output, x=x)
     oh, ow = _check(x, output_size)
     check_shape(grad_output, "grad_output", (*x.shape[:-2], oh, ow), "the output's shape")
+    done = kernels_for(xp).adaptive_max_pool_backward(grad_output, x, (oh, ow))
+    if done is not None:
+        return done
     windows = _MaxWindows(_batched(x, xp), oh, ow, xp)
     g = _batched(grad_output, xp)
     h, w = x.shape[-2:]

@@ -11,8 +11,9 @@ never the generic ops, another library's kernels or a layer.
 
 Two kinds of hook:
 
-- **ops**: a whole convolution, pooling, activation or batch normalization pass
-  (PyTorch's and JAX's own kernels, NumPy's row-layout convolution and fused passes).
+- **ops**: a whole convolution, pooling, activation, normalization or interpolation
+  pass (PyTorch's and JAX's own kernels, NumPy's row-layout convolution and fused
+  passes).
   Arguments are already checked. None means "not these arrays": an unsupported dtype,
   or a geometry the library's kernel cannot express.
 - **building blocks** of xconv's own im2col convolution: im2col/col2im, scratch
@@ -193,6 +194,107 @@ class Kernels:
         self, grad_output: Array, saved: Any, weight: Array | None
     ) -> tuple[Array, Array, Array] | None:
         """Gradients for input, weight and bias from `batch_norm_training`'s `saved`."""
+        return None
+
+    # -- layer and group normalization ---------------------------------------------------
+
+    def layer_norm(
+        self,
+        x: Array,
+        shape: tuple[int, ...],
+        weight: Array | None,
+        bias: Array | None,
+        eps: float,
+    ) -> Array | None:
+        """`x` normalised over its last axes, `shape`, then scaled and shifted."""
+        return None
+
+    def layer_norm_backward(
+        self,
+        grad_output: Array,
+        x: Array,
+        shape: tuple[int, ...],
+        weight: Array | None,
+        eps: float,
+        *,
+        bias: bool,
+    ) -> tuple[Array, Array | None, Array | None] | None:
+        """Gradients for input, weight (None without `weight`) and bias (None unless
+        `bias`), from the forward pass's input."""
+        return None
+
+    def group_norm(
+        self, x: Array, groups: int, weight: Array | None, bias: Array | None, eps: float
+    ) -> Array | None:
+        """(N, C, *) normalised over each of `groups` groups of channels, then scaled
+        and shifted per channel."""
+        return None
+
+    def group_norm_backward(
+        self,
+        grad_output: Array,
+        x: Array,
+        groups: int,
+        weight: Array | None,
+        eps: float,
+        *,
+        bias: bool,
+    ) -> tuple[Array, Array | None, Array | None] | None:
+        """Gradients for input, weight (None without `weight`) and bias (None unless
+        `bias`), from the forward pass's input."""
+        return None
+
+    # -- adaptive pooling ----------------------------------------------------------------
+
+    def adaptive_avg_pool(self, x: Array, output_size: tuple[int, int]) -> Array | None:
+        """(N, C, H, W) or (C, H, W): the mean of each adaptive window."""
+        return None
+
+    def adaptive_avg_pool_backward(
+        self, grad_output: Array, x: Array, output_size: tuple[int, int]
+    ) -> Array | None:
+        """The input gradient of `adaptive_avg_pool` (only `x`'s shape matters)."""
+        return None
+
+    def adaptive_max_pool(
+        self, x: Array, output_size: tuple[int, int]
+    ) -> tuple[Array, Array] | None:
+        """``(output, indices)``: each adaptive window's first maximum in row-major
+        order, and its flat index ``h * W + w`` in its plane."""
+        return None
+
+    def adaptive_max_pool_backward(
+        self, grad_output: Array, x: Array, output_size: tuple[int, int]
+    ) -> Array | None:
+        """The input gradient of `adaptive_max_pool`, from the forward pass's input."""
+        return None
+
+    # -- interpolation -------------------------------------------------------------------
+
+    def interpolate(
+        self,
+        x: Array,
+        mode: str,
+        outputs: tuple[int, ...],
+        factors: tuple[float | None, ...],
+        *,
+        align_corners: bool,
+    ) -> Array | None:
+        """(N, C, L) or (N, C, H, W) resized to the spatial size `outputs`; `factors`:
+        each axis's scale factor, or None where the source coordinates use in / out."""
+        return None
+
+    def interpolate_backward(
+        self,
+        grad_output: Array,
+        x: Array,
+        mode: str,
+        outputs: tuple[int, ...],
+        factors: tuple[float | None, ...],
+        *,
+        align_corners: bool,
+    ) -> Array | None:
+        """The input gradient of `interpolate` (only `x`'s shape matters)."""
         return None
 
     # -- building blocks of xconv's own convolution --------------------------------------

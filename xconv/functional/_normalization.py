@@ -6,6 +6,9 @@ the last axes (`layer_norm`) or over each group of channels with all its positio
 backwards come from one formula: with x_hat the normalised input, r = 1 / sqrt(var +
 eps) and h = grad_output * weight, the input's gradient is
 ``r * (h - mean(h) - x_hat * mean(h * x_hat))``, means over the normalised elements.
+
+Each op asks its library's kernels first (PyTorch's own, ``xconv.config.delegate``),
+once its arguments are checked; None runs the code here.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xconv._validation import as_int, check_shape, namespace_of, nonnegative_real, positive_int
+
+from ._dispatch import kernels_for
 
 __all__ = ["group_norm", "group_norm_backward", "layer_norm", "layer_norm_backward"]
 
@@ -88,6 +93,9 @@ def layer_norm(
     xp = namespace_of(x=x, **_present(weight=weight, bias=bias))
     shape = _check_layer(x, normalized_shape, weight, bias)
     epsilon = nonnegative_real(eps, "eps")
+    done = kernels_for(xp).layer_norm(x, shape, weight, bias, epsilon)
+    if done is not None:
+        return done
     x_hat, _ = _normalize(_flatten_last(x, len(shape), xp), xp, epsilon)
     out = xp.reshape(x_hat, tuple(x.shape))
     if weight is not None:
@@ -112,6 +120,11 @@ def layer_norm_backward(
     shape = _check_layer(x, normalized_shape, weight, None)
     check_shape(grad_output, "grad_output", tuple(x.shape), "the shape of `x`")
     epsilon = nonnegative_real(eps, "eps")
+    grads = kernels_for(xp).layer_norm_backward(
+        grad_output, x, shape, weight, epsilon, bias=bool(bias)
+    )
+    if grads is not None:
+        return grads
     count = len(shape)
     x_hat, inverse = _normalize(_flatten_last(x, count, xp), xp, epsilon)
     h = grad_output if weight is None else grad_output * weight
@@ -177,6 +190,9 @@ def group_norm(
     xp = namespace_of(x=x, **_present(weight=weight, bias=bias))
     groups = _check_group(x, num_groups, weight, bias)
     epsilon = nonnegative_real(eps, "eps")
+    done = kernels_for(xp).group_norm(x, groups, weight, bias, epsilon)
+    if done is not None:
+        return done
     x_hat, _ = _normalize(_grouped(x, groups, xp), xp, epsilon)
     out = xp.reshape(x_hat, tuple(x.shape))
     if weight is not None:
@@ -201,6 +217,11 @@ def group_norm_backward(
     groups = _check_group(x, num_groups, weight, None)
     check_shape(grad_output, "grad_output", tuple(x.shape), "the shape of `x`")
     epsilon = nonnegative_real(eps, "eps")
+    grads = kernels_for(xp).group_norm_backward(
+        grad_output, x, groups, weight, epsilon, bias=bool(bias)
+    )
+    if grads is not None:
+        return grads
     x_hat, inverse = _normalize(_grouped(x, groups, xp), xp, epsilon)
     h = grad_output if weight is None else grad_output * _per_channel(weight, x.ndim, xp)
     grad_input = _normalize_backward(_grouped(h, groups, xp), x_hat, inverse, xp)

@@ -10,7 +10,9 @@ edge, or a wrap-around. `interpolate` resizes (N, C, L) inputs with "nearest",
 
 Each axis of an interpolation is a linear map of that axis, a (out, in) matrix with
 two non-zeros a row (one for nearest): the forward multiplies by it, the backward by
-its transpose, with standard functions only.
+its transpose, with standard functions only. `interpolate` and its backward ask their
+library's kernels first (PyTorch's own, ``xconv.config.delegate``), once the arguments
+are checked; None runs the code here.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 import array_api_compat
 
 from xconv._validation import as_int, check_shape, namespace_of, real, true_or_false
+
+from ._dispatch import kernels_for
 
 __all__ = ["interpolate", "interpolate_backward", "pad", "pad_backward"]
 
@@ -269,6 +273,7 @@ class _Resize:
                 raise ValueError("`recompute_scale_factor` needs `scale_factor`, not `size`")
             self.outputs = _spatial(size, n, "size", integer=True)
             scales: tuple[float | None, ...] = (None,) * n
+            self.factors: tuple[float | None, ...] = (None,) * n
         else:
             factors = _spatial(scale_factor, n, "scale_factor", integer=False)
             self.outputs = tuple(math.floor(i * f) for i, f in zip(inputs, factors, strict=True))
@@ -278,8 +283,9 @@ class _Resize:
                     f"shape {tuple(x.shape)}"
                 )
             scales = (None,) * n if recompute else tuple(1.0 / f for f in factors)
+            self.factors = (None,) * n if recompute else factors
         self.inputs = inputs
-        self.scales = scales
+        self.scales = scales  # (1 / each factor: the source coordinates' step, or None)
 
     def matrices(self, x: Any, xp: Any) -> list[Any]:
         """The (out, in) matrix of each spatial axis, in `x`'s dtype and device."""
@@ -291,6 +297,12 @@ class _Resize:
     def _matrix(self, n_in: int, n_out: int, scale: float | None, x: Any, xp: Any) -> Any:
         device = array_api_compat.device(x)
         columns = xp.arange(n_in, device=device)[None, :]
+        if self.mode == "nearest" and len(self.inputs) == 2 and n_out in (n_in, 2 * n_in):
+            # PyTorch's 2-D "nearest" (not its 1-D one) copies an axis that keeps its
+            # size and takes dst // 2 on one that doubles, whatever the scale factor
+            # (1.1 on 5 pixels keeps 5, 2.1 doubles): so does xconv
+            source = (xp.arange(n_out, device=device) // (n_out // n_in))[:, None]
+            return xp.astype(columns == source, x.dtype)
         if self.mode in ("nearest", "nearest-exact"):
             # PyTorch computes the nearest source in float32, whatever the input's dtype
             step = n_in / n_out if scale is None else scale
@@ -344,8 +356,10 @@ def interpolate(
         scale_factor: or the factor of each spatial axis; the output is
             ``floor(in * scale_factor)``, and the source coordinates use
             ``1 / scale_factor`` unless `recompute_scale_factor` is True.
-        mode: "nearest" (default; PyTorch's: ``floor(dst * scale)``), "nearest-exact"
-            (``floor((dst + 0.5) * scale)``), "linear" (3-D) or "bilinear" (4-D).
+        mode: "nearest" (default; PyTorch's: ``floor(dst * scale)``, and on 4-D input
+            an axis that keeps its size is copied, one that doubles takes ``dst // 2``,
+            as PyTorch's 2-D kernel does), "nearest-exact" (``floor((dst + 0.5) *
+            scale)``), "linear" (3-D) or "bilinear" (4-D).
         align_corners: for the linear modes: True maps the corner pixels' centres onto
             each other; False or None (default) their outer edges.
         recompute_scale_factor: use in / out instead of ``1 / scale_factor``.
@@ -361,6 +375,11 @@ def interpolate(
     """
     xp = namespace_of(x=x)
     resize = _Resize(x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+    done = kernels_for(xp).interpolate(
+        x, resize.mode, resize.outputs, resize.factors, align_corners=resize.align_corners
+    )
+    if done is not None:
+        return done
     return _apply(x, resize.matrices(x, xp), xp, transpose=False)
 
 
@@ -387,4 +406,14 @@ def interpolate_backward(
     resize = _Resize(x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     expected = (*tuple(x.shape[:2]), *resize.outputs)
     check_shape(grad_output, "grad_output", expected, "the interpolated output's shape")
+    done = kernels_for(xp).interpolate_backward(
+        grad_output,
+        x,
+        resize.mode,
+        resize.outputs,
+        resize.factors,
+        align_corners=resize.align_corners,
+    )
+    if done is not None:
+        return done
     return _apply(grad_output, resize.matrices(x, xp), xp, transpose=True)

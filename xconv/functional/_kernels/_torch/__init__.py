@@ -1,21 +1,29 @@
 """PyTorch's own kernels for xconv's ops: `TorchKernels`, over `_ops` (convolution,
-pooling, relu) and `_batch_norm`; used with ``xconv.config.delegate`` on."""
+pooling, relu), `_batch_norm`, `_norms` (layer and group norm) and `_resize`
+(adaptive pooling, interpolation); used with ``xconv.config.delegate`` on."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from ..._geometry import ConvGeometry
 from ..._interface import Kernels
-from . import _batch_norm, _ops
+from . import _batch_norm, _norms, _ops, _resize
 
 __all__ = ["TorchKernels"]
 
 
+def _group_size(x: Any, groups: int) -> int:
+    """How many values each of `groups` groups of an (N, C, *) tensor normalises."""
+    return int(math.prod(x.shape[1:])) // groups
+
+
 class TorchKernels(Kernels):
-    """PyTorch's convolution, pooling, relu and batch-norm kernels on torch tensors."""
+    """PyTorch's convolution, pooling, relu, normalization and resizing kernels on
+    torch tensors."""
 
     name = "torch"
 
@@ -140,3 +148,95 @@ class TorchKernels(Kernels):
         if not _batch_norm.takes(grad_output, saved.x, weight):
             return None
         return _batch_norm.backward(grad_output, saved, weight)
+
+    # -- layer and group normalization ---------------------------------------------------
+
+    def layer_norm(
+        self, x: Any, shape: tuple[int, ...], weight: Any, bias: Any, eps: float
+    ) -> Any:
+        if not _norms.takes(x, math.prod(shape), weight, bias):
+            return None
+        return _norms.layer_forward(x, shape, weight, bias, eps)
+
+    def layer_norm_backward(
+        self,
+        grad_output: Any,
+        x: Any,
+        shape: tuple[int, ...],
+        weight: Any,
+        eps: float,
+        *,
+        bias: bool,
+    ) -> tuple[Any, Any, Any] | None:
+        if not _norms.takes(x, math.prod(shape), grad_output, weight):
+            return None
+        return _norms.layer_backward(grad_output, x, shape, weight, eps, bias)
+
+    def group_norm(self, x: Any, groups: int, weight: Any, bias: Any, eps: float) -> Any:
+        if not _norms.takes(x, _group_size(x, groups), weight, bias):
+            return None
+        return _norms.group_forward(x, groups, weight, bias, eps)
+
+    def group_norm_backward(
+        self, grad_output: Any, x: Any, groups: int, weight: Any, eps: float, *, bias: bool
+    ) -> tuple[Any, Any, Any] | None:
+        if not _norms.takes(x, _group_size(x, groups), grad_output, weight):
+            return None
+        return _norms.group_backward(grad_output, x, groups, weight, eps, bias)
+
+    # -- adaptive pooling ----------------------------------------------------------------
+
+    def adaptive_avg_pool(self, x: Any, output_size: tuple[int, int]) -> Any:
+        if not _resize.takes(x):
+            return None
+        return _resize.adaptive_avg(x, output_size)
+
+    def adaptive_avg_pool_backward(
+        self, grad_output: Any, x: Any, output_size: tuple[int, int]
+    ) -> Any:
+        if not _resize.takes(x, grad_output):
+            return None
+        return _resize.adaptive_avg_backward(grad_output, x)
+
+    def adaptive_max_pool(self, x: Any, output_size: tuple[int, int]) -> tuple[Any, Any] | None:
+        if not _resize.takes(x):
+            return None
+        return _resize.adaptive_max(x, output_size)
+
+    def adaptive_max_pool_backward(
+        self, grad_output: Any, x: Any, output_size: tuple[int, int]
+    ) -> Any:
+        if not _resize.takes(x, grad_output):
+            return None
+        return _resize.adaptive_max_backward(grad_output, x, output_size)
+
+    # -- interpolation -------------------------------------------------------------------
+
+    def interpolate(
+        self,
+        x: Any,
+        mode: str,
+        outputs: tuple[int, ...],
+        factors: tuple[float | None, ...],
+        *,
+        align_corners: bool,
+    ) -> Any:
+        if not _resize.takes(x) or not _resize.takes_resize(x, mode, outputs, factors):
+            return None
+        return _resize.interpolate(x, mode, outputs, factors, align_corners)
+
+    def interpolate_backward(
+        self,
+        grad_output: Any,
+        x: Any,
+        mode: str,
+        outputs: tuple[int, ...],
+        factors: tuple[float | None, ...],
+        *,
+        align_corners: bool,
+    ) -> Any:
+        if not _resize.takes(x, grad_output):
+            return None
+        if not _resize.takes_resize(x, mode, outputs, factors, backward=True):
+            return None
+        return _resize.interpolate_backward(grad_output, x, mode, outputs, factors, align_corners)
