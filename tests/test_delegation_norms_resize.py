@@ -383,3 +383,31 @@ def test_1d_nearest_gradient_by_a_factor_keeping_or_doubling_the_axis_is_xconvs(
     )
     assert seen == []
     np.testing.assert_array_equal(to_numpy(delegated), to_numpy(generic))
+
+
+def _every_second(a: np.ndarray, xp: Any) -> Any:
+    """A 1-D view of every second element of a wider array (`strided` keeps 1-D
+    arrays contiguous)."""
+    wide = np.zeros(2 * a.shape[0])
+    wide[::2] = a
+    return to_xp(wide, xp)[::2]
+
+
+@pytest.mark.parametrize("op", ["layer_norm", "group_norm"])
+def test_a_strided_weight_and_bias_reach_torch_dense(xp, op):
+    # torch's native kernels read a strided weight or bias as if it were dense: the
+    # delegated group norm gave another element's values before they were made dense
+    rng = np.random.default_rng(0)
+    x = to_xp(2 * rng.standard_normal((3, 4, 5)) + 0.5, xp)
+    g = to_xp(rng.standard_normal((3, 4, 5)), xp)
+    size = 5 if op == "layer_norm" else 4
+    w, b = (_every_second(rng.standard_normal(size), xp) for _ in range(2))
+    arg = 5 if op == "layer_norm" else 2
+    forward, backward = getattr(xf, op), getattr(xf, f"{op}_backward")
+    delegated = forward(x, arg, w, b)
+    grads = backward(g, x, arg, w, bias=True)
+    with xconv.config.using(delegate=False):
+        generic = forward(x, arg, w, b)
+        generic_grads = backward(g, x, arg, w, bias=True)
+    _agree(xp, delegated, generic, "float64")
+    _agree(xp, grads, generic_grads, "float64")

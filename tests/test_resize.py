@@ -89,6 +89,11 @@ INTERPOLATIONS: list[tuple[tuple[int, ...], dict[str, Any]]] = [
     ((1, 2, 5, 5), {"scale_factor": 1.1}),
     ((1, 2, 5, 6), {"scale_factor": (2.1, 1.1)}),
     ((1, 2, 5, 6), {"scale_factor": (2.1, 1.1), "mode": "nearest-exact"}),
+    ((1, 2, 1, 7), {"scale_factor": (1.0, 1.1), "mode": "nearest-exact"}),  # no copy
+    # and its linear modes copy an axis that keeps its size, whatever the factor
+    ((1, 2, 3, 4), {"scale_factor": (1.1, 1.5), "mode": "bilinear"}),
+    ((1, 2, 3, 4), {"scale_factor": (1.1, 1.0), "mode": "bilinear", "align_corners": True}),
+    ((2, 3, 5), {"scale_factor": 1.1, "mode": "linear"}),
 ]
 
 

@@ -297,10 +297,13 @@ class _Resize:
     def _matrix(self, n_in: int, n_out: int, scale: float | None, x: Any, xp: Any) -> Any:
         device = array_api_compat.device(x)
         columns = xp.arange(n_in, device=device)[None, :]
-        if self.mode == "nearest" and len(self.inputs) == 2 and n_out in (n_in, 2 * n_in):
-            # PyTorch's 2-D "nearest" (not its 1-D one) copies an axis that keeps its
-            # size and takes dst // 2 on one that doubles, whatever the scale factor
-            # (1.1 on 5 pixels keeps 5, 2.1 doubles): so does xconv
+        nearest_2d = self.mode == "nearest" and len(self.inputs) == 2
+        copies = nearest_2d or self.mode in ("linear", "bilinear")
+        if (copies and n_out == n_in) or (nearest_2d and n_out == 2 * n_in):
+            # PyTorch (2.13, CPU) copies an axis that keeps its size whatever the scale
+            # factor (1.1 on 5 pixels keeps 5) in "linear", "bilinear" and 2-D
+            # "nearest", whose axis that doubles (2.1 on 5) takes dst // 2; 1-D
+            # "nearest" and "nearest-exact" follow their formula: so does xconv
             source = (xp.arange(n_out, device=device) // (n_out // n_in))[:, None]
             return xp.astype(columns == source, x.dtype)
         if self.mode in ("nearest", "nearest-exact"):
@@ -359,7 +362,8 @@ def interpolate(
         mode: "nearest" (default; PyTorch's: ``floor(dst * scale)``, and on 4-D input
             an axis that keeps its size is copied, one that doubles takes ``dst // 2``,
             as PyTorch's 2-D kernel does), "nearest-exact" (``floor((dst + 0.5) *
-            scale)``), "linear" (3-D) or "bilinear" (4-D).
+            scale)``), "linear" (3-D) or "bilinear" (4-D) (an axis that keeps its size
+            is copied, as in PyTorch, whatever the scale factor).
         align_corners: for the linear modes: True maps the corner pixels' centres onto
             each other; False or None (default) their outer edges.
         recompute_scale_factor: use in / out instead of ``1 / scale_factor``.

@@ -54,8 +54,16 @@ def takes(x: Any, group: int, *others: Any) -> bool:
     )
 
 
+def _dense(*tensors: Any) -> list[Any]:
+    """Each tensor contiguous (None stays None): the native kernels read a strided
+    weight or bias as if it were dense (a view of every second element of a wider
+    tensor gave another tensor's values), and group norm's input too."""
+    return [None if t is None else t.contiguous() for t in tensors]
+
+
 def layer_forward(x: Any, shape: tuple[int, ...], weight: Any, bias: Any, eps: float) -> Any:
     """`x` normalised over its last axes, `shape`, scaled and shifted."""
+    x, weight, bias = _dense(x, weight, bias)
     out, _, _ = torch.ops.aten.native_layer_norm(x, list(shape), weight, bias, eps)
     return out
 
@@ -64,6 +72,7 @@ def layer_backward(
     grad_output: Any, x: Any, shape: tuple[int, ...], weight: Any, eps: float, bias: bool
 ) -> tuple[Any, Any, Any]:
     """The gradients of `layer_forward` for input, weight and bias."""
+    grad_output, x, weight = _dense(grad_output, x, weight)
     _, mean, rstd = torch.ops.aten.native_layer_norm(x, list(shape), weight, None, eps)
     mask = [True, weight is not None, bias]
     # (torch's kernel wants a bias tensor to give its gradient; only its shape matters)
@@ -82,7 +91,7 @@ def _sizes(x: Any) -> tuple[int, int, int]:
 def group_forward(x: Any, groups: int, weight: Any, bias: Any, eps: float) -> Any:
     """(N, C, *) normalised over each group of channels, scaled and shifted."""
     n, c, hw = _sizes(x)
-    x = x.contiguous()  # (torch's kernel takes only contiguous tensors)
+    x, weight, bias = _dense(x, weight, bias)
     out, _, _ = torch.ops.aten.native_group_norm(x, weight, bias, n, c, hw, groups, eps)
     return out
 
@@ -92,7 +101,7 @@ def group_backward(
 ) -> tuple[Any, Any, Any]:
     """The gradients of `group_forward` for input, weight and bias."""
     n, c, hw = _sizes(x)
-    x, grad_output = x.contiguous(), grad_output.contiguous()
+    grad_output, x, weight = _dense(grad_output, x, weight)
     _, mean, rstd = torch.ops.aten.native_group_norm(x, weight, None, n, c, hw, groups, eps)
     mask = [True, weight is not None, bias]
     if weight is None and bias:  # (torch's kernel wants a weight to give the bias's)
