@@ -1,7 +1,8 @@
 """Fuzzing against PyTorch float64 autograd (issue 25, item 4): poolings with every
-option (ceil_mode windows that start in the padding included), pointwise activations
-and the regression losses; forward values and every gradient, on contiguous and (on
-NumPy and PyTorch) non-contiguous inputs, unbatched and empty batches.
+option (ceil_mode windows that start in the padding included), pointwise activations,
+the regression losses, layer and group norm, adaptive pooling, interpolation and pad;
+forward values and every gradient, on contiguous and (on NumPy and PyTorch)
+non-contiguous inputs, unbatched and empty batches.
 """
 
 from __future__ import annotations
