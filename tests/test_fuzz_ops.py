@@ -1,6 +1,7 @@
 """Fuzzing against PyTorch float64 autograd (issue 25, item 4): poolings with every
 option (ceil_mode windows that start in the padding included), pointwise activations,
-the regression losses, layer and group norm, adaptive pooling, interpolation and pad;
+the regression and classification losses (class indices and probabilities, weights,
+ignore_index, label smoothing), layer and group norm, adaptive pooling, interpolation and pad;
 forward values and every gradient, on contiguous and (on NumPy and PyTorch)
 non-contiguous inputs, unbatched and empty batches.
 """
@@ -405,5 +406,79 @@ def test_pad_matches_torch(xp, backend):
         xx = _array(x, xp, strided)
         _close(xf.pad(xx, amounts, **options), out.detach())
         _close(xf.pad_backward(_array(upstream, xp, strided), xx, amounts, **options), gx)
+
+    check()
+
+
+@st.composite
+def classifications(draw):
+    op = draw(st.sampled_from(["cross_entropy", "nll_loss"]))
+    classes = draw(st.integers(1, 4))
+    shape = draw(st.sampled_from([(), (3,), (2, 2), (2, 1, 3)]))  # (): one unbatched sample
+    probabilities = op == "cross_entropy" and draw(st.booleans())
+    options: dict = {"reduction": draw(st.sampled_from(["none", "mean", "sum"]))}
+    if not probabilities:
+        options["ignore_index"] = draw(st.sampled_from([-100, 0, 1]))
+    if op == "cross_entropy":
+        options["label_smoothing"] = draw(st.sampled_from([0.0, 0.1, 0.5]))
+    weighted = draw(st.booleans())
+    return _case(
+        draw,
+        op=op,
+        classes=classes,
+        shape=shape,
+        probabilities=probabilities,
+        weighted=weighted,
+        options=options,
+    )
+
+
+def test_classification_losses_match_torch(xp, backend):
+    @fuzz_settings(backend.name)
+    @given(case=classifications())
+    def check(case):
+        rng = np.random.default_rng(case["seed"])
+        strided = case["strided"] and _views(xp)
+        c, shape, options = case["classes"], case["shape"], case["options"]
+        # (C,) unbatched, else (N, C, d1, ...)
+        input_shape = (c,) if not shape else (shape[0], c, *shape[1:])
+        logits = 2 * rng.standard_normal(input_shape)
+        if case["op"] == "nll_loss":
+            logits = logits - np.log(
+                np.sum(np.exp(logits), axis=0 if not shape else 1, keepdims=True)
+            )
+        if case["probabilities"]:
+            target = rng.dirichlet(np.ones(c), size=int(np.prod(shape)) or 1)
+            target = np.moveaxis(target.reshape(*(shape or ()), c), -1, 0 if not shape else 1)
+            target = target.reshape(input_shape)
+        else:
+            target = rng.integers(0, c, size=shape)
+        weight = rng.uniform(0.5, 2.0, size=c) if case["weighted"] else None
+        fn = getattr(torch.nn.functional, case["op"])
+        t_weight = None if weight is None else torch.tensor(weight)
+        tensors = [torch.tensor(logits, requires_grad=True)]
+        if case["probabilities"]:
+            tensors.append(torch.tensor(target, requires_grad=True))
+        t_target = tensors[1] if case["probabilities"] else torch.tensor(target)
+        expected = fn(tensors[0], t_target, t_weight, **options)
+        if not torch.isfinite(expected).all():
+            reject()  # every target ignored: PyTorch's mean is 0 / 0
+        upstream = rng.standard_normal(tuple(expected.shape))
+        grads = torch.autograd.grad(expected, tensors, torch.tensor(upstream))
+        x = _array(logits, xp, strided)
+        y = _array(target, xp, strided) if case["probabilities"] else to_xp(target, xp)
+        w = None if weight is None else _array(weight, xp, strided)
+        result = getattr(xf, case["op"])(x, y, w, **options)
+        _close(result, expected.detach().numpy())
+        backward = getattr(xf, f"{case['op']}_backward")
+        got = backward(_array(upstream, xp, strided), x, y, w, **options)
+        if case["op"] == "nll_loss":
+            _close(got, grads[0].numpy())
+        else:
+            _close(got[0], grads[0].numpy())
+            if case["probabilities"]:
+                _close(got[1], grads[1].numpy())
+            else:
+                assert got[1] is None
 
     check()
