@@ -187,7 +187,8 @@ def regressions(draw):
     if op == "smooth_l1_loss":
         options["beta"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
     shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
-    return _case(draw, op=op, options=options, x=shape)
+    weighted = op != "smooth_l1_loss" and draw(st.booleans())  # PyTorch 2.6's `weight`
+    return _case(draw, op=op, options=options, x=shape, weighted=weighted)
 
 
 def test_regression_losses_match_torch(xp, backend):
@@ -197,14 +198,19 @@ def test_regression_losses_match_torch(xp, backend):
         rng = np.random.default_rng(case["seed"])
         strided = case["strided"] and _views(xp)
         a, b = rng.standard_normal(case["x"]), rng.standard_normal(case["x"])
+        options = dict(case["options"])
+        weight = rng.uniform(0.0, 2.0, size=case["x"]) if case["weighted"] else None
         fn = getattr(torch.nn.functional, case["op"])
-        expected = fn(torch.tensor(a), torch.tensor(b), **case["options"])
+        t_options = {**options, **({"weight": torch.tensor(weight)} if case["weighted"] else {})}
+        expected = fn(torch.tensor(a), torch.tensor(b), **t_options)
         upstream = rng.standard_normal(tuple(expected.shape))
-        out, (ga, gb) = _grad(lambda s, t: fn(s, t, **case["options"]), [a, b], upstream)
+        out, (ga, gb) = _grad(lambda s, t: fn(s, t, **t_options), [a, b], upstream)
         xa, xb = _array(a, xp, strided), _array(b, xp, strided)
-        _close(getattr(xf, case["op"])(xa, xb, **case["options"]), out.detach().numpy())
+        if case["weighted"]:
+            options["weight"] = _array(weight, xp, strided)
+        _close(getattr(xf, case["op"])(xa, xb, **options), out.detach().numpy())
         ra, rb = getattr(xf, f"{case['op']}_backward")(
-            _array(upstream, xp, strided), xa, xb, **case["options"]
+            _array(upstream, xp, strided), xa, xb, **options
         )
         _close(ra, ga.numpy())
         _close(rb, gb.numpy())

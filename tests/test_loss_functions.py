@@ -198,6 +198,36 @@ def test_regression_losses_match_torch(xp, name, options, contiguous):
     close(grad_t, grads[1])
 
 
+@requires_torch
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["mse", "l1"])
+def test_weighted_regression_losses_match_torch(xp, name, reduction):
+    # PyTorch 2.6's per-element `weight`: each loss times its weight, the mean over
+    # the weights' sum
+    forward, backward, reference = REGRESSION[name]
+    x, target = rng.standard_normal((3, 4)) * 2, rng.standard_normal((3, 4))
+    weight = rng.uniform(0.0, 2.0, size=(3, 4))
+    out, grads, probe = torch_run(
+        lambda a, t: reference(a, t, reduction=reduction, weight=torch.tensor(weight)),
+        [x, target],
+        [True, True],
+    )
+    X, T, W = on(xp, [x, target, weight])
+    close(forward(X, T, reduction=reduction, weight=W), out)
+    grad_x, grad_t = backward(to_xp(probe, xp), X, T, reduction=reduction, weight=W)
+    close(grad_x, grads[0])
+    close(grad_t, grads[1])
+
+
+def test_weighted_mse_by_hand(xp):
+    x, t = to_xp(np.array([1.0, 2.0]), xp), to_xp(np.array([0.0, 0.0]), xp)
+    w = to_xp(np.array([3.0, 1.0]), xp)
+    # (3 * 1 + 1 * 4) / (3 + 1)
+    assert float(to_np(xf.mse_loss(x, t, weight=w))) == pytest.approx(7 / 4)
+    with pytest.raises(ValueError, match="`weight`"):
+        xf.mse_loss(x, t, weight=to_xp(np.ones(3), xp))
+
+
 @pytest.mark.parametrize("name", list(REGRESSION))
 def test_regression_losses_match_finite_differences(xp, name):
     forward, backward, _ = REGRESSION[name]

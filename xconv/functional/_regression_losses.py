@@ -5,6 +5,10 @@ element by element (PyTorch also broadcasts them, with a warning; xconv refuses 
 that differ). ``reduction`` is ``"mean"`` (default), ``"sum"`` or ``"none"``. Each
 backward takes the gradient of the loss (0-d, or the inputs' shape for ``"none"``) and
 returns ``(grad_input, grad_target)``; ``grad_target`` is ``-grad_input``.
+
+`mse_loss` and `l1_loss` take PyTorch's ``weight`` too (2.6 and later): one weight per
+element, the input's shape; each element's loss is multiplied by it, and the mean
+divides by the weights' sum.
 """
 
 from __future__ import annotations
@@ -25,42 +29,66 @@ __all__ = [
 ]
 
 
-def _difference(input: Any, target: Any, reduction: object) -> tuple[Any, Any, str]:
-    xp = namespace_of(input=input, target=target)
+def _difference(
+    input: Any, target: Any, reduction: object, weight: Any = None
+) -> tuple[Any, Any, str]:
+    weights = {} if weight is None else {"weight": weight}
+    xp = namespace_of(input=input, target=target, **weights)
     check_shape(target, "target", tuple(input.shape), "the shape of `input`")
+    if weight is not None:
+        check_shape(weight, "weight", tuple(input.shape), "the shape of `input`")
     return xp, input - target, check_reduction(reduction)
 
 
+def _reduce(loss: Any, reduction: str, xp: Any, weight: Any) -> Any:
+    """Each element's `loss`, times its `weight` if given (then the mean is over the
+    weights' sum), reduced."""
+    if weight is None:
+        return reduce(loss, reduction, xp)
+    return reduce(loss * weight, reduction, xp, xp.sum(weight))
+
+
 def _backward(
-    grad_output: Any, input: Any, target: Any, reduction: object
+    grad_output: Any, input: Any, target: Any, reduction: object, weight: Any = None
 ) -> tuple[Any, Any, Any, str]:
-    """The namespace, the difference and the output's scale of a backward."""
-    namespace_of(grad_output=grad_output, input=input, target=target)
-    xp, difference, reduction = _difference(input, target, reduction)
-    scale = output_scale(grad_output, tuple(input.shape), reduction)
-    return xp, difference, scale, reduction
+    """The namespace, the difference and each element's scale of a backward (the
+    output's, times the element's weight if given)."""
+    weights = {} if weight is None else {"weight": weight}
+    namespace_of(grad_output=grad_output, input=input, target=target, **weights)
+    xp, difference, reduction = _difference(input, target, reduction, weight)
+    if weight is None:
+        return xp, difference, output_scale(grad_output, tuple(input.shape), reduction), reduction
+    scale = output_scale(grad_output, tuple(input.shape), reduction, xp.sum(weight))
+    return xp, difference, scale * weight, reduction
 
 
 # -- mse ------------------------------------------------------------------------------
 
 
-def mse_loss(input: Any, target: Any, /, *, reduction: str = "mean") -> Any:
-    """Squared error ``(input - target) ** 2``, reduced.
+def mse_loss(input: Any, target: Any, /, *, reduction: str = "mean", weight: Any = None) -> Any:
+    """Squared error ``(input - target) ** 2``, times `weight` if given, reduced.
 
     Example:
         >>> import numpy as np
         >>> float(mse_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0])))
         2.5
     """
-    xp, difference, reduction = _difference(input, target, reduction)
-    return reduce(difference * difference, reduction, xp)
+    xp, difference, reduction = _difference(input, target, reduction, weight)
+    return _reduce(difference * difference, reduction, xp, weight)
 
 
 def mse_loss_backward(
-    grad_output: Any, input: Any, target: Any, /, *, reduction: str = "mean"
+    grad_output: Any,
+    input: Any,
+    target: Any,
+    /,
+    *,
+    reduction: str = "mean",
+    weight: Any = None,
 ) -> tuple[Any, Any]:
-    """Gradients of `mse_loss`: ``2 * (input - target)`` times the output's scale."""
-    _, difference, scale, _ = _backward(grad_output, input, target, reduction)
+    """Gradients of `mse_loss`: ``2 * (input - target)`` times the output's scale (and
+    each element's weight)."""
+    _, difference, scale, _ = _backward(grad_output, input, target, reduction, weight)
     grad_input = 2.0 * difference * scale
     return grad_input, -grad_input
 
@@ -68,24 +96,30 @@ def mse_loss_backward(
 # -- l1 -------------------------------------------------------------------------------
 
 
-def l1_loss(input: Any, target: Any, /, *, reduction: str = "mean") -> Any:
-    """Absolute error ``|input - target|``, reduced.
+def l1_loss(input: Any, target: Any, /, *, reduction: str = "mean", weight: Any = None) -> Any:
+    """Absolute error ``|input - target|``, times `weight` if given, reduced.
 
     Example:
         >>> import numpy as np
         >>> float(l1_loss(np.array([1.0, -3.0]), np.array([0.0, 0.0])))
         2.0
     """
-    xp, difference, reduction = _difference(input, target, reduction)
-    return reduce(xp.abs(difference), reduction, xp)
+    xp, difference, reduction = _difference(input, target, reduction, weight)
+    return _reduce(xp.abs(difference), reduction, xp, weight)
 
 
 def l1_loss_backward(
-    grad_output: Any, input: Any, target: Any, /, *, reduction: str = "mean"
+    grad_output: Any,
+    input: Any,
+    target: Any,
+    /,
+    *,
+    reduction: str = "mean",
+    weight: Any = None,
 ) -> tuple[Any, Any]:
     """Gradients of `l1_loss`: ``sign(input - target)`` (0 where they are equal, as in
-    PyTorch) times the output's scale."""
-    xp, difference, scale, _ = _backward(grad_output, input, target, reduction)
+    PyTorch) times the output's scale (and each element's weight)."""
+    xp, difference, scale, _ = _backward(grad_output, input, target, reduction, weight)
     grad_input = xp.sign(difference) * scale
     return grad_input, -grad_input
 
