@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import array_api_compat
 import numpy as np
 from helpers import to_np, to_xp, torch
 
@@ -59,3 +60,20 @@ def close(actual: Any, expected: np.ndarray | None, *, rtol: float = 1e-11) -> N
     assert got.shape == expected.shape, (got.shape, expected.shape)
     scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * scale)
+
+
+def spy_aten(xp: Any, monkeypatch: Any, names: Sequence[str]) -> list[str]:
+    """Record each call of torch's ATen ops `names` (by name, in order) for the rest of
+    the test; an empty list that stays empty on other backends."""
+    calls: list[str] = []
+    if torch is None or not array_api_compat.is_torch_namespace(xp):
+        return calls
+    for name in names:
+        original = getattr(torch.ops.aten, name)
+
+        def counted(*args: Any, _name: str = name, _op: Any = original, **kw: Any) -> Any:
+            calls.append(_name)
+            return _op(*args, **kw)
+
+        monkeypatch.setattr(torch.ops.aten, name, counted)
+    return calls

@@ -19,6 +19,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pytest
+from _torch_reference import spy_aten
 from helpers import to_xp
 
 import xconv
@@ -36,19 +37,7 @@ def _is_torch(xp: Any) -> bool:
 
 def _calls(xp: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Count torch's batch-norm ops; an empty list on other backends."""
-    calls: list[str] = []
-    if _is_torch(xp):
-        import torch
-
-        for name in ("native_batch_norm", "native_batch_norm_backward"):
-            original = getattr(torch.ops.aten, name)
-
-            def counted(*args: Any, _name: str = name, _op: Any = original, **kw: Any) -> Any:
-                calls.append(_name)
-                return _op(*args, **kw)
-
-            monkeypatch.setattr(torch.ops.aten, name, counted)
-    return calls
+    return spy_aten(xp, monkeypatch, ("native_batch_norm", "native_batch_norm_backward"))
 
 
 def _random(xp: Any, shape: tuple[int, ...], dtype: str, seed: int, scale: float = 1.0) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pytest
-from _torch_reference import strided
+from _torch_reference import spy_aten, strided
 from helpers import to_xp
 
 import xconv
@@ -104,23 +104,6 @@ def _is_torch(xp: Any) -> bool:
     return array_api_compat.is_torch_namespace(xp)
 
 
-def _spy(xp: Any, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> list[str]:
-    """Count calls of torch's ATen ops `names`; an empty list on other backends."""
-    calls: list[str] = []
-    if _is_torch(xp):
-        import torch
-
-        for name in names:
-            original = getattr(torch.ops.aten, name)
-
-            def counted(*args: Any, _name: str = name, _op: Any = original, **kw: Any) -> Any:
-                calls.append(_name)
-                return _op(*args, **kw)
-
-            monkeypatch.setattr(torch.ops.aten, name, counted)
-    return calls
-
-
 def _both(xp: Any, calls: list[str], run: Callable[[], Any]) -> tuple[Any, Any, list[str]]:
     """`run`'s results delegated and generic, and the ATen ops the delegated run called;
     none may run with the switch off."""
@@ -170,7 +153,7 @@ def test_layer_norm_delegated_agrees(
     w = _array(xp, nshape, dtype, 1, contiguous=contiguous) if with_weight else None
     b = _array(xp, nshape, dtype, 2, contiguous=contiguous) if with_bias else None
     g = _array(xp, shape, dtype, 3, contiguous=contiguous)
-    calls = _spy(xp, monkeypatch, NORM_OPS)
+    calls = spy_aten(xp, monkeypatch, NORM_OPS)
 
     delegated, generic, seen = _both(xp, calls, lambda: xf.layer_norm(x, normalized, w, b, eps))
     _expect(xp, seen, ["native_layer_norm"])
@@ -199,7 +182,7 @@ def test_group_norm_delegated_agrees(
     w = _array(xp, channels, dtype, 1, contiguous=contiguous) if with_weight else None
     b = _array(xp, channels, dtype, 2, contiguous=contiguous) if with_bias else None
     g = _array(xp, shape, dtype, 3, contiguous=contiguous)
-    calls = _spy(xp, monkeypatch, NORM_OPS)
+    calls = spy_aten(xp, monkeypatch, NORM_OPS)
 
     delegated, generic, seen = _both(xp, calls, lambda: xf.group_norm(x, groups, w, b, eps))
     _expect(xp, seen, ["native_group_norm"])
@@ -222,7 +205,7 @@ def test_norms_of_mixed_dtypes_fail_as_in_the_generic_code(xp, monkeypatch):
     w = _array(xp, (3,), "float32", 1, contiguous=True)
     wc = _array(xp, (4,), "float32", 1, contiguous=True)
     g = _array(xp, (2, 4, 3), "float32", 2, contiguous=True)
-    calls = _spy(xp, monkeypatch, NORM_OPS)
+    calls = spy_aten(xp, monkeypatch, NORM_OPS)
     for run in (
         lambda: xf.layer_norm(x, 3, w, None),
         lambda: xf.layer_norm_backward(g, x, 3, None, bias=True),
@@ -244,7 +227,7 @@ def test_groups_of_one_value_run_the_generic_code(xp, monkeypatch):
     x = _array(xp, (4, 6, 1), "float32", 0, contiguous=True)
     b = _array(xp, (6,), "float32", 1, contiguous=True)
     g = _array(xp, (4, 6, 1), "float32", 2, contiguous=True)
-    calls = _spy(xp, monkeypatch, NORM_OPS)
+    calls = spy_aten(xp, monkeypatch, NORM_OPS)
     for run in (
         lambda: xf.group_norm(x, 6, None, b, 1e-3),
         lambda: xf.group_norm_backward(g, x, 6, b, bias=True),
@@ -258,7 +241,7 @@ def test_groups_of_one_value_run_the_generic_code(xp, monkeypatch):
 
 def test_argument_errors_come_before_any_kernel(xp, monkeypatch):
     x = _array(xp, (2, 6, 3), "float64", 0, contiguous=True)
-    calls = _spy(xp, monkeypatch, NORM_OPS + ADAPTIVE_OPS + RESIZE_OPS)
+    calls = spy_aten(xp, monkeypatch, NORM_OPS + ADAPTIVE_OPS + RESIZE_OPS)
     for delegate in (True, False):
         with xconv.config.using(delegate=delegate):
             with pytest.raises(ValueError, match="divisible"):
@@ -286,7 +269,7 @@ def test_adaptive_avg_pool_delegated_agrees(
     x = _array(xp, shape, dtype, 0, contiguous=contiguous)
     out_shape = tuple(xf.adaptive_avg_pool2d(x, output_size).shape)
     g = _array(xp, out_shape, dtype, 1, contiguous=contiguous)
-    calls = _spy(xp, monkeypatch, ADAPTIVE_OPS)
+    calls = spy_aten(xp, monkeypatch, ADAPTIVE_OPS)
 
     delegated, generic, seen = _both(xp, calls, lambda: xf.adaptive_avg_pool2d(x, output_size))
     _expect(xp, seen, ["_adaptive_avg_pool2d"])
@@ -309,7 +292,7 @@ def test_adaptive_max_pool_delegated_agrees(
     x = _array(xp, shape, dtype, 0, contiguous=contiguous)
     out_shape = tuple(xf.adaptive_max_pool2d(x, output_size).shape)
     g = _array(xp, out_shape, dtype, 1, contiguous=contiguous)
-    calls = _spy(xp, monkeypatch, ADAPTIVE_OPS)
+    calls = spy_aten(xp, monkeypatch, ADAPTIVE_OPS)
 
     for indices in (False, True):
         calls.clear()
@@ -331,7 +314,7 @@ def test_adaptive_max_pool_ties_keep_the_first_maximum(xp, monkeypatch):
     """Equal values in overlapping windows: both ways the first in row-major order."""
     x = to_xp(np.tile(np.array([1.0, 3.0, 3.0, 2.0, 3.0]), (1, 1, 5, 1)), xp, "float64")
     g = to_xp(np.arange(1.0, 10.0).reshape(1, 1, 3, 3), xp, "float64")
-    calls = _spy(xp, monkeypatch, ADAPTIVE_OPS)
+    calls = spy_aten(xp, monkeypatch, ADAPTIVE_OPS)
     delegated, generic, _ = _both(xp, calls, lambda: xf.adaptive_max_pool2d(x, 3, True))
     _agree(xp, delegated, generic, "float64")
     delegated, generic, _ = _both(xp, calls, lambda: xf.adaptive_max_pool2d_backward(g, x, 3))
@@ -348,7 +331,7 @@ def test_interpolate_delegated_agrees(xp, shape, options, taken, contiguous, dty
     x = _array(xp, shape, dtype, 0, contiguous=contiguous)
     out_shape = tuple(xf.interpolate(x, **options).shape)
     g = _array(xp, out_shape, dtype, 1, contiguous=contiguous)
-    calls = _spy(xp, monkeypatch, RESIZE_OPS)
+    calls = spy_aten(xp, monkeypatch, RESIZE_OPS)
 
     delegated, generic, seen = _both(xp, calls, lambda: xf.interpolate(x, **options))
     assert len(seen) == (1 if taken and _is_torch(xp) else 0)
@@ -373,7 +356,7 @@ def test_1d_nearest_gradient_by_a_factor_keeping_or_doubling_the_axis_is_xconvs(
     x = _array(xp, (2, 3, 5), "float64", 0, contiguous=True)
     out_shape = tuple(xf.interpolate(x, scale_factor=factor).shape)
     g = _array(xp, out_shape, "float64", 1, contiguous=True)
-    calls = _spy(xp, monkeypatch, RESIZE_OPS)
+    calls = spy_aten(xp, monkeypatch, RESIZE_OPS)
     delegated, generic, seen = _both(xp, calls, lambda: xf.interpolate(x, scale_factor=factor))
     _expect(xp, seen, ["upsample_nearest1d"])
     _agree(xp, delegated, generic, "float64")
