@@ -27,22 +27,17 @@ from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["TorchSaved", "backward", "inference", "takes", "training"]
+from ._tensors import same_float_tensors
 
-_DTYPES = (torch.float32, torch.float64)
+__all__ = ["TorchSaved", "backward", "inference", "takes", "training"]
 
 
 def takes(x: Any, *others: Any) -> bool:
     """Whether the batch `x` and the per-channel tensors `others` can go to torch's
     kernels: float32/float64, more than one value per channel, one dtype and device."""
-    if not isinstance(x, torch.Tensor) or x.dtype not in _DTYPES or x.ndim < 2:
+    if not same_float_tensors(x, *others) or x.ndim < 2:
         return False
-    if x.numel() <= x.shape[1]:  # an empty batch, or one value per channel
-        return False
-    return all(
-        a is None or (isinstance(a, torch.Tensor) and a.dtype == x.dtype and a.device == x.device)
-        for a in others
-    )
+    return bool(x.numel() > x.shape[1])  # not an empty batch, nor one value per channel
 
 
 class TorchSaved(NamedTuple):

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from ._tensors import same_float_tensors
+
 __all__ = [
     "group_backward",
     "group_forward",
@@ -37,21 +39,12 @@ __all__ = [
     "takes",
 ]
 
-_DTYPES = (torch.float32, torch.float64)
-
 
 def takes(x: Any, group: int, *others: Any) -> bool:
     """Whether `x`, normalised over groups of `group` values, and the tensors `others`
     (None: absent) can go to torch's kernels: float32/float64, `x` non-empty, groups of
     more than one value, one dtype and device."""
-    if not isinstance(x, torch.Tensor) or x.dtype not in _DTYPES or x.numel() == 0:
-        return False
-    if group < 2:
-        return False
-    return all(
-        a is None or (isinstance(a, torch.Tensor) and a.dtype == x.dtype and a.device == x.device)
-        for a in others
-    )
+    return same_float_tensors(x, *others) and x.numel() > 0 and group >= 2
 
 
 def _dense(*tensors: Any) -> list[Any]:

@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from ._tensors import same_float_tensors
+
 __all__ = [
     "adaptive_avg",
     "adaptive_avg_backward",
@@ -38,17 +40,11 @@ __all__ = [
     "takes_resize",
 ]
 
-_DTYPES = (torch.float32, torch.float64)
-
 
 def takes(x: Any, *others: Any) -> bool:
     """Whether `x` and the tensors `others` can go to torch's kernels: float32/float64,
     `x` non-empty, one dtype and device."""
-    if not isinstance(x, torch.Tensor) or x.dtype not in _DTYPES or x.numel() == 0:
-        return False
-    return all(
-        isinstance(a, torch.Tensor) and a.dtype == x.dtype and a.device == x.device for a in others
-    )
+    return same_float_tensors(x, *others) and x.numel() > 0
 
 
 # -- adaptive pooling -----------------------------------------------------------------
