@@ -17,7 +17,7 @@ from typing import Any
 
 from xconv._validation import check_shape, namespace_of, nonnegative_real
 
-from ._loss_functions import check_reduction, output_scale, reduce
+from ._loss_functions import _present, check_reduction, output_scale, reduce
 
 __all__ = [
     "l1_loss",
@@ -30,10 +30,11 @@ __all__ = [
 
 
 def _difference(
-    input: Any, target: Any, reduction: object, weight: Any = None
+    input: Any, target: Any, reduction: object, weight: Any = None, **more: Any
 ) -> tuple[Any, Any, str]:
-    weights = {} if weight is None else {"weight": weight}
-    xp = namespace_of(input=input, target=target, **weights)
+    """The namespace of all the arrays (`more`: a backward's output gradient), checked
+    once, the difference and the reduction."""
+    xp = namespace_of(**more, input=input, target=target, **_present(weight=weight))
     check_shape(target, "target", tuple(input.shape), "the shape of `input`")
     if weight is not None:
         check_shape(weight, "weight", tuple(input.shape), "the shape of `input`")
@@ -53,9 +54,9 @@ def _backward(
 ) -> tuple[Any, Any, Any, str]:
     """The namespace, the difference and each element's scale of a backward (the
     output's, times the element's weight if given)."""
-    weights = {} if weight is None else {"weight": weight}
-    namespace_of(grad_output=grad_output, input=input, target=target, **weights)
-    xp, difference, reduction = _difference(input, target, reduction, weight)
+    xp, difference, reduction = _difference(
+        input, target, reduction, weight, grad_output=grad_output
+    )
     if weight is None:
         return xp, difference, output_scale(grad_output, tuple(input.shape), reduction), reduction
     scale = output_scale(grad_output, tuple(input.shape), reduction, xp.sum(weight))
