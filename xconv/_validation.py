@@ -21,6 +21,7 @@ TypeError: `momentum` must be a real number, got True
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import operator
@@ -53,6 +54,7 @@ __all__ = [
     "positive_real",
     "readable_file",
     "real",
+    "sequence_of",
     "true_or_false",
     "writable_file",
 ]
@@ -219,7 +221,35 @@ def one_of(value: object, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def sequence_of(value: object, name: str, kind: type, what: str) -> list[Any]:
+    """The items of `value`, an iterable (not one str or bytes) of `kind` objects, as a
+    list: a `TypeError` naming the argument otherwise; `what` names the items.
+
+    >>> sequence_of(("test", "torch"), "extras", str, "extra names (str)")
+    ['test', 'torch']
+    """
+    items: list[Any] | None = None
+    if not isinstance(value, str | bytes):
+        with contextlib.suppress(TypeError):  # not iterable
+            items = list(value)  # type: ignore[call-overload]
+    if items is None or not all(isinstance(item, kind) for item in items):
+        raise TypeError(f"`{name}` must be a sequence of {what}, got {_quote(value)}")
+    return items
+
+
 # -- paths ---------------------------------------------------------------------------
+
+
+def _path_text(value: object, name: str) -> tuple[str, str]:
+    """A path argument's text, and that text shortened past 80 characters for messages:
+    a `TypeError` unless a str or (str) path, a `ValueError` if it holds a NUL."""
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if not isinstance(text, str):
+        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
+    shown = text if len(text) <= 80 else f"{text[:77]}..."
+    if "\x00" in text:
+        raise ValueError(f"`{name}` must not hold a NUL character, got {shown!r}")
+    return text, shown
 
 
 def writable_file(value: object, name: str) -> Path:
@@ -231,14 +261,7 @@ def writable_file(value: object, name: str) -> Path:
     long for the file system is a `ValueError` now rather than an `OSError` after an
     epoch of training. Anything but a str or path is a `TypeError`.
     """
-    if not isinstance(value, str | os.PathLike):
-        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
-    text = os.fspath(value)
-    if not isinstance(text, str):
-        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
-    shown = text if len(text) <= 80 else f"{text[:77]}..."
-    if "\x00" in text:
-        raise ValueError(f"`{name}` must not hold a NUL character, got {shown!r}")
+    text, shown = _path_text(value, name)
     path = Path(text)
     try:
         if not text or path.is_dir():
@@ -256,12 +279,7 @@ def writable_file(value: object, name: str) -> Path:
 def readable_file(value: object, name: str) -> Path:
     """An existing file to read: a folder, or a path the system cannot look up (a name
     too long), is a `ValueError`; a missing file stays a `FileNotFoundError`."""
-    if not isinstance(value, str | os.PathLike) or not isinstance(os.fspath(value), str):
-        raise TypeError(f"`{name}` must be a file path (a str or path), got {value!r}")
-    text = os.fspath(value)
-    shown = text if len(text) <= 80 else f"{text[:77]}..."
-    if "\x00" in text:
-        raise ValueError(f"`{name}` must not hold a NUL character, got {shown!r}")
+    text, shown = _path_text(value, name)
     path = Path(text)
     try:
         is_dir, exists = path.is_dir(), path.exists()

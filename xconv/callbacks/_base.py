@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from xconv._validation import sequence_of
+
 __all__ = ["Callback", "CallbackList", "LambdaCallback", "Logs", "Loop"]
 
 Logs = dict[str, float]
@@ -97,15 +99,9 @@ class CallbackList(Callback):
     """Several callbacks called in order, as one."""
 
     def __init__(self, callbacks: Sequence[Callback] = ()) -> None:
-        given: object = callbacks  # checked as what a caller may really pass
-        if isinstance(given, str | bytes) or not _iterable(given):
-            raise TypeError(
-                f"`callbacks` must be a sequence of Callback objects, got {callbacks!r}"
-            )
-        self.callbacks = list(callbacks)
-        wrong = [c for c in self.callbacks if not isinstance(c, Callback)]
-        if wrong:
-            raise TypeError(f"`callbacks` must hold Callback objects only, got {wrong[0]!r}")
+        self.callbacks: list[Callback] = sequence_of(
+            callbacks, "callbacks", Callback, "Callback objects"
+        )
 
     @property
     def skips_batches(self) -> bool:
@@ -196,11 +192,3 @@ class LambdaCallback(Callback):
         function = self.hooks.get(name)
         if function is not None:
             function(*args)
-
-
-def _iterable(value: object) -> bool:
-    try:
-        iter(value)  # type: ignore[call-overload]
-    except TypeError:
-        return False
-    return True

@@ -9,7 +9,6 @@ TypeError: `actual` must be numeric data, got ['a'] of dtype <U1
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import xconv.backends as backends
 from xconv._validation import _quote
 
-__all__ = ["function", "host_copy", "is_array", "numeric_data", "strings"]
+__all__ = ["function", "host_copy", "is_array", "numeric_data"]
 
 
 def function(value: Any, name: str) -> None:
@@ -71,14 +70,3 @@ def numeric_data(value: Any, name: str, *, real: bool = False) -> np.ndarray:
         what = "real numeric data (bool, integer or floating)" if real else "numeric data"
         raise TypeError(f"`{name}` must be {what}, got {_quote(value)} of dtype {host.dtype}")
     return host
-
-
-def strings(value: Any, name: str, what: str) -> list[str]:
-    """An iterable of str (not one str), as a list; `what` says what each names."""
-    items = None
-    if not isinstance(value, str | bytes):
-        with contextlib.suppress(TypeError):  # not iterable
-            items = list(value)
-    if items is None or not all(isinstance(item, str) for item in items):
-        raise TypeError(f"`{name}` must be a sequence of {what} (str), got {_quote(value)}")
-    return items

@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from xconv._validation import _quote, readable_file
+from xconv._validation import _quote, readable_file, sequence_of
 
-from ._checks import strings
 from ._options import ENV_VAR, backend_name
 
 __all__ = ["BACKEND_EXTRAS", "XCONV_SOURCE", "nox_sessions", "xconv_requirement"]
@@ -63,7 +62,7 @@ def xconv_requirement(source: str, /, *, extras: Sequence[str] = ()) -> str:
     """
     if not isinstance(source, str) or not source.strip():
         raise TypeError(f"`source` must be a non-empty string, got {source!r}; {_HOW}")
-    chosen = strings(extras, "extras", "extra names")
+    chosen = sequence_of(extras, "extras", str, "extra names (str)")
     source = source.strip()
     suffix = f"[{','.join(chosen)}]" if chosen else ""
     if _is_path(source):
@@ -144,7 +143,10 @@ def nox_sessions(
         pytest_args: extra arguments for pytest.
         python: the sessions' Python version(s), as `nox.session` takes them.
     """
-    names = [backend_name(backend) for backend in strings(backends, "backends", "backend names")]
+    names = [
+        backend_name(backend)
+        for backend in sequence_of(backends, "backends", str, "backend names (str)")
+    ]
     unknown = [backend for backend in names if backend not in BACKEND_EXTRAS]
     if unknown or not names:
         raise ValueError(
